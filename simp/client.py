@@ -1,0 +1,225 @@
+"""asyncio client library for a SIMP daemon's client port (UDP 7778).
+
+Used by the terminal client (simp/tui.py), the harness and the tests alike:
+
+    client = Client("127.0.0.1")
+    await client.connect("alice")           # ClientError with a clear text on any failure
+    await client.start("127.0.0.2")
+    event = await client.next_event(timeout=10)
+    msg_id = await client.say("hello")
+    await client.quit()
+    await client.close()
+
+Every request is re-sent until the daemon answers (`request_interval`) and fails with
+ClientError after `request_timeout` seconds; a daemon that is not running at all is usually
+reported at once (ICMP port unreachable on loopback).  Events arrive numbered, are acknowledged,
+and are handed out exactly once and in order; a ChatEnded carries the Undelivered messages that
+preceded it on the wire.  While connected, a heartbeat goes out every `heartbeat_interval`
+seconds; if the daemon stops answering, `next_event` raises ClientError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+from dataclasses import dataclass, replace
+
+from simp import control as ctl
+from simp import events as ev
+from simp import wire
+from simp.channel import InOrder
+
+
+class ClientError(Exception):
+    """Something the user must be told: the text is a complete sentence."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientConfig:
+    request_interval: float = 0.25
+    request_timeout: float = 2.0
+    heartbeat_interval: float = 1.0
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._client._on_datagram(data)
+
+    def error_received(self, exc: Exception) -> None:
+        self._client._on_socket_error(exc)
+
+
+class Client:
+    def __init__(self, host: str, port: int = 7778, config: ClientConfig | None = None) -> None:
+        self.daemon = (host, port)
+        self.config = config or ClientConfig()
+        self.user: str | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._ids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[ctl.Reply]] = {}
+        self._inbox: InOrder[ev.Event | ev.Undelivered] = InOrder()
+        self._undelivered: list[ev.Undelivered] = []
+        self._events: asyncio.Queue[ev.Event | ClientError] = asyncio.Queue()
+        self._heartbeat: asyncio.Task[None] | None = None
+        self.malformed = 0  # garbage datagrams received on our socket
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def connect(self, user: str) -> None:
+        reason = wire.valid_user_name(user)
+        if reason:
+            raise ClientError(f"invalid user name {user!r}: {reason}")
+        if self._transport is None:
+            loop = asyncio.get_running_loop()
+            try:
+                self._transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(self), remote_addr=self.daemon)
+            except OSError as exc:
+                raise ClientError(f"cannot reach daemon at {self._where}: {exc.strerror or exc}") from None
+        self._inbox.reset()
+        await self._request(ctl.Connect, user=user)
+        self.user = user
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def close(self) -> None:
+        """Disconnect politely (best effort) and release the socket."""
+        if self.user is not None and self._transport is not None:
+            with contextlib.suppress(ClientError):
+                await self._request(ctl.Disconnect)
+        self.abandon()
+
+    def abandon(self) -> None:
+        """Vanish without a word, as a killed client would (the daemon notices by silence)."""
+        self.user = None
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(ClientError("client closed"))
+        self._waiting.clear()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    async def start(self, host: str, port: int = 7777) -> None:
+        await self._request(ctl.Start, host=host, port=port)
+
+    async def wait(self) -> None:
+        await self._request(ctl.Wait)
+
+    async def accept(self) -> None:
+        await self._request(ctl.Accept)
+
+    async def decline(self) -> None:
+        await self._request(ctl.Decline)
+
+    async def say(self, text: str) -> int:
+        """Queue `text` for the peer; returns its message id (see MessageDelivered/Undelivered)."""
+        if not text.isascii():
+            raise ClientError("only ASCII text can be sent in SIMP")
+        if len(text) > wire.MAX_PAYLOAD:
+            raise ClientError(f"message too long: {len(text)} characters, the limit is {wire.MAX_PAYLOAD}")
+        reply = await self._request(ctl.Say, text=text)
+        return reply.ident
+
+    async def quit(self) -> None:
+        await self._request(ctl.Quit)
+
+    async def status(self) -> dict[str, int]:
+        reply = await self._request(ctl.Status)
+        return {k: int(v) for k, v in (item.split("=") for item in reply.text.split())}
+
+    async def next_event(self, timeout: float | None = None) -> ev.Event:
+        """The next event from the daemon; TimeoutError after `timeout`, ClientError if it is gone."""
+        item = await asyncio.wait_for(self._events.get(), timeout)
+        if isinstance(item, ClientError):
+            self._events.put_nowait(item)  # stays failed for every later call
+            raise item
+        return item
+
+    def pending_events(self) -> int:
+        return self._events.qsize()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    @property
+    def _where(self) -> str:
+        return f"{self.daemon[0]}:{self.daemon[1]}"
+
+    async def _request(self, kind: type[ctl.Request], **fields: object) -> ctl.Reply:
+        if self._transport is None:
+            raise ClientError("not connected to a daemon")
+        ident = next(self._ids)
+        data = ctl.encode(kind(ident=ident, **fields))
+        future: asyncio.Future[ctl.Reply] = asyncio.get_running_loop().create_future()
+        self._waiting[ident] = future
+        deadline = asyncio.get_running_loop().time() + self.config.request_timeout
+        try:
+            while True:
+                self._send(data)
+                remaining = deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    raise ClientError(f"daemon at {self._where} is not answering")
+                with contextlib.suppress(TimeoutError):
+                    reply = await asyncio.wait_for(asyncio.shield(future),
+                                                   min(self.config.request_interval, remaining))
+                    break
+        finally:
+            self._waiting.pop(ident, None)
+        if not reply.ok:
+            raise ClientError(reply.text)
+        return reply
+
+    def _send(self, data: bytes) -> None:
+        if self._transport is not None:
+            self._transport.sendto(data)
+
+    def _on_datagram(self, data: bytes) -> None:
+        try:
+            msg = ctl.decode(data)
+        except ctl.MalformedControl:
+            self.malformed += 1
+            return
+        if isinstance(msg, ctl.Reply):
+            future = self._waiting.get(msg.ident)
+            if future is not None and not future.done():
+                future.set_result(msg)
+        elif isinstance(msg, ctl.EventPacket):
+            self._send(ctl.encode(ctl.EventAck(ident=msg.ident)))
+            for event in self._inbox.push(msg.ident, msg.event):
+                self._deliver(event)
+        else:
+            self.malformed += 1
+
+    def _deliver(self, event: ev.Event | ev.Undelivered) -> None:
+        if isinstance(event, ev.Undelivered):
+            self._undelivered.append(event)
+            return
+        if isinstance(event, ev.ChatEnded):
+            event = replace(event, undelivered=tuple(self._undelivered))
+            self._undelivered = []
+        self._events.put_nowait(event)
+
+    def _on_socket_error(self, exc: Exception) -> None:
+        if isinstance(exc, ConnectionRefusedError):
+            error = ClientError(f"no daemon is running at {self._where}")
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(error)
+
+    async def _beat(self) -> None:
+        try:
+            while True:
+                await asyncio.sleep(self.config.heartbeat_interval)
+                await self._request(ctl.Heartbeat)
+        except ClientError as exc:
+            if self.user is not None:
+                self._events.put_nowait(ClientError(f"lost the daemon: {exc}"))

@@ -1,0 +1,106 @@
+"""Command line of the daemon: argument checking, logging, signals, exit codes.
+
+Exit status: 0 after SIGINT/SIGTERM (the chat, if any, is ended with FIN first); 2 for bad
+arguments or an address that cannot be bound (one line on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import ipaddress
+import logging
+import signal
+import sys
+
+from simp.daemon import Daemon, DaemonConfig
+from simp.node import NodeConfig
+from simp.session import SessionConfig
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"not a UDP port: {text}")
+    return value
+
+
+def _ipv4(text: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an IPv4 address: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="daemon.py",
+        description="SIMP daemon: talks to other daemons on UDP PORT and serves one local chat client "
+        "on UDP CLIENT_PORT, both on IP.",
+        epilog="Example: python daemon.py 127.0.0.1   then, in another terminal: python client.py 127.0.0.1")
+    parser.add_argument("ip", type=_ipv4, help="IPv4 address of this host to bind, e.g. 127.0.0.1")
+    parser.add_argument("--port", type=_port, default=7777, help="daemon-to-daemon port (default 7777)")
+    parser.add_argument("--client-port", type=_port, default=7778, help="client port (default 7778)")
+    parser.add_argument("--timeout", type=_positive, default=5.0,
+                        help="retransmission timeout in seconds (default 5.0)")
+    parser.add_argument("--retries", type=int, default=6,
+                        help="re-sends of a datagram before giving up on the peer (default 6)")
+    parser.add_argument("--invite-expiry", type=_positive, default=60.0,
+                        help="seconds an invitation stays open (default 60)")
+    parser.add_argument("--client-timeout", type=_positive, default=3.0,
+                        help="seconds of client silence after which it counts as gone (default 3)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="DEBUG logs one line per datagram sent, received or ignored (default INFO)")
+    return parser
+
+
+def config_from(args: argparse.Namespace) -> DaemonConfig:
+    if args.retries < 0:
+        raise ValueError("--retries must be 0 or more")
+    session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
+    return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
+                        node=NodeConfig(session=session), client_timeout=args.client_timeout)
+
+
+def _bind_error(exc: OSError, config: DaemonConfig) -> str:
+    where = f"{config.host} (ports {config.port} and {config.client_port})"
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot bind {where}: a port is already in use (another daemon running?)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot bind {where}: that address is not on this host"
+    return f"cannot bind {where}: {exc.strerror or exc}"
+
+
+async def run(config: DaemonConfig) -> int:
+    daemon = Daemon(config)
+    try:
+        await daemon.start()
+    except OSError as exc:
+        print(f"daemon.py: error: {_bind_error(exc, config)}", file=sys.stderr)
+        return 2
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, daemon.close)
+    await daemon.closed.wait()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = config_from(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("asyncio").setLevel(logging.WARNING)
+    return asyncio.run(run(config))

@@ -1,0 +1,239 @@
+"""Sans-IO daemon: every SIMP datagram from every address, and the local user's commands.
+
+A Node owns at most one *current* session (the chat or invitation the user is dealing with)
+and any number of *ended* sessions that still linger to answer their peer's stragglers.  It
+decides what a datagram from a stranger gets (SPEC "Busy", "Who may talk to a daemon"), counts
+what it saw, and, like Session, never reads a clock or a socket: inputs carry `now`, outputs
+are collected with `datagrams_to_send()`, `events()`, `notes()` and `get_timer()`.
+
+Answers to strangers (ERR+FIN for busy or no user, ACK for a stray FIN, FIN for a stray chat or
+SYN+ACK) are rate-limited per source and overall, so the daemon is never an amplifier.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from simp import events as ev
+from simp import wire
+from simp.session import CommandError, Session, SessionConfig
+from simp.wire import Datagram, Op, Type
+
+BUSY_TEXT = "User already in another chat"
+NO_USER_TEXT = "No user connected"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeConfig:
+    session: SessionConfig = field(default_factory=SessionConfig)
+    # answers to one stranger address at most this often (seconds, default half a timeout)
+    stranger_interval: float | None = None
+    # and to all strangers together at most this many per second
+    stranger_rate: float = 50.0
+
+    @property
+    def per_source_interval(self) -> float:
+        return self.session.timeout / 2 if self.stranger_interval is None else self.stranger_interval
+
+
+class Node:
+    """The protocol brain of one daemon; see the module docstring."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.user: str | None = None  # the connected client's user name
+        self.current: Session | None = None
+        self._ended: dict[ev.Address, Session] = {}
+        self._out: list[tuple[ev.Address, Datagram]] = []
+        self._events: list[ev.Event] = []
+        self._notes: list[str] = []
+        self._stranger_last: dict[ev.Address, float] = {}
+        self._stranger_budget = config.stranger_rate
+        self._stranger_budget_at = 0.0
+        self.stats: Counter[str] = Counter()
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[tuple[ev.Address, Datagram]]:
+        self._collect()
+        out, self._out = self._out, []
+        return out
+
+    def events(self) -> list[ev.Event]:
+        self._collect()
+        out, self._events = self._events, []
+        return out
+
+    def notes(self) -> list[str]:
+        """Why datagrams were ignored, one line each, for the debug log."""
+        out, self._notes = self._notes, []
+        return out
+
+    def get_timer(self) -> float | None:
+        sessions = [self.current, *self._ended.values()] if self.current else self._ended.values()
+        return min((t for s in sessions if (t := s.get_timer()) is not None), default=None)
+
+    def counters(self) -> dict[str, int]:
+        """Everything counted so far, retransmissions of live sessions included."""
+        live = [self.current, *self._ended.values()] if self.current else list(self._ended.values())
+        counts = dict(self.stats)
+        counts["retransmissions"] = self.stats["retransmissions"] + sum(s.retransmissions for s in live)
+        return counts
+
+    @property
+    def busy(self) -> bool:
+        return self.current is not None
+
+    # -- user side ---------------------------------------------------------------------------
+
+    def connect_client(self, user: str) -> None:
+        reason = wire.valid_user_name(user)
+        if reason:
+            raise CommandError(reason)
+        self.user = user
+
+    def disconnect_client(self, now: float) -> None:
+        """The client left or vanished: its chat ends cleanly (queued messages first, then FIN)."""
+        self.user = None
+        if self.current is not None:
+            self.current.quit(now)
+
+    def start(self, peer: ev.Address, now: float) -> None:
+        self._need_user()
+        if self.current is not None:
+            raise CommandError("already in a chat or an invitation; end it first")
+        self._ended.pop(peer, None)
+        self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now)
+        self.stats["chats_started"] += 1
+
+    def accept(self, now: float) -> None:
+        self._need_session().accept(now)
+
+    def decline(self, now: float) -> None:
+        self._need_session().decline(now)
+
+    def say(self, msg_id: int, text: str, now: float) -> None:
+        try:
+            wire.encode(wire.chat(0, "", text))
+        except ValueError as exc:
+            raise CommandError(f"message cannot be sent: {exc}") from None
+        self._need_session().say(msg_id, text, now)
+
+    def quit(self, now: float) -> None:
+        self._need_session().quit(now)
+
+    def shutdown(self, now: float) -> None:
+        """Daemon stopping: end the current chat with one FIN, at once."""
+        if self.current is not None:
+            self.current.abort(now)
+
+    def _need_user(self) -> None:
+        if self.user is None:
+            raise CommandError("no user connected")
+
+    def _need_session(self) -> Session:
+        if self.current is None:
+            raise CommandError("not in a chat or an invitation")
+        return self.current
+
+    # -- network side ------------------------------------------------------------------------
+
+    def receive(self, data: bytes, source: ev.Address, now: float) -> Datagram | None:
+        """Handle one datagram from `source`; returns it decoded, or None if malformed."""
+        try:
+            dg = wire.decode(data)
+        except wire.MalformedDatagram as exc:
+            self.stats["malformed"] += 1
+            self._notes.append(f"malformed datagram from {source[0]}:{source[1]}: {exc.reason}")
+            return None
+        self.stats["received"] += 1
+        session = self._session_for(source, dg)
+        if session is not None:
+            reason = session.handle_datagram(dg, now)
+        else:
+            reason = self._answer_stranger(dg, source, now)
+        if reason:
+            self.stats["ignored"] += 1
+            self._notes.append(f"ignored {dg.describe()} from {source[0]}:{source[1]}: {reason}")
+        return dg
+
+    def handle_timer(self, now: float) -> None:
+        if self.current is not None:
+            self.current.handle_timer(now)
+        for session in list(self._ended.values()):
+            session.handle_timer(now)
+
+    def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
+        if self.current is not None and self.current.peer == source:
+            return self.current
+        ended = self._ended.get(source)
+        if ended is not None and dg.is_control(Op.SYN) and not ended.declined:
+            del self._ended[source]  # a new invitation from a peer we chatted with before
+            return None
+        return ended
+
+    def _answer_stranger(self, dg: Datagram, source: ev.Address, now: float) -> str | None:
+        """A datagram from an address we have no session with."""
+        if dg.is_control(Op.SYN):
+            if self.user is not None and self.current is None:
+                self.current = Session.invited(self.config.session, local_user=self.user, peer=source,
+                                               syn=dg, now=now)
+                self.stats["invitations"] += 1
+                return None
+            text = NO_USER_TEXT if self.user is None else BUSY_TEXT
+            return self._answer_limited(source, now, [wire.control(Op.ERR, 0, self._me, text),
+                                                      wire.control(Op.FIN, 0, self._me)])
+        if dg.is_control(Op.FIN):
+            return self._answer_limited(source, now, [wire.control(Op.ACK, dg.seq, self._me)]) or \
+                "FIN from an address with no chat (acknowledged)"
+        if dg.type is Type.CHAT or dg.is_control(Op.SYN_ACK):
+            return self._answer_limited(source, now, [wire.control(Op.FIN, 0, self._me)]) or \
+                f"{dg.label} from an address with no chat (answered FIN)"
+        return f"{dg.label} from an address with no chat"
+
+    @property
+    def _me(self) -> str:
+        return self.user or ""
+
+    def _answer_limited(self, source: ev.Address, now: float, answer: list[Datagram]) -> str | None:
+        """Send `answer` unless this source or all strangers together are over their rate."""
+        last = self._stranger_last.get(source)
+        if last is not None and now - last < self.config.per_source_interval:
+            self.stats["stranger_answers_suppressed"] += 1
+            return "answer suppressed (this source is over its rate)"
+        rate = self.config.stranger_rate
+        self._stranger_budget = min(rate, self._stranger_budget + (now - self._stranger_budget_at) * rate)
+        self._stranger_budget_at = now
+        if self._stranger_budget < 1:
+            self.stats["stranger_answers_suppressed"] += 1
+            return "answer suppressed (strangers are over the overall rate)"
+        self._stranger_budget -= 1
+        if len(self._stranger_last) > 4096:  # forget sources quiet for longer than the interval
+            horizon = now - self.config.per_source_interval
+            self._stranger_last = {a: t for a, t in self._stranger_last.items() if t > horizon}
+        self._stranger_last[source] = now
+        self.stats["stranger_answers"] += 1
+        self._out.extend((source, d) for d in answer)
+        return None
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _collect(self) -> None:
+        """Move the sessions' outputs into ours and retire sessions that ended or finished."""
+        if self.current is not None:
+            self._drain(self.current)
+            if not self.current.active:
+                self._ended[self.current.peer] = self.current
+                self.current = None
+        for peer, session in list(self._ended.items()):
+            self._drain(session)
+            if session.finished:
+                del self._ended[peer]
+                self.stats["retransmissions"] += session.retransmissions
+
+    def _drain(self, session: Session) -> None:
+        for dg in session.datagrams_to_send():
+            self._out.append((session.peer, dg))
+            self.stats["sent"] += 1
+        self._events.extend(session.events())

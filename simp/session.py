@@ -1,0 +1,517 @@
+"""Sans-IO SIMP chat session with one peer: handshake, stop-and-wait, tear-down, linger.
+
+The session never reads a clock or touches a socket.  Every input carries `now` (seconds on
+any monotonic clock the caller likes); the caller then collects:
+
+- `datagrams_to_send()`: datagrams for the peer, in order;
+- `events()`: what to tell the local user (simp.events);
+- `get_timer()`: the next deadline, after which the caller must call `handle_timer(now)`.
+
+All behaviour is in one transition table, `_TABLE`, keyed by (state, input).  A datagram with
+no entry for the current state is ignored and `handle_datagram` says why; a user command with no
+entry raises `CommandError`, since that is the caller's mistake, not the peer's.
+
+Decisions where SPEC.md leaves room (also in README.md):
+- `retries` counts re-sends: a chat datagram, SYN+ACK or FIN is sent at most 1 + retries times,
+  and the sender gives up one timeout after the last one.  SYN is bounded by `invite_expiry`.
+- Giving up, expiring an invitation or shutting down sends one FIN, best effort.
+- A FIN carries the sender's current sequence bit; its ACK must echo that bit.
+- After the end, a session lingers `linger` timeouts: it answers repeated FINs with ACK,
+  duplicate chat datagrams with ACK, and (after a decline) repeated SYNs with FIN.
+- Known-limit mitigations (SPEC): a duplicate SYN+ACK is answered with ACK only while we have
+  sent no chat datagram and received nothing else from the peer; an ACK with nothing in flight
+  is ignored.  A SYN arriving while our SYN+ACK is outstanding is not answered at once (the
+  retransmission timer answers it), so a lossy path never produces a second handshake ACK.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from simp import events as ev
+from simp import wire
+from simp.wire import Datagram, Op, Type
+
+
+class CommandError(Exception):
+    """A user command that makes no sense in the session's state (our side's mistake)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionConfig:
+    timeout: float = 5.0  # retransmission timeout, seconds
+    retries: int = 6  # re-sends before giving up
+    invite_expiry: float = 60.0  # how long an invitation lives, either side
+    linger: float = 3.0  # in timeouts: how long an ended session still answers its peer
+
+    def __post_init__(self) -> None:
+        if self.timeout <= 0 or self.retries < 0 or self.invite_expiry <= 0 or self.linger < 0:
+            raise ValueError(f"invalid session configuration: {self}")
+
+
+class State(enum.Enum):
+    SYN_SENT = "syn-sent"  # we invited; waiting for SYN+ACK, FIN or ERR
+    INVITED = "invited"  # we were invited; our user is deciding
+    SYN_ACK_SENT = "syn-ack-sent"  # our user accepted; waiting for the ACK
+    ESTABLISHED = "established"
+    DRAINING = "draining"  # our user quit; queued messages go out before the FIN
+    FIN_SENT = "fin-sent"  # waiting for the ACK of our FIN
+    DECLINING = "declining"  # our user declined; waiting for the ACK of our FIN
+    CLOSED = "closed"  # ended for the user; still answering stragglers until linger ends
+    DONE = "done"  # forgotten
+
+
+class Input(enum.Enum):
+    SYN = "SYN"
+    SYN_ACK = "SYN+ACK"
+    ACK = "ACK"
+    FIN = "FIN"
+    ERR = "ERR"
+    CHAT = "CHAT"
+    ACCEPT = "accept"
+    DECLINE = "decline"
+    SAY = "say"
+    QUIT = "quit"
+    ABORT = "abort"
+
+
+_DATAGRAM_INPUT = {Op.SYN: Input.SYN, Op.SYN_ACK: Input.SYN_ACK, Op.ACK: Input.ACK, Op.FIN: Input.FIN,
+                   Op.ERR: Input.ERR}
+# states in which the chat is the user's current business (an invitation counts)
+ACTIVE = frozenset({State.SYN_SENT, State.INVITED, State.SYN_ACK_SENT, State.ESTABLISHED,
+                    State.DRAINING, State.FIN_SENT})
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message of ours waiting for, or in, transmission."""
+
+    msg_id: int
+    text: str
+
+
+class Session:
+    """One chat with one peer; see the module docstring for the calling convention."""
+
+    def __init__(self, config: SessionConfig, *, local_user: str, peer: ev.Address, peer_user: str,
+                 state: State, now: float) -> None:
+        self.config = config
+        self.local_user = local_user
+        self.peer = peer
+        self.peer_user = peer_user
+        self.state = state
+        self.retransmissions = 0
+        self._outbox: list[Datagram] = []
+        self._events: list[ev.Event] = []
+        self._send_bit = 0
+        self._recv_bit = 0
+        self._queue: deque[Outgoing] = deque()
+        self._current: Outgoing | None = None  # the chat message in flight
+        self._inflight: Datagram | None = None  # the datagram being retransmitted
+        self._retx_at: float | None = None
+        self._tries = 0
+        self._retx_limit: int | None = None
+        self._expire_at: float | None = None
+        self._linger_until: float | None = None
+        self._sent_chat = False
+        self._peer_spoke = False  # received anything from the peer after its SYN+ACK
+        self._declined = False
+        self._refused = False  # the peer answered our SYN with ERR
+        self._closing_reason = ev.EndReason.QUIT
+        self.initiator = state is State.SYN_SENT
+
+    # -- construction ------------------------------------------------------------------------
+
+    @classmethod
+    def initiate(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, now: float) -> Session:
+        """We invite `peer`: SYN now, re-sent every timeout until answered or expired."""
+        session = cls(config, local_user=local_user, peer=peer, peer_user="", state=State.SYN_SENT, now=now)
+        session._expire_at = now + config.invite_expiry
+        session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
+        return session
+
+    @classmethod
+    def invited(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, syn: Datagram,
+                now: float) -> Session:
+        """`peer` invited us with `syn`: show the invitation to our user."""
+        session = cls(config, local_user=local_user, peer=peer, peer_user=syn.user, state=State.INVITED,
+                      now=now)
+        session._expire_at = now + config.invite_expiry
+        session._events.append(ev.Invitation(peer=peer, user=syn.user))
+        return session
+
+    # -- outputs ---------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    def events(self) -> list[ev.Event]:
+        out, self._events = self._events, []
+        return out
+
+    def get_timer(self) -> float | None:
+        deadlines = [t for t in (self._retx_at, self._expire_at, self._linger_until) if t is not None]
+        return min(deadlines, default=None)
+
+    @property
+    def active(self) -> bool:
+        """True while the chat or invitation is still the user's business."""
+        return self.state in ACTIVE
+
+    @property
+    def declined(self) -> bool:
+        """True when our user declined this peer's invitation (repeated SYNs get FIN)."""
+        return self._declined
+
+    @property
+    def finished(self) -> bool:
+        return self.state is State.DONE
+
+    @property
+    def pending(self) -> tuple[Outgoing, ...]:
+        """Our messages not yet acknowledged, oldest first."""
+        return ((self._current,) if self._current else ()) + tuple(self._queue)
+
+    # -- inputs ----------------------------------------------------------------------------
+
+    def handle_datagram(self, dg: Datagram, now: float) -> str | None:
+        """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
+        kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
+        handler = _TABLE.get((self.state, kind))
+        if handler is None:
+            return f"{kind.value} not expected in state {self.state.value}"
+        return handler(self, dg, now)
+
+    def accept(self, now: float) -> None:
+        self._command(Input.ACCEPT, None, now)
+
+    def decline(self, now: float) -> None:
+        self._command(Input.DECLINE, None, now)
+
+    def say(self, msg_id: int, text: str, now: float) -> None:
+        """Queue a message; it is sent when everything before it has been acknowledged."""
+        self._command(Input.SAY, Outgoing(msg_id, text), now)
+
+    def quit(self, now: float) -> None:
+        """End the chat: queued messages first, then FIN.  Also withdraws or declines an invitation."""
+        self._command(Input.QUIT, None, now)
+
+    def abort(self, now: float) -> None:
+        """End at once (daemon stopping): one FIN, best effort; everything pending is undelivered."""
+        self._command(Input.ABORT, None, now)
+
+    def handle_timer(self, now: float) -> None:
+        if self._retx_at is not None and now >= self._retx_at:
+            self._on_retransmit_timer(now)
+        if self._expire_at is not None and now >= self._expire_at:
+            self._expire_at = None
+            self._on_expiry(now)
+        if self._linger_until is not None and now >= self._linger_until:
+            self._linger_until = None
+            self._retx_at = None
+            self.state = State.DONE
+
+    def _command(self, kind: Input, arg: Outgoing | None, now: float) -> None:
+        handler = _TABLE.get((self.state, kind))
+        if handler is None:
+            raise CommandError(f"cannot {kind.value} in state {self.state.value}")
+        handler(self, arg, now)
+
+    # -- transmission helpers ----------------------------------------------------------------
+
+    def _control(self, op: Op, seq: int, text: str = "") -> Datagram:
+        return wire.control(op, seq, self.local_user, text)
+
+    def _transmit_reliably(self, dg: Datagram, now: float, *, limit: int | None) -> None:
+        """Send `dg` and re-send it every timeout, at most `limit` times (None: until stopped)."""
+        self._inflight, self._tries, self._retx_limit = dg, 0, limit
+        self._retx_at = now + self.config.timeout
+        self._outbox.append(dg)
+
+    def _stop_retransmitting(self) -> None:
+        self._inflight, self._retx_at = None, None
+
+    def _on_retransmit_timer(self, now: float) -> None:
+        if self._inflight is None:
+            self._retx_at = None
+            return
+        if self._retx_limit is None or self._tries < self._retx_limit:
+            self._tries += 1
+            self.retransmissions += 1
+            self._retx_at = now + self.config.timeout
+            self._outbox.append(self._inflight)
+            return
+        self._stop_retransmitting()
+        if self.state is State.DECLINING:
+            self._linger(now)
+        elif self.state is State.FIN_SENT:
+            self._end(self._closing_reason, now)
+        else:
+            self._end(ev.EndReason.NOT_ANSWERING, now, fin=True)
+
+    def _on_expiry(self, now: float) -> None:
+        if self.state is State.SYN_SENT:
+            self._stop_retransmitting()
+            self._end(ev.EndReason.NO_ANSWER, now, fin=True)
+        elif self.state is State.INVITED:
+            self._end(ev.EndReason.WITHDRAWN, now)
+
+    def _end(self, reason: ev.EndReason, now: float, *, fin: bool = False) -> None:
+        """Tell the user the chat is over (with what was not delivered) and start lingering."""
+        if fin:
+            self._outbox.append(self._control(Op.FIN, self._send_bit))
+        undelivered = tuple(ev.Undelivered(msg_id=m.msg_id, text=m.text) for m in self.pending)
+        self._queue.clear()
+        self._current = None
+        self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=reason,
+                                         undelivered=undelivered))
+        self._linger(now)
+
+    def _linger(self, now: float) -> None:
+        self._stop_retransmitting()
+        self._expire_at = None
+        self.state = State.CLOSED
+        self._linger_until = now + self.config.linger * self.config.timeout
+
+    def _establish(self) -> None:
+        self._stop_retransmitting()
+        self._expire_at = None
+        self.state = State.ESTABLISHED
+        self._events.append(ev.ChatStarted(peer=self.peer, user=self.peer_user))
+
+    def _send_next(self, now: float) -> None:
+        """Start the next queued message, or the FIN if draining and nothing is left."""
+        if self._current is not None:
+            return
+        if self._queue:
+            self._current = self._queue.popleft()
+            self._sent_chat = True
+            self._transmit_reliably(wire.chat(self._send_bit, self.local_user, self._current.text), now,
+                                    limit=self.config.retries)
+        elif self.state is State.DRAINING:
+            self._send_fin(now)
+
+    def _send_fin(self, now: float) -> None:
+        self.state = State.FIN_SENT
+        self._transmit_reliably(self._control(Op.FIN, self._send_bit), now, limit=self.config.retries)
+
+    # -- handlers: datagrams -----------------------------------------------------------------
+
+    def _on_syn_ack(self, dg: Datagram, now: float) -> str | None:
+        """SYN_SENT: the peer accepted; complete the handshake."""
+        self.peer_user = dg.user
+        self._outbox.append(self._control(Op.ACK, 0))
+        self._establish()
+        return None
+
+    def _on_duplicate_syn_ack(self, dg: Datagram, now: float) -> str | None:
+        """Our ACK may have been lost; answer again only while that cannot be mistaken (SPEC)."""
+        if not self.initiator:
+            return "SYN+ACK sent to the side that accepted"
+        if self._sent_chat or self._peer_spoke:
+            return "duplicate SYN+ACK after the chat began"
+        self._outbox.append(self._control(Op.ACK, 0))
+        return None
+
+    def _on_refusal_err(self, dg: Datagram, now: float) -> str | None:
+        self._refused = True
+        self._events.append(ev.PeerError(peer=self.peer, text=dg.payload))
+        return None
+
+    def _on_err_in_chat(self, dg: Datagram, now: float) -> str | None:
+        self._events.append(ev.PeerError(peer=self.peer, text=dg.payload))
+        return None
+
+    def _on_fin_refused(self, dg: Datagram, now: float) -> str | None:
+        """SYN_SENT: FIN means declined, or refused if an ERR came first."""
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._stop_retransmitting()
+        self._end(ev.EndReason.REFUSED if self._refused else ev.EndReason.DECLINED, now)
+        return None
+
+    def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
+        """INVITED: the inviter gave up before our user decided."""
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._end(ev.EndReason.WITHDRAWN, now)
+        return None
+
+    def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._stop_retransmitting()
+        self._end(ev.EndReason.PEER_LEFT, now)
+        return None
+
+    def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
+        """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done."""
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._stop_retransmitting()
+        self._end(self._closing_reason, now)
+        return None
+
+    def _on_fin_lingering(self, dg: Datagram, now: float) -> str | None:
+        """CLOSED/DECLINING: our ACK of their FIN was lost; answer again."""
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        return None
+
+    def _on_syn_after_decline(self, dg: Datagram, now: float) -> str | None:
+        if not self._declined:
+            return "SYN from a peer whose chat just ended"
+        self._outbox.append(self._control(Op.FIN, 0))
+        return None
+
+    def _on_handshake_ack(self, dg: Datagram, now: float) -> str | None:
+        """SYN_ACK_SENT: the ACK completes the handshake."""
+        if dg.seq != 0:
+            return "handshake ACK with seq 1"
+        self._establish()
+        self._send_next(now)
+        return None
+
+    def _on_chat_completing_handshake(self, dg: Datagram, now: float) -> str | None:
+        """SYN_ACK_SENT: a valid chat datagram implies the lost ACK."""
+        self._establish()
+        result = self._on_chat(dg, now)
+        self._send_next(now)
+        return result
+
+    def _on_chat(self, dg: Datagram, now: float) -> str | None:
+        self._peer_spoke = True
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        if dg.seq != self._recv_bit:
+            return f"duplicate CHAT seq={dg.seq} acknowledged again"
+        self._recv_bit ^= 1
+        self._events.append(ev.MessageReceived(user=dg.user, text=dg.payload))
+        return None
+
+    def _on_chat_lingering(self, dg: Datagram, now: float) -> str | None:
+        if dg.seq == self._recv_bit:
+            return "new CHAT after the chat ended"
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        return None
+
+    def _on_chat_ack(self, dg: Datagram, now: float) -> str | None:
+        self._peer_spoke = True
+        if self._current is None:
+            return "ACK with nothing in flight"
+        if dg.seq != self._send_bit:
+            return f"stale ACK seq={dg.seq}"
+        self._stop_retransmitting()
+        self._events.append(ev.MessageDelivered(msg_id=self._current.msg_id))
+        self._current = None
+        self._send_bit ^= 1
+        self._send_next(now)
+        return None
+
+    def _on_fin_ack(self, dg: Datagram, now: float) -> str | None:
+        if dg.seq != self._send_bit:
+            return f"ACK seq={dg.seq} does not match our FIN"
+        self._stop_retransmitting()
+        self._end(self._closing_reason, now)
+        return None
+
+    def _on_decline_ack(self, dg: Datagram, now: float) -> str | None:
+        self._linger(now)
+        return None
+
+    def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
+        return "repeated SYN (invitation already shown or answered)"
+
+    # -- handlers: user commands -------------------------------------------------------------
+
+    def _cmd_accept(self, _: object, now: float) -> None:
+        self._expire_at = None
+        self.state = State.SYN_ACK_SENT
+        self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
+
+    def _cmd_decline(self, _: object, now: float) -> None:
+        self._declined = True
+        self._expire_at = None
+        self.state = State.DECLINING
+        self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=ev.EndReason.DECLINED))
+        self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
+
+    def _cmd_say(self, message: Outgoing, now: float) -> None:
+        self._queue.append(message)
+        if self.state is State.ESTABLISHED:
+            self._send_next(now)
+
+    def _cmd_quit(self, _: object, now: float) -> None:
+        if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
+            self._send_fin(now)
+        else:
+            self.state = State.DRAINING
+
+    def _cmd_withdraw(self, _: object, now: float) -> None:
+        """SYN_SENT: our user gives up waiting; tell the peer, reliably."""
+        self._expire_at = None
+        self._closing_reason = ev.EndReason.WITHDRAWN
+        self._send_fin(now)
+
+    def _cmd_abort(self, _: object, now: float) -> None:
+        self._stop_retransmitting()
+        if self.state is State.INVITED:
+            self._declined = True
+        self._end(ev.EndReason.SHUTDOWN, now, fin=True)
+
+    def _cmd_abort_quietly(self, _: object, now: float) -> None:
+        self._linger(now)
+
+
+Handler = Callable[[Session, object, float], object]
+
+_S, _I = State, Input
+_TABLE: dict[tuple[State, Input], Handler] = {
+    # we invited
+    (_S.SYN_SENT, _I.SYN_ACK): Session._on_syn_ack,
+    (_S.SYN_SENT, _I.FIN): Session._on_fin_refused,
+    (_S.SYN_SENT, _I.ERR): Session._on_refusal_err,
+    (_S.SYN_SENT, _I.QUIT): Session._cmd_withdraw,
+    (_S.SYN_SENT, _I.ABORT): Session._cmd_abort,
+    # we were invited
+    (_S.INVITED, _I.SYN): Session._ignore_repeated_syn,
+    (_S.INVITED, _I.FIN): Session._on_fin_withdrawn,
+    (_S.INVITED, _I.ACCEPT): Session._cmd_accept,
+    (_S.INVITED, _I.DECLINE): Session._cmd_decline,
+    (_S.INVITED, _I.QUIT): Session._cmd_decline,
+    (_S.INVITED, _I.ABORT): Session._cmd_abort,
+    (_S.SYN_ACK_SENT, _I.SYN): Session._ignore_repeated_syn,
+    (_S.SYN_ACK_SENT, _I.ACK): Session._on_handshake_ack,
+    (_S.SYN_ACK_SENT, _I.CHAT): Session._on_chat_completing_handshake,
+    (_S.SYN_ACK_SENT, _I.FIN): Session._on_fin_peer_left,
+    (_S.SYN_ACK_SENT, _I.SAY): Session._cmd_say,
+    (_S.SYN_ACK_SENT, _I.QUIT): Session._cmd_quit,
+    (_S.SYN_ACK_SENT, _I.ABORT): Session._cmd_abort,
+    # chatting
+    (_S.ESTABLISHED, _I.SYN_ACK): Session._on_duplicate_syn_ack,
+    (_S.ESTABLISHED, _I.CHAT): Session._on_chat,
+    (_S.ESTABLISHED, _I.ACK): Session._on_chat_ack,
+    (_S.ESTABLISHED, _I.FIN): Session._on_fin_peer_left,
+    (_S.ESTABLISHED, _I.ERR): Session._on_err_in_chat,
+    (_S.ESTABLISHED, _I.SAY): Session._cmd_say,
+    (_S.ESTABLISHED, _I.QUIT): Session._cmd_quit,
+    (_S.ESTABLISHED, _I.ABORT): Session._cmd_abort,
+    (_S.DRAINING, _I.SYN_ACK): Session._on_duplicate_syn_ack,
+    (_S.DRAINING, _I.CHAT): Session._on_chat,
+    (_S.DRAINING, _I.ACK): Session._on_chat_ack,
+    (_S.DRAINING, _I.FIN): Session._on_fin_peer_left,
+    (_S.DRAINING, _I.ERR): Session._on_err_in_chat,
+    (_S.DRAINING, _I.ABORT): Session._cmd_abort,
+    # leaving
+    (_S.FIN_SENT, _I.ACK): Session._on_fin_ack,
+    (_S.FIN_SENT, _I.CHAT): Session._on_chat,
+    (_S.FIN_SENT, _I.FIN): Session._on_fin_while_closing,
+    (_S.FIN_SENT, _I.ABORT): Session._cmd_abort,
+    (_S.DECLINING, _I.ACK): Session._on_decline_ack,
+    (_S.DECLINING, _I.SYN): Session._on_syn_after_decline,
+    (_S.DECLINING, _I.FIN): Session._on_fin_lingering,
+    (_S.DECLINING, _I.ABORT): Session._cmd_abort_quietly,
+    # ended, still answering stragglers
+    (_S.CLOSED, _I.FIN): Session._on_fin_lingering,
+    (_S.CLOSED, _I.SYN): Session._on_syn_after_decline,
+    (_S.CLOSED, _I.CHAT): Session._on_chat_lingering,
+    (_S.CLOSED, _I.ABORT): Session._cmd_abort_quietly,
+}
