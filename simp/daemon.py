@@ -104,6 +104,11 @@ class Daemon:
         return self.node.counters() | self.stats_control
 
     @property
+    def _me(self) -> str:
+        """How this daemon appears in its log: its user, or its address when nobody is connected."""
+        return self.node.user or f"{self.config.host}:{self.config.port}"
+
+    @property
     def client(self) -> ev.Address | None:
         return self._client
 
@@ -112,7 +117,7 @@ class Daemon:
     def _on_peer_datagram(self, data: bytes, source: ev.Address) -> None:
         dg = self.node.receive(data, source, self._loop.time())
         if dg is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("recv %s:%d %s %s", source[0], source[1], dg.user or "-", dg.describe())
+            log.debug("%s@%s:%d -> %s  %s", dg.user or "?", source[0], source[1], self._me, dg.describe())
         self._flush()
 
     # -- client (7778) -----------------------------------------------------------------------
@@ -231,7 +236,7 @@ class Daemon:
         transport = self._peers.transport
         for peer, dg in self.node.datagrams_to_send():
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("send %s:%d %s", peer[0], peer[1], dg.describe())
+                log.debug("%s -> %s:%d  %s", self._me, peer[0], peer[1], dg.describe())
             if transport is not None and not transport.is_closing():
                 transport.sendto(wire.encode(dg), peer)
         for note in self.node.notes():
