@@ -124,7 +124,7 @@ def test_killed_client_is_noticed_and_the_peer_told(net: _Net) -> None:
 
 
 def test_killed_peer_daemon_reports_undelivered_messages(net: _Net) -> None:
-    alice, bob = net.chat()
+    alice, _bob = net.chat()
     net.procs[1].stop(signal.SIGKILL)  # bob's daemon
     alice.send("into the void", "and again")
     alice.expect(r"^\* peer stopped answering", timeout=10)
@@ -133,7 +133,7 @@ def test_killed_peer_daemon_reports_undelivered_messages(net: _Net) -> None:
 
 
 def test_daemon_stopped_by_sigterm_ends_the_chat_with_fin(net: _Net) -> None:
-    alice, bob = net.chat()
+    _alice, bob = net.chat()
     assert net.procs[0].stop(signal.SIGTERM) == 0
     bob.expect(r"^\* alice left the chat$")
     net.procs[0].log.expect(r"-> .*  FIN seq=")

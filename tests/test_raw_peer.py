@@ -52,7 +52,8 @@ class RawPeer:
 
     def expect(self, kind: int, op: int, seq: int, text: str = "", timeout: float = 5.0) -> bytes:
         data, fields = self.recv(timeout)
-        assert fields[:3] == (kind, op, seq) and fields[4] == text, f"expected {(kind, op, seq, text)}, got {fields}"
+        wanted = (kind, op, seq, text)
+        assert (*fields[:3], fields[4]) == wanted, f"expected {wanted}, got {fields}"
         return data
 
     def close(self) -> None:
