@@ -50,7 +50,7 @@ async def demo(timeout: float = 0.5) -> int:
         proc.stdin.write("".join(line + "\n" for line in lines).encode())
 
     try:
-        for user, ip in HOSTS.items():
+        for ip in HOSTS.values():
             await spawn(f"daemon {ip}", "daemon.py", ip, "--timeout", str(timeout), "--log-level", "DEBUG")
             await _until(seen, f"daemon {ip}", "listening")
         bob = await spawn("bob", "client.py", HOSTS["bob"], "--user", "bob", stdin=True)

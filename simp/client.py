@@ -73,6 +73,15 @@ class Client:
         reason = wire.valid_user_name(user)
         if reason:
             raise ClientError(f"invalid user name {user!r}: {reason}")
+        await self.open()
+        self._inbox.reset()
+        await self._request(ctl.Connect, user=user)
+        self.user = user
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
+
+    async def open(self) -> None:
+        """Open the socket to the daemon without connecting as a user (enough for `status()`)."""
         if self._transport is None:
             loop = asyncio.get_running_loop()
             try:
@@ -80,11 +89,6 @@ class Client:
                     lambda: _Protocol(self), remote_addr=self.daemon)
             except OSError as exc:
                 raise ClientError(f"cannot reach daemon at {self._where}: {exc.strerror or exc}") from None
-        self._inbox.reset()
-        await self._request(ctl.Connect, user=user)
-        self.user = user
-        if self._heartbeat is None:
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat())
 
     async def close(self) -> None:
         """Disconnect politely (best effort) and release the socket."""
@@ -133,9 +137,13 @@ class Client:
     async def quit(self) -> None:
         await self._request(ctl.Quit)
 
-    async def status(self) -> dict[str, int]:
+    async def status(self) -> dict[str, str]:
+        """The daemon's state and counters (`state`, `malformed`, `retransmissions`, ...).
+
+        Answered to any address, connected or not, so monitors and the harness can ask.
+        """
         reply = await self._request(ctl.Status)
-        return {k: int(v) for k, v in (item.split("=") for item in reply.text.split())}
+        return dict(item.partition("=")[::2] for item in reply.text.split())
 
     async def next_event(self, timeout: float | None = None) -> ev.Event:
         """The next event from the daemon; TimeoutError after `timeout`, ClientError if it is gone."""

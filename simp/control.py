@@ -176,20 +176,26 @@ def _flatten(obj: object) -> dict[str, object]:
 
 
 def encode(msg: ControlMessage) -> bytes:
+    """Encode one message; raises ValueError for values that cannot be sent (non-ASCII, out of range)."""
     if isinstance(msg, EventPacket):
         kind = _EVENT_KIND[type(msg.event)]
         spec, values = _EVENTS[kind][1], _flatten(msg.event)
+        if isinstance(msg.event, ev.ChatEnded) and not msg.event.undelivered:
+            values["count"] = msg.undelivered_count  # a decoded ChatEnded carries only the count
     else:
         kind = msg.KIND
         spec, values = _REQUESTS[kind][1], _flatten(msg)
-    parts = [PREFIX.pack(kind, msg.ident)]
-    for name, ftype in spec:
-        value = values[name]
-        if ftype == STR:
-            raw = str(value).encode("ascii")
-            parts += [_INTS[U16].pack(len(raw)), raw]
-        else:
-            parts.append(_INTS[ftype].pack(int(value)))  # type: ignore[call-overload]
+    try:
+        parts = [PREFIX.pack(kind, msg.ident)]
+        for name, ftype in spec:
+            value = values[name]
+            if ftype == STR:
+                raw = str(value).encode("ascii")
+                parts += [_INTS[U16].pack(len(raw)), raw]
+            else:
+                parts.append(_INTS[ftype].pack(int(value)))  # type: ignore[call-overload]
+    except struct.error as exc:
+        raise ValueError(f"{type(msg).__name__}: a field is out of range: {exc}") from None
     data = b"".join(parts)
     if len(data) > MAX_DATAGRAM:
         raise ValueError(f"control message of {len(data)} bytes exceeds one UDP datagram")

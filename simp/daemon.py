@@ -86,12 +86,17 @@ class Daemon:
         log.info("listening on %s:%d (peers) and %s:%d (client)", cfg.host, cfg.port, cfg.host,
                  cfg.client_port)
 
-    def close(self) -> None:
-        """End any chat with one FIN (best effort), tell the client, release the ports."""
+    def close(self, *, graceful: bool = True) -> None:
+        """End any chat with one FIN (best effort), tell the client, release the ports.
+
+        `graceful=False` releases the ports without a word, as a killed process would (the
+        harness uses it to crash a daemon in a scenario).
+        """
         if self.closed.is_set():
             return
-        self.node.shutdown(self._loop.time())
-        self._flush()
+        if graceful:
+            self.node.shutdown(self._loop.time())
+            self._flush()
         if self._timer is not None:
             self._timer.cancel()
         for endpoint in (self._peers, self._clients):
@@ -102,6 +107,11 @@ class Daemon:
 
     def counters(self) -> dict[str, int]:
         return self.node.counters() | self.stats_control
+
+    def status(self) -> dict[str, str | int]:
+        """What a Status request answers: the counters plus `state` (free, invited, ...)."""
+        current = self.node.current
+        return {"state": current.state.value if current else "free", **self.counters()}
 
     @property
     def _me(self) -> str:
@@ -155,6 +165,8 @@ class Daemon:
     def _handle_request(self, msg: ctl.Request, source: ev.Address, now: float) -> tuple[bool, str]:
         if isinstance(msg, ctl.Connect):
             return self._connect(msg, source, now)
+        if isinstance(msg, ctl.Status):
+            return True, " ".join(f"{k}={v}" for k, v in sorted(self.status().items()))
         if source != self._client:
             return False, "not connected: send Connect first"
         try:
@@ -206,8 +218,6 @@ class Daemon:
                 return "bye"
             case ctl.Heartbeat():
                 return ""
-            case ctl.Status():
-                return " ".join(f"{k}={v}" for k, v in sorted(self.counters().items()))
         raise CommandError(f"unsupported request {type(msg).__name__}")
 
     def _drop_client(self, now: float, why: str) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from simp import events as ev
 from simp import wire
-from simp.session import CommandError, Session, SessionConfig
+from simp.session import CommandError, Session, SessionConfig, State
 from simp.wire import Datagram, Op, Type
 
 BUSY_TEXT = "User already in another chat"
@@ -103,7 +103,6 @@ class Node:
         self._need_user()
         if self.current is not None:
             raise CommandError("already in a chat or an invitation; end it first")
-        self._ended.pop(peer, None)
         self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now)
         self.stats["chats_started"] += 1
 
@@ -166,6 +165,10 @@ class Node:
 
     def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
         if self.current is not None and self.current.peer == source:
+            ended = self._ended.get(source)
+            if (ended is not None and ended.fin_received and dg.is_control(Op.FIN)
+                    and self.current.state is State.SYN_SENT):
+                return ended  # the previous chat's FIN, repeated (our ACK was lost): not a decline
             return self.current
         ended = self._ended.get(source)
         if ended is not None and dg.is_control(Op.SYN) and not ended.declined:

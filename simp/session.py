@@ -119,7 +119,9 @@ class Session:
         self._sent_chat = False
         self._peer_spoke = False  # received anything from the peer after its SYN+ACK
         self._declined = False
+        self._handshake_ack_due = False  # we quit before the handshake's ACK: an ACK 0 may be it
         self._refused = False  # the peer answered our SYN with ERR
+        self._fin_received = False  # the peer ended this chat with FIN (it re-sends it if our ACK is lost)
         self._closing_reason = ev.EndReason.QUIT
         self.initiator = state is State.SYN_SENT
 
@@ -168,6 +170,11 @@ class Session:
         return self._declined
 
     @property
+    def fin_received(self) -> bool:
+        """True when the peer ended this chat or invitation with FIN; it may repeat that FIN."""
+        return self._fin_received
+
+    @property
     def finished(self) -> bool:
         return self.state is State.DONE
 
@@ -205,11 +212,11 @@ class Session:
         self._command(Input.ABORT, None, now)
 
     def handle_timer(self, now: float) -> None:
-        if self._retx_at is not None and now >= self._retx_at:
-            self._on_retransmit_timer(now)
-        if self._expire_at is not None and now >= self._expire_at:
+        if self._expire_at is not None and now >= self._expire_at:  # first: no SYN is sent at expiry
             self._expire_at = None
             self._on_expiry(now)
+        if self._retx_at is not None and now >= self._retx_at:
+            self._on_retransmit_timer(now)
         if self._linger_until is not None and now >= self._linger_until:
             self._linger_until = None
             self._retx_at = None
@@ -251,6 +258,8 @@ class Session:
         elif self.state is State.FIN_SENT:
             self._end(self._closing_reason, now)
         else:
+            if self.state is State.SYN_ACK_SENT:  # our FIN refuses this invitation: a SYN still
+                self._declined = True  # on its way is a repeat, answered with FIN, not a new one
             self._end(ev.EndReason.NOT_ANSWERING, now, fin=True)
 
     def _on_expiry(self, now: float) -> None:
@@ -318,6 +327,8 @@ class Session:
         return None
 
     def _on_refusal_err(self, dg: Datagram, now: float) -> str | None:
+        if self._refused:
+            return "repeated ERR (its text was shown already)"
         self._refused = True
         self._events.append(ev.PeerError(peer=self.peer, text=dg.payload))
         return None
@@ -335,11 +346,13 @@ class Session:
 
     def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
         """INVITED: the inviter gave up before our user decided."""
+        self._fin_received = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
+        self._fin_received = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(ev.EndReason.PEER_LEFT, now)
@@ -347,6 +360,7 @@ class Session:
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done."""
+        self._fin_received = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
@@ -380,6 +394,7 @@ class Session:
 
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = True
+        self._handshake_ack_due = False  # the peer's handshake ACK went before this, or was lost
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:
             return f"duplicate CHAT seq={dg.seq} acknowledged again"
@@ -409,6 +424,9 @@ class Session:
     def _on_fin_ack(self, dg: Datagram, now: float) -> str | None:
         if dg.seq != self._send_bit:
             return f"ACK seq={dg.seq} does not match our FIN"
+        if self._handshake_ack_due:  # sent before the peer saw our FIN (FIN's ACK follows, or re-sent)
+            self._handshake_ack_due = False
+            return "ACK seq=0 taken for the handshake's ACK, not our FIN's"
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -440,6 +458,9 @@ class Session:
             self._send_next(now)
 
     def _cmd_quit(self, _: object, now: float) -> None:
+        if self.state is State.SYN_ACK_SENT:
+            self._declined = True  # as after a decline, a repeated SYN gets FIN, not a new invitation
+            self._handshake_ack_due = True  # and the first ACK 0 may be the handshake's, not our FIN's
         if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
             self._send_fin(now)
         else:

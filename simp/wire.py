@@ -126,9 +126,12 @@ def decode(data: bytes) -> Datagram:
         raise MalformedDatagram("NUL byte inside the user name")
     try:
         user = user_bytes.decode("ascii")
+    except UnicodeDecodeError:
+        raise MalformedDatagram("non-ASCII user") from None
+    try:
         payload = data[HEADER_SIZE:].decode("ascii")
-    except UnicodeDecodeError as exc:
-        raise MalformedDatagram(f"non-ASCII {'user' if exc.object is user_bytes else 'payload'}") from None
+    except UnicodeDecodeError:
+        raise MalformedDatagram("non-ASCII payload") from None
     kind = Type(type_)
     return Datagram(type=kind, op=Op(op) if kind is Type.CONTROL else op, seq=seq, user=user, payload=payload)
 

@@ -1,0 +1,511 @@
+"""Run one Scenario: daemons behind the relay, clients driven by the steps, then the checks.
+
+Two modes share everything but how a host's daemon runs:
+
+- in-process (default): every daemon is a `simp.daemon.Daemon` on the same event loop as the
+  relay and the clients, under the virtual clock: deterministic, and minutes of protocol time
+  cost milliseconds;
+- process: every daemon is a real `daemon.py` process; the harness runs on a loop whose clock is
+  real time divided by `scale`, so every duration of the scenario (timeouts, delays, sleeps,
+  expected times) shrinks by the same factor and the scenario file stays unchanged.
+
+A host's real address is 127.X.Y.h; its alias on the relay is 127.X.Y.(100+h).  Clients are
+always the `simp.client.Client` library, connected to their daemon's real address.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim import scenario as S
+from sim.clock import ClockError, run_scaled, run_virtual
+from sim.faults import FaultPlan
+from sim.loopback import new_block
+from sim.relay import Relay
+from sim.trace import DROPPED, Marker, Trace
+from simp import events as ev
+from simp.client import Client, ClientConfig, ClientError
+from simp.daemon import Daemon, DaemonConfig
+from simp.node import NodeConfig
+from simp.session import SessionConfig, State
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTLE_POLL = 0.05  # in timeouts: how often the end of a run checks whether all is quiet
+_FINAL = {None: "free", State.SYN_SENT: "inviting", State.INVITED: "invited", State.SYN_ACK_SENT: "invited",
+          State.ESTABLISHED: "chatting", State.DRAINING: "chatting", State.FIN_SENT: "chatting"}
+
+
+class StepFailed(Exception):
+    """A step could not be carried out; the run stops there and reports it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    message: str
+    t: float | None = None  # where to mark it on the ladder
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A notice as a client showed it, at virtual time `t`."""
+
+    t: float
+    kind: str
+    text: str | None = None
+    undelivered: tuple[str, ...] = ()
+
+    def fits(self, want: S.Notice) -> bool:
+        return (self.kind == want.kind and (want.text is None or want.text == self.text)
+                and (want.undelivered is None or want.undelivered == self.undelivered))
+
+    def describe(self) -> str:
+        out = self.kind + ("" if self.text is None else f' "{self.text}"')
+        return out + (f" (undelivered: {', '.join(self.undelivered)})" if self.undelivered else "")
+
+
+@dataclass
+class Result:
+    scenario: S.Scenario
+    seed: int
+    trace: Trace
+    failures: list[Failure] = field(default_factory=list)
+    notices: dict[str, list[Seen]] = field(default_factory=dict)
+    virtual_time: float = 0.0
+    wall_time: float = 0.0
+    mode: str = "virtual"
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def ladder(self) -> str:
+        return self.trace.ladder([Marker(f.t, f.message) for f in self.failures if f.t is not None])
+
+    def replay_command(self) -> str:
+        return f"python -m sim run {self.scenario.source} --seed {self.seed}"
+
+    def report(self) -> str:
+        """What a person needs when the scenario failed: what, where on the wire, how to replay."""
+        sc = self.scenario
+        lines = [f"scenario {sc.name!r} ({sc.source}), seed {self.seed}, {self.mode} mode: "
+                 + ("passed" if self.passed else f"{len(self.failures)} expectation(s) failed")]
+        if sc.known_limit:
+            lines.append(f"known protocol limit: {sc.known_limit.strip()}")
+        lines += [f"  ✗ {f.message}" for f in self.failures]
+        lines += ["", self.ladder(), f"replay: {self.replay_command()}"]
+        return "\n".join(lines)
+
+    def write(self, directory: Path) -> None:
+        """trace.jsonl, capture.pcap, ladder.txt and ladder.svg into `directory`."""
+        directory.mkdir(parents=True, exist_ok=True)
+        self.trace.write_jsonl(directory / "trace.jsonl")
+        self.trace.write_pcap(directory / "capture.pcap")
+        (directory / "ladder.txt").write_text(self.report() + "\n")
+        markers = [Marker(f.t, f.message) for f in self.failures if f.t is not None]
+        self.trace.write_svg(directory / "ladder.svg", markers, title=self.scenario.name)
+
+
+# -- hosts ---------------------------------------------------------------------------------------
+
+
+class _InProcessDaemon:
+    """A Daemon object on the harness's own loop."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.daemon: Daemon | None = None
+
+    async def start(self) -> None:
+        self.daemon = Daemon(self.config)
+        await self.daemon.start()
+
+    async def kill(self) -> None:
+        if self.daemon is not None:
+            self.daemon.close(graceful=False)
+            self.daemon = None
+
+    async def final_state(self) -> str:
+        if self.daemon is None:
+            return "down"
+        current = self.daemon.node.current
+        return _FINAL[current.state if current else None]
+
+    async def malformed(self) -> int:
+        return self.daemon.counters().get("malformed", 0) if self.daemon else 0
+
+    def quiet(self) -> bool:
+        """Nothing will happen on its own any more (no retransmission, expiry or linger)."""
+        return self.daemon is None or self.daemon.node.get_timer() is None
+
+
+class _ProcessDaemon:
+    """A real `daemon.py` process; durations are scaled to real time by `scale`."""
+
+    def __init__(self, config: DaemonConfig, scale: float) -> None:
+        self.config = config
+        self.scale = scale
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._probe: Client | None = None
+
+    async def start(self) -> None:
+        session = self.config.node.session
+        args = [sys.executable, str(ROOT / "daemon.py"), self.config.host,
+                "--timeout", f"{session.timeout * self.scale:g}", "--retries", str(session.retries),
+                "--invite-expiry", f"{session.invite_expiry * self.scale:g}", "--log-level", "WARNING"]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not await self._listening():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                raise StepFailed(f"daemon.py {self.config.host} did not start: {err.strip()}")
+
+    async def _listening(self) -> bool:
+        """True once the client port answers (a throw-away Status request)."""
+        probe = Client(self.config.host, self.config.client_port)
+        try:
+            await probe.open()
+            await probe.status()
+            return True
+        except ClientError:
+            await asyncio.sleep(0.05 / self.scale)
+            return False
+        finally:
+            probe.abandon()
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+
+    async def _status(self) -> dict[str, str]:
+        probe = Client(self.config.host, self.config.client_port)
+        try:
+            await probe.open()
+            return await probe.status()
+        finally:
+            probe.abandon()
+
+    async def final_state(self) -> str:
+        if self.proc is None or self.proc.poll() is not None:
+            return "down"
+        state = (await self._status()).get("state", "?")
+        return next((name for s, name in _FINAL.items() if s is not None and s.value == state), state)
+
+    async def malformed(self) -> int:
+        if self.proc is None:
+            return 0
+        return int((await self._status()).get("malformed", 0))
+
+    def quiet(self) -> bool:
+        return True  # not observable from outside; the run settles on its own time limit instead
+
+
+@dataclass
+class _Host:
+    spec: S.Host
+    index: int
+    ip: str
+    alias: str
+    daemon: _InProcessDaemon | _ProcessDaemon
+    client: Client | None = None
+    pump: asyncio.Task[None] | None = None
+    seen: list[Seen] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    said: dict[int, str] = field(default_factory=dict)
+    cursor: int = 0  # notices before this were consumed by wait-until / accept / decline
+    chatting: bool = False
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+class _Run:
+    def __init__(self, sc: S.Scenario, seed: int, scale: float | None) -> None:
+        self.sc = sc
+        self.seed = seed
+        self.scale = scale
+        self.trace = Trace(sc.host_names)
+        self.result = Result(sc, seed, self.trace, mode="virtual" if scale is None else "process")
+        self.hosts: dict[str, _Host] = {}
+        self.relay: Relay | None = None
+        self.origin = 0.0
+        self.drops: set[int] = set()
+
+    # time, in scenario seconds since the start
+    def now(self) -> float:
+        return asyncio.get_running_loop().time() - self.origin
+
+    def fail(self, message: str, t: float | None = None) -> None:
+        self.result.failures.append(Failure(message, self.now() if t is None else t))
+
+    async def main(self) -> Result:
+        loop = asyncio.get_running_loop()
+        self.origin = loop.time()
+        self.relay = Relay(FaultPlan(self.sc.faults, self.seed), self.trace, origin=self.origin)
+        try:
+            await self._set_up()
+            await self._run_steps()
+            await self._settle()
+        except StepFailed as exc:
+            self.fail(str(exc))
+        finally:
+            await self._collect_checks()
+            await self._tear_down()
+        self.result.virtual_time = self.now()
+        self.result.notices = {name: h.seen for name, h in self.hosts.items()}
+        return self.result
+
+    async def _set_up(self) -> None:
+        prefix = new_block()
+        opts = self.sc.daemon
+        session = SessionConfig(timeout=opts.timeout, retries=opts.retries, invite_expiry=opts.invite_expiry)
+        for index, spec in enumerate(self.sc.hosts, start=1):
+            ip, alias = f"{prefix}{index}", f"{prefix}{100 + index}"
+            config = DaemonConfig(host=ip, node=NodeConfig(session=session))
+            daemon = _InProcessDaemon(config) if self.scale is None else _ProcessDaemon(config, self.scale)
+            host = _Host(spec, index, ip, alias, daemon)
+            self.hosts[spec.name] = host
+            assert self.relay is not None
+            await self.relay.add_host(spec.name, (ip, 7777), (alias, 7777))
+        for host in self.hosts.values():
+            if host.spec.daemon:
+                await host.daemon.start()
+        for host in self.hosts.values():
+            if host.spec.daemon and host.spec.client:
+                await self._connect(host, host.spec.user)
+
+    async def _tear_down(self) -> None:
+        for host in self.hosts.values():
+            if host.pump is not None:
+                host.pump.cancel()
+            if host.client is not None:
+                host.client.abandon()
+            await host.daemon.kill()
+        if self.relay is not None:
+            self.relay.close()
+
+    # -- clients and their notices -------------------------------------------------------------
+
+    async def _connect(self, host: _Host, user: str) -> None:
+        if host.pump is not None:
+            host.pump.cancel()
+        if host.client is not None:
+            host.client.abandon()
+        host.client = Client(host.ip, config=ClientConfig(request_timeout=10.0))
+        await host.client.connect(user)
+        host.pump = asyncio.ensure_future(self._pump(host, host.client))
+
+    async def _pump(self, host: _Host, client: Client) -> None:
+        while True:
+            try:
+                event = await client.next_event()
+            except ClientError as exc:
+                self._notice(host, Seen(self.now(), "client error", str(exc)))
+                return
+            self._notice(host, self._seen(host, event))
+
+    def _seen(self, host: _Host, event: ev.Event) -> Seen:
+        t = self.now()
+        match event:
+            case ev.Invitation(user=user):
+                return Seen(t, "invitation", user)
+            case ev.ChatStarted():
+                host.chatting = True
+                return Seen(t, "chat started")
+            case ev.MessageReceived(text=text):
+                host.messages.append(text)
+                return Seen(t, "message", text)
+            case ev.MessageDelivered(msg_id=msg_id):
+                return Seen(t, "delivered", host.said.get(msg_id, f"#{msg_id}"))
+            case ev.PeerError(text=text):
+                return Seen(t, "error", text)
+            case ev.ChatEnded(reason=reason, undelivered=undelivered):
+                host.chatting = False
+                return Seen(t, reason.text, None, tuple(u.text for u in undelivered))
+        raise AssertionError(f"unexpected event {event!r}")
+
+    def _notice(self, host: _Host, seen: Seen) -> None:
+        host.seen.append(seen)
+        self.trace.annotate(seen.t, host.spec.name, f"* {seen.describe()}")
+        host.changed.set()
+
+    async def _until(self, host: _Host, ready: Callable[[], bool], within: float, what: str) -> None:
+        deadline = self.now() + within
+        while not ready():
+            remaining = deadline - self.now()
+            if remaining <= 0:
+                raise StepFailed(f"{host.spec.name}: {what} did not happen within {within:g}s")
+            host.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(host.changed.wait(), remaining)
+
+    async def _await_notice(self, host: _Host, want: S.Notice, within: float) -> None:
+        def found() -> bool:
+            for i in range(host.cursor, len(host.seen)):
+                if host.seen[i].fits(want):
+                    host.cursor = i + 1
+                    return True
+            return False
+        await self._until(host, found, within, want.describe())
+
+    # -- steps ---------------------------------------------------------------------------------
+
+    async def _run_steps(self) -> None:
+        for step in self.sc.steps:
+            said = (step.source or type(step).__name__).removeprefix(f"{step.host}:").strip()
+            self.trace.annotate(self.now(), step.host or "*", f"> {said}")
+            try:
+                await self._step(step)
+            except ClientError as exc:
+                raise StepFailed(f"{step.where}: {step.source}: {exc}") from None
+            except StepFailed as exc:
+                raise StepFailed(f"{step.where}: {exc}") from None
+
+    async def _step(self, step: S.Step) -> None:
+        if isinstance(step, S.Sleep):
+            await asyncio.sleep(step.seconds)
+            return
+        assert step.host is not None
+        host = self.hosts[step.host]
+        match step:
+            case S.Connect(user=user):
+                await self._connect(host, user or host.spec.user)
+            case S.StartDaemon():
+                await host.daemon.start()
+            case S.KillDaemon():
+                await host.daemon.kill()
+            case S.RestartDaemon():
+                await host.daemon.kill()
+                await host.daemon.start()
+            case S.WaitUntil(notice=notice, within=within):
+                await self._await_notice(host, notice, within)
+            case _:
+                await self._client_step(host, step)
+
+    async def _client_step(self, host: _Host, step: S.Step) -> None:
+        client = host.client
+        if client is None:
+            raise StepFailed(f"{host.spec.name} has no client connected")
+        match step:
+            case S.Wait():
+                await client.wait()
+            case S.Start(peer=peer):
+                await client.start(self.hosts[peer].alias, 7777)
+            case S.Accept():
+                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN)
+                await client.accept()
+            case S.Decline():
+                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN)
+                await client.decline()
+            case S.Say(text=text):
+                await self._until(host, lambda: host.chatting, S.DEFAULT_WITHIN, "chat started")
+                host.said[await client.say(text)] = text
+            case S.Quit():
+                await client.quit()
+            case S.Disconnect():
+                await client.close()
+                host.client = None
+            case S.KillClient():
+                client.abandon()
+                host.client = None
+            case _:
+                raise StepFailed(f"unsupported step {step!r}")
+
+    async def _settle(self) -> None:
+        """Let the run finish: until no daemon has anything left to do, or the time limit."""
+        poll = SETTLE_POLL * self.sc.daemon.timeout
+        while not all(h.daemon.quiet() for h in self.hosts.values()):
+            if self.now() >= self.sc.time_limit:
+                busy = [n for n, h in self.hosts.items() if not h.daemon.quiet()]
+                self.fail(f"not settled within the time limit of {self.sc.time_limit:g}s: "
+                          f"{', '.join(busy)} still had timers running (a state that never ends?)")
+                return
+            await asyncio.sleep(poll)
+        if self.scale is not None:  # process mode: give stragglers the longest linger there is
+            await asyncio.sleep(4 * self.sc.daemon.timeout)
+
+    # -- checks --------------------------------------------------------------------------------
+
+    async def _collect_checks(self) -> None:
+        expect = self.sc.expect
+        self.drops = {e.n for e in self.trace.events if e.action == DROPPED}
+        for name, wanted in expect.delivered.items():
+            got = tuple(self.hosts[name].messages)
+            if got != wanted:
+                self.fail(f"delivered to {name}: expected {list(wanted)}, got {list(got)}")
+        for name, notices in expect.notices.items():
+            self._check_notices(name, notices)
+        self._check_wire(expect.wire)
+        for count in expect.count:
+            n = sum(1 for e in self.trace.sent()
+                    if count.line.matches(e.src, e.dst, e.datagram, e.n in self.drops))
+            if not count.ok(n):
+                self.fail(f"count of {count.line.source}: expected {count.describe()}, got {n}")
+        for name, state in expect.final.items():
+            got_state = await self.hosts[name].daemon.final_state()
+            if got_state != state:
+                self.fail(f"final state of {name}: expected {state}, got {got_state}")
+        for name, wanted_count in expect.malformed.items():
+            got_count = await self.hosts[name].daemon.malformed()
+            if got_count != wanted_count:
+                self.fail(f"malformed datagrams counted by {name}: expected {wanted_count}, got {got_count}")
+
+    def _check_notices(self, name: str, notices: tuple[S.Notice, ...]) -> None:
+        seen = self.hosts[name].seen
+        i = 0
+        for want in notices:
+            while i < len(seen) and not seen[i].fits(want):
+                i += 1
+            if i == len(seen):
+                shown = "; ".join(s.describe() for s in seen) or "nothing"
+                self.fail(f"notices of {name}: expected {want.describe()} (in order); saw: {shown}")
+                return
+            i += 1
+
+    def _check_wire(self, lines: tuple[S.WireLine, ...]) -> None:
+        sent = self.trace.sent()
+        previous, start = 0.0, 0
+        for k, line in enumerate(lines):
+            candidates = [j for j in range(start, len(sent)) if line.matches(
+                sent[j].src, sent[j].dst, sent[j].datagram, sent[j].n in self.drops)]
+            timely = [j for j in candidates if line.time_ok(sent[j].t, previous)]
+            if not timely:
+                due = line.expected_time(previous)
+                near = (f"; the nearest match was #{sent[candidates[0]].n} at {sent[candidates[0]].t:.3f}s"
+                        if candidates else "; no datagram after the previous line matches at all")
+                when = "" if due is None else f" at {due:.3f}s ~{line.tolerance:g}s"
+                self.fail(f"wire[{k}]: expected {line.source}{when}{near}",
+                          due if due is not None else (sent[start].t if start < len(sent) else previous))
+                return
+            previous, start = sent[timely[0]].t, timely[0] + 1
+
+
+def run_scenario(sc: S.Scenario, *, seed: int | None = None, wall_limit: float = 60.0) -> Result:
+    """Run `sc` in-process under the virtual clock; deterministic for a given seed."""
+    run = _Run(sc, sc.seed if seed is None else seed, None)
+    started = time.monotonic()
+    try:
+        result = run_virtual(run.main(), wall_limit=wall_limit, virtual_limit=sc.time_limit + 3600)
+    except ClockError as exc:
+        result = run.result
+        result.failures.append(Failure(f"{type(exc).__name__}: {exc}", None))
+    result.wall_time = time.monotonic() - started
+    return result
+
+
+def run_scenario_processes(sc: S.Scenario, *, seed: int | None = None, scale: float = 0.05) -> Result:
+    """Run `sc` with real daemon.py processes, every duration multiplied by `scale` in real time."""
+    run = _Run(sc, sc.seed if seed is None else seed, scale)
+    started = time.monotonic()
+    result = run_scaled(run.main(), scale)
+    result.wall_time = time.monotonic() - started
+    return result
