@@ -37,6 +37,7 @@ from simp.node import NodeConfig
 from simp.session import SessionConfig, State
 
 ROOT = Path(__file__).resolve().parent.parent
+PROCESS_JITTER = 0.05  # real seconds of scheduling noise allowed around expected times (process mode)
 SETTLE_POLL = 0.05  # in timeouts: how often the end of a run checks whether all is quiet
 _FINAL = {None: "free", State.SYN_SENT: "inviting", State.INVITED: "invited", State.SYN_ACK_SENT: "invited",
           State.ESTABLISHED: "chatting", State.DRAINING: "chatting", State.FIN_SENT: "chatting"}
@@ -253,6 +254,7 @@ class _Run:
         self.relay = Relay(FaultPlan(self.sc.faults, self.seed), self.trace, origin=self.origin)
         try:
             await self._set_up()
+            self.origin = self.relay.origin = loop.time()  # t=0 is when the first step runs
             await self._run_steps()
             await self._settle()
         except StepFailed as exc:
@@ -471,13 +473,19 @@ class _Run:
                 return
             i += 1
 
+    def _on_time(self, line: S.WireLine, t: float, previous: float) -> bool:
+        """`line.time_ok`, with the tolerance widened to PROCESS_JITTER of real time in process mode."""
+        due = line.expected_time(previous)
+        slack = 0.0 if self.scale is None else PROCESS_JITTER / self.scale
+        return due is None or abs(t - due) <= max(line.tolerance, slack) + 1e-9
+
     def _check_wire(self, lines: tuple[S.WireLine, ...]) -> None:
         sent = self.trace.sent()
         previous, start = 0.0, 0
         for k, line in enumerate(lines):
             candidates = [j for j in range(start, len(sent)) if line.matches(
                 sent[j].src, sent[j].dst, sent[j].datagram, sent[j].n in self.drops)]
-            timely = [j for j in candidates if line.time_ok(sent[j].t, previous)]
+            timely = [j for j in candidates if self._on_time(line, sent[j].t, previous)]
             if not timely:
                 due = line.expected_time(previous)
                 near = (f"; the nearest match was #{sent[candidates[0]].n} at {sent[candidates[0]].t:.3f}s"
