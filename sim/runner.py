@@ -130,6 +130,7 @@ class _InProcessDaemon:
     async def kill(self) -> None:
         if self.daemon is not None:
             self.daemon.close(graceful=False)
+            await self.daemon.wait_closed()
             self.daemon = None
 
     async def final_state(self) -> str:
@@ -221,7 +222,8 @@ class _Host:
     seen: list[Seen] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     said: dict[int, str] = field(default_factory=dict)
-    cursor: int = 0  # notices before this were consumed by wait-until / accept / decline
+    cursor: int = 0  # notices before this were consumed by wait-until
+    answered: int = 0  # invitations before this were answered by accept / decline
     chatting: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -259,6 +261,8 @@ class _Run:
             await self._settle()
         except StepFailed as exc:
             self.fail(str(exc))
+        except Exception as exc:  # a harness fault must still give a report, not a traceback
+            self.fail(f"harness error: {type(exc).__name__}: {self._named(str(exc))}")
         finally:
             await self._collect_checks()
             await self._tear_down()
@@ -311,9 +315,15 @@ class _Run:
             try:
                 event = await client.next_event()
             except ClientError as exc:
-                self._notice(host, Seen(self.now(), "client error", str(exc)))
+                self._notice(host, Seen(self.now(), "client error", self._named(str(exc))))
                 return
             self._notice(host, self._seen(host, event))
+
+    def _named(self, text: str) -> str:
+        """`text` with loopback addresses replaced by host names, so traces do not depend on them."""
+        for name, host in self.hosts.items():
+            text = text.replace(host.alias, f"{name}(alias)").replace(host.ip, name)
+        return text
 
     def _seen(self, host: _Host, event: ev.Event) -> Seen:
         t = self.now()
@@ -350,11 +360,18 @@ class _Run:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(host.changed.wait(), remaining)
 
-    async def _await_notice(self, host: _Host, want: S.Notice, within: float) -> None:
+    async def _await_notice(self, host: _Host, want: S.Notice, within: float, *,
+                            answer: bool = False) -> None:
+        """Wait for `want` after the last notice a wait-until consumed (or, with `answer`, after
+        the last invitation an accept/decline answered: the two keep separate places)."""
         def found() -> bool:
-            for i in range(host.cursor, len(host.seen)):
+            start = host.answered if answer else host.cursor
+            for i in range(start, len(host.seen)):
                 if host.seen[i].fits(want):
-                    host.cursor = i + 1
+                    if answer:
+                        host.answered = i + 1
+                    else:
+                        host.cursor = i + 1
                     return True
             return False
         await self._until(host, found, within, want.describe())
@@ -403,10 +420,10 @@ class _Run:
             case S.Start(peer=peer):
                 await client.start(self.hosts[peer].alias, 7777)
             case S.Accept():
-                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN)
+                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN, answer=True)
                 await client.accept()
             case S.Decline():
-                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN)
+                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN, answer=True)
                 await client.decline()
             case S.Say(text=text):
                 await self._until(host, lambda: host.chatting, S.DEFAULT_WITHIN, "chat started")

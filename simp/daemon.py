@@ -43,6 +43,7 @@ class _Endpoint(asyncio.DatagramProtocol):
     def __init__(self, on_datagram: Callable[[bytes, ev.Address], None]) -> None:
         self._on_datagram = on_datagram
         self.transport: asyncio.DatagramTransport | None = None
+        self.lost = asyncio.Event()  # set once the socket is really closed
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -52,6 +53,9 @@ class _Endpoint(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("socket error (ignored): %s", exc)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
 
 
 class Daemon:
@@ -104,6 +108,12 @@ class Daemon:
                 endpoint.transport.close()
         self.closed.set()
         log.info("stopped")
+
+    async def wait_closed(self) -> None:
+        """After close(): returns once both ports are released (a new daemon may bind them)."""
+        for endpoint in (self._peers, self._clients):
+            if endpoint.transport is not None:
+                await endpoint.lost.wait()
 
     def counters(self) -> dict[str, int]:
         return self.node.counters() | self.stats_control
