@@ -85,7 +85,7 @@ def test_an_outcome_that_never_comes_fails_the_step_instead_of_hanging() -> None
     assert 'message "never sent" did not happen within 30s' in result.report()
 
 
-@pytest.mark.parametrize("name", ["lost_syn_ack", "happy_path", "decline_fin_lost"])
+@pytest.mark.parametrize("name", ["lost_syn_ack", "decline_with_fin_dropped", "chat_dropped_once"])
 def test_catalog_scenarios_pass_with_real_daemon_processes(name: str) -> None:
     path = CATALOG / f"{name}.yaml"
     result = run_scenario_processes(load_scenario(path), scale=0.1)
