@@ -78,6 +78,7 @@ class Result:
     trace: Trace
     failures: list[Failure] = field(default_factory=list)
     notices: dict[str, list[Seen]] = field(default_factory=dict)
+    said: dict[str, list[str]] = field(default_factory=dict)  # messages each user really sent
     virtual_time: float = 0.0
     wall_time: float = 0.0
     mode: str = "virtual"
@@ -268,6 +269,7 @@ class _Run:
             await self._tear_down()
         self.result.virtual_time = self.now()
         self.result.notices = {name: h.seen for name, h in self.hosts.items()}
+        self.result.said = {name: list(h.said.values()) for name, h in self.hosts.items()}
         return self.result
 
     async def _set_up(self) -> None:
@@ -381,7 +383,7 @@ class _Run:
     async def _run_steps(self) -> None:
         for step in self.sc.steps:
             said = (step.source or type(step).__name__).removeprefix(f"{step.host}:").strip()
-            self.trace.annotate(self.now(), step.host or "*", f"> {said}")
+            self.trace.annotate(self.now(), step.host or self.sc.hosts[0].name, f"> {said}")
             try:
                 await self._step(step)
             except ClientError as exc:
