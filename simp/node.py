@@ -166,13 +166,13 @@ class Node:
     def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
         if self.current is not None and self.current.peer == source:
             ended = self._ended.get(source)
-            if (ended is not None and ended.fin_received and dg.is_control(Op.FIN)
+            if (ended is not None and ended.peer_may_send_fin and dg.is_control(Op.FIN)
                     and self.current.state is State.SYN_SENT):
-                return ended  # the previous chat's FIN, repeated (our ACK was lost): not a decline
+                return ended  # a FIN of the previous chat with this peer, not a decline of this SYN
             return self.current
         ended = self._ended.get(source)
         if ended is not None and dg.is_control(Op.SYN) and not ended.declined:
-            del self._ended[source]  # a new invitation from a peer we chatted with before
+            self._forget(source)  # a new invitation from a peer we chatted with before
             return None
         return ended
 
@@ -227,13 +227,19 @@ class Node:
         if self.current is not None:
             self._drain(self.current)
             if not self.current.active:
+                if self.current.peer in self._ended:  # an older chat with the same peer, still lingering
+                    self._forget(self.current.peer)
                 self._ended[self.current.peer] = self.current
                 self.current = None
         for peer, session in list(self._ended.items()):
             self._drain(session)
             if session.finished:
-                del self._ended[peer]
-                self.stats["retransmissions"] += session.retransmissions
+                self._forget(peer)
+
+    def _forget(self, peer: ev.Address) -> None:
+        session = self._ended.pop(peer)
+        self._drain(session)
+        self.stats["retransmissions"] += session.retransmissions
 
     def _drain(self, session: Session) -> None:
         for dg in session.datagrams_to_send():

@@ -22,6 +22,11 @@ Decisions where SPEC.md leaves room (also in README.md):
   sent no chat datagram and received nothing else from the peer; an ACK with nothing in flight
   is ignored.  A SYN arriving while our SYN+ACK is outstanding is not answered at once (the
   retransmission timer answers it), so a lossy path never produces a second handshake ACK.
+- A responder that quits before the handshake's ACK arrives, or whose handshake was completed
+  by a chat datagram (which may have overtaken the ACK), takes the first ACK 0 in the window where
+  that ACK can still arrive (half a timeout after the chat datagram, a timeout after quitting) for
+  the handshake's ACK, not for its first message or FIN (all carry bit 0): at worst one extra
+  retransmission.  After quitting before that ACK, it answers later SYNs of that invitation with FIN.
 """
 
 from __future__ import annotations
@@ -119,9 +124,9 @@ class Session:
         self._sent_chat = False
         self._peer_spoke = False  # received anything from the peer after its SYN+ACK
         self._declined = False
-        self._handshake_ack_due = False  # we quit before the handshake's ACK: an ACK 0 may be it
+        self._handshake_ack_until: float | None = None  # till then an ACK 0 may be the handshake's
         self._refused = False  # the peer answered our SYN with ERR
-        self._fin_received = False  # the peer ended this chat with FIN (it re-sends it if our ACK is lost)
+        self._peer_may_send_fin = False  # the peer sent FIN, or may still think the chat is on
         self._closing_reason = ev.EndReason.QUIT
         self.initiator = state is State.SYN_SENT
 
@@ -170,9 +175,10 @@ class Session:
         return self._declined
 
     @property
-    def fin_received(self) -> bool:
-        """True when the peer ended this chat or invitation with FIN; it may repeat that FIN."""
-        return self._fin_received
+    def peer_may_send_fin(self) -> bool:
+        """True when a FIN of this session may still come from the peer: it ended the session with
+        FIN (repeated if our ACK is lost), or we gave up on it without its acknowledgement."""
+        return self._peer_may_send_fin
 
     @property
     def finished(self) -> bool:
@@ -256,8 +262,10 @@ class Session:
         if self.state is State.DECLINING:
             self._linger(now)
         elif self.state is State.FIN_SENT:
+            self._peer_may_send_fin = True
             self._end(self._closing_reason, now)
         else:
+            self._peer_may_send_fin = True
             if self.state is State.SYN_ACK_SENT:  # our FIN refuses this invitation: a SYN still
                 self._declined = True  # on its way is a repeat, answered with FIN, not a new one
             self._end(ev.EndReason.NOT_ANSWERING, now, fin=True)
@@ -346,13 +354,13 @@ class Session:
 
     def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
         """INVITED: the inviter gave up before our user decided."""
-        self._fin_received = True
+        self._peer_may_send_fin = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
-        self._fin_received = True
+        self._peer_may_send_fin = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(ev.EndReason.PEER_LEFT, now)
@@ -360,7 +368,7 @@ class Session:
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done."""
-        self._fin_received = True
+        self._peer_may_send_fin = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
@@ -386,21 +394,28 @@ class Session:
         return None
 
     def _on_chat_completing_handshake(self, dg: Datagram, now: float) -> str | None:
-        """SYN_ACK_SENT: a valid chat datagram implies the lost ACK."""
+        """SYN_ACK_SENT: a valid chat datagram implies the lost ACK (or one it overtook)."""
         self._establish()
+        # the ACK went out before this datagram: overtaken (delays < T/2), it arrives within T/2
+        self._handshake_ack_until = now + self.config.timeout / 2
         result = self._on_chat(dg, now)
         self._send_next(now)
         return result
 
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = True
-        self._handshake_ack_due = False  # the peer's handshake ACK went before this, or was lost
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:
             return f"duplicate CHAT seq={dg.seq} acknowledged again"
         self._recv_bit ^= 1
         self._events.append(ev.MessageReceived(user=dg.user, text=dg.payload))
         return None
+
+    def _on_chat_while_closing(self, dg: Datagram, now: float) -> str | None:
+        """FIN_SENT: the peer may still finish its messages, unless no chat ever began (we withdrew)."""
+        if self._closing_reason is ev.EndReason.WITHDRAWN:
+            return "CHAT for an invitation we withdrew (a straggler of an older chat)"
+        return self._on_chat(dg, now)
 
     def _on_chat_lingering(self, dg: Datagram, now: float) -> str | None:
         if dg.seq == self._recv_bit:
@@ -410,6 +425,8 @@ class Session:
 
     def _on_chat_ack(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = True
+        if self._late_handshake_ack(dg, now):  # at worst, our first message is re-sent once
+            return "ACK seq=0 taken for the handshake's late ACK"
         if self._current is None:
             return "ACK with nothing in flight"
         if dg.seq != self._send_bit:
@@ -421,12 +438,19 @@ class Session:
         self._send_next(now)
         return None
 
+    def _late_handshake_ack(self, dg: Datagram, now: float) -> bool:
+        """The first ACK 0 in the window where the handshake's ACK may still arrive (the handshake
+        was completed by a chat datagram, or we quit before it) is taken for that ACK."""
+        if self._handshake_ack_until is None or dg.seq != 0:
+            return False
+        late, self._handshake_ack_until = now <= self._handshake_ack_until, None
+        return late
+
     def _on_fin_ack(self, dg: Datagram, now: float) -> str | None:
         if dg.seq != self._send_bit:
             return f"ACK seq={dg.seq} does not match our FIN"
-        if self._handshake_ack_due:  # sent before the peer saw our FIN (FIN's ACK follows, or re-sent)
-            self._handshake_ack_due = False
-            return "ACK seq=0 taken for the handshake's ACK, not our FIN's"
+        if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
+            return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -460,7 +484,7 @@ class Session:
     def _cmd_quit(self, _: object, now: float) -> None:
         if self.state is State.SYN_ACK_SENT:
             self._declined = True  # as after a decline, a repeated SYN gets FIN, not a new invitation
-            self._handshake_ack_due = True  # and the first ACK 0 may be the handshake's, not our FIN's
+            self._handshake_ack_until = now + self.config.timeout  # (one round trip at most)
         if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
             self._send_fin(now)
         else:
@@ -523,7 +547,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.DRAINING, _I.ABORT): Session._cmd_abort,
     # leaving
     (_S.FIN_SENT, _I.ACK): Session._on_fin_ack,
-    (_S.FIN_SENT, _I.CHAT): Session._on_chat,
+    (_S.FIN_SENT, _I.CHAT): Session._on_chat_while_closing,
     (_S.FIN_SENT, _I.FIN): Session._on_fin_while_closing,
     (_S.FIN_SENT, _I.ABORT): Session._cmd_abort,
     (_S.DECLINING, _I.ACK): Session._on_decline_ack,

@@ -1,0 +1,434 @@
+"""The sans-IO daemon: strangers, rate limits, lingering sessions, user commands, counters."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import DEFAULT_CONFIG, Net, establish
+
+from simp import events as ev
+from simp import wire
+from simp.events import EndReason
+from simp.node import BUSY_TEXT, NO_USER_TEXT, Node, NodeConfig
+from simp.session import CommandError, SessionConfig, State
+from simp.wire import Op
+
+T = DEFAULT_CONFIG.session.timeout
+LINGER = DEFAULT_CONFIG.session.linger * T
+STRANGER = ("10.9.9.9", 7777)
+
+
+def chatting() -> Net:
+    net = Net("alice", "bob", "carol")
+    establish(net)
+    return net
+
+
+def answers_to(net: Net, node: str, address: tuple[str, int]) -> list[str]:
+    """What `node` sent to an address outside the net, in ladder notation."""
+    where = f"{address[0]}:{address[1]}"
+    return [h.dg.describe() for h in net.transcript if h.src == node and h.dst == where]
+
+
+def assert_chat_untouched(net: Net) -> None:
+    """alice and bob are still chatting, and a message still goes through both ways."""
+    assert net["alice"].current is not None and net["alice"].current.state is State.ESTABLISHED
+    assert net["bob"].current is not None and net["bob"].current.state is State.ESTABLISHED
+    assert net.ended("alice") == [] and net.ended("bob") == []
+    net.say("alice", "still there?")
+    net.say("bob", "yes")
+    assert net.received("bob")[-1] == "still there?" and net.received("alice")[-1] == "yes"
+
+
+# -- strangers never end or alter a chat ------------------------------------------------------
+
+
+def test_fin_from_a_stranger_is_acked_but_never_ends_the_chat() -> None:
+    net = chatting()
+    net.inject(STRANGER, "bob", wire.control(Op.FIN, 1, "mallory"))
+    assert answers_to(net, "bob", STRANGER) == ["ACK seq=1"]
+    assert_chat_untouched(net)
+
+
+def test_fin_from_a_third_node_with_the_peers_user_name_never_ends_the_chat() -> None:
+    net = chatting()
+    net.inject("carol", "bob", wire.control(Op.FIN, 0, "alice"))
+    assert_chat_untouched(net)
+
+
+def test_chat_from_a_stranger_is_not_shown_and_is_answered_with_fin() -> None:
+    net = chatting()
+    net.inject(STRANGER, "bob", wire.chat(0, "alice", "I am alice, honest"))
+    assert net.events("bob", ev.MessageReceived) == []
+    assert answers_to(net, "bob", STRANGER) == ["FIN seq=0"]
+    assert_chat_untouched(net)
+    assert "I am alice, honest" not in net.received("bob")
+
+
+def test_ack_from_a_stranger_does_not_acknowledge_our_message_in_flight() -> None:
+    net = chatting()
+    net.drop(src="bob", label="ACK")  # alice's message stays in flight
+    net.say("alice", "pending")
+    for seq in (0, 1):
+        net.inject(STRANGER, "alice", wire.control(Op.ACK, seq, "bob"))
+        net.inject("carol", "alice", wire.control(Op.ACK, seq, "bob"))
+    assert net.delivered("alice") == []
+    assert answers_to(net, "alice", STRANGER) == []  # not answered at all
+    net.run_until(lambda: bool(net.delivered("alice")))
+    assert net.now == T  # delivered by the real ACK of the retransmission
+
+
+def test_err_from_a_stranger_is_ignored() -> None:
+    net = chatting()
+    net.inject(STRANGER, "bob", wire.control(Op.ERR, 0, "x", "User already in another chat"))
+    assert net.events("bob", ev.PeerError) == []
+    assert answers_to(net, "bob", STRANGER) == []
+    assert_chat_untouched(net)
+
+
+def test_syn_ack_from_a_stranger_is_answered_with_fin_and_changes_nothing() -> None:
+    net = chatting()
+    net.inject(STRANGER, "bob", wire.control(Op.SYN_ACK, 0, "x"))
+    assert answers_to(net, "bob", STRANGER) == ["FIN seq=0"]
+    assert net.events("bob", ev.ChatStarted) == [ev.ChatStarted(peer=net.addr("alice"), user="alice")]
+    assert_chat_untouched(net)
+
+
+def test_syn_from_a_stranger_during_a_chat_gets_the_busy_answer() -> None:
+    net = chatting()
+    net.inject(STRANGER, "bob", wire.control(Op.SYN, 0, "mallory"))
+    assert answers_to(net, "bob", STRANGER) == [f'ERR seq=0 "{BUSY_TEXT}"', "FIN seq=0"]
+    assert len(net.events("bob", ev.Invitation)) == 1  # alice's only
+    assert_chat_untouched(net)
+
+
+def test_stranger_datagrams_do_not_alter_the_sequence_bits() -> None:
+    net = chatting()
+    net.say("alice", "one")  # alice -> bob now expects seq 1
+    spoofs = (wire.chat(1, "alice", "spoof"), wire.control(Op.ACK, 1, "bob"), wire.control(Op.FIN, 1, "bob"))
+    for dg in spoofs:
+        net.inject(STRANGER, "bob", dg)
+        net.inject(STRANGER, "alice", dg)
+    net.say("alice", "two")
+    net.say("bob", "back")
+    assert net.received("bob") == ["one", "two"] and net.received("alice") == ["back"]
+    assert [h.dg.seq for h in net.sent("alice", "CHAT")] == [0, 1]
+
+
+def test_malformed_datagram_is_counted_noted_and_changes_nothing() -> None:
+    net = chatting()
+    node = net["bob"]
+    assert node.receive(b"\x02\x01\x00garbage", net.addr("alice"), net.now) is None
+    assert node.counters()["malformed"] == 1
+    assert node.notes() == ["malformed datagram from 10.0.0.1:7777: too short: 10 bytes, header needs 39"]
+    net.pump()
+    assert_chat_untouched(net)
+
+
+# -- rate limiting of stranger answers ------------------------------------------------------
+
+
+def test_stranger_answers_are_limited_per_source_to_one_per_half_timeout() -> None:
+    net = chatting()
+    for _ in range(5):
+        net.inject(STRANGER, "bob", wire.control(Op.FIN, 0, "x"))
+    assert answers_to(net, "bob", STRANGER) == ["ACK seq=0"]
+    assert net["bob"].counters()["stranger_answers_suppressed"] == 4
+    assert any("this source is over its rate" in note for note in net.notes["bob"])
+    net.now += T / 2 - 0.01
+    net.inject(STRANGER, "bob", wire.control(Op.SYN, 0, "x"))
+    assert answers_to(net, "bob", STRANGER) == ["ACK seq=0"]
+    net.now += 0.01
+    net.inject(STRANGER, "bob", wire.control(Op.SYN, 0, "x"))
+    assert answers_to(net, "bob", STRANGER) == ["ACK seq=0", f'ERR seq=0 "{BUSY_TEXT}"', "FIN seq=0"]
+
+
+def test_per_source_limit_does_not_hold_back_other_sources() -> None:
+    net = chatting()
+    other = ("10.9.9.8", 7777)
+    net.inject(STRANGER, "bob", wire.control(Op.FIN, 0, "x"))
+    net.inject(other, "bob", wire.control(Op.FIN, 0, "y"))
+    assert answers_to(net, "bob", STRANGER) == ["ACK seq=0"]
+    assert answers_to(net, "bob", other) == ["ACK seq=0"]
+
+
+def test_stranger_answers_are_limited_overall() -> None:
+    config = NodeConfig(session=SessionConfig(), stranger_rate=10.0)
+    node = Node(config)
+    node.connect_client("bob")
+    sources = [(f"10.8.0.{i}", 7777) for i in range(30)]
+    fin = wire.encode(wire.control(Op.FIN, 0, "x"))
+    now = 100.0
+    for source in sources:
+        node.receive(fin, source, now)
+    answered = {peer for peer, _ in node.datagrams_to_send()}
+    assert len(answered) == 10  # the whole budget of one second, then nothing
+    assert node.counters()["stranger_answers_suppressed"] == 20
+    assert any("over the overall rate" in note for note in node.notes())
+    for source in sources[10:15]:  # half a second later the bucket holds five answers
+        node.receive(fin, source, now + 0.5)
+    assert len(node.datagrams_to_send()) == 5
+
+
+def test_rate_limit_never_suppresses_the_peer_of_the_chat() -> None:
+    config = NodeConfig(session=SessionConfig(), stranger_rate=1.0, stranger_interval=100.0)
+    net = Net("alice", "bob", config=config)
+    establish(net)
+    for i in range(20):
+        net.say("alice", f"m{i}")
+    assert net.received("bob") == [f"m{i}" for i in range(20)]
+    assert net["bob"].counters().get("stranger_answers_suppressed", 0) == 0
+
+
+# -- busy, free, no user --------------------------------------------------------------------
+
+
+def test_daemon_without_a_user_answers_syn_with_err_and_fin() -> None:
+    node = Node(DEFAULT_CONFIG)
+    node.receive(wire.encode(wire.control(Op.SYN, 0, "alice")), STRANGER, 0.0)
+    assert node.datagrams_to_send() == [(STRANGER, wire.control(Op.ERR, 0, "", NO_USER_TEXT)),
+                                        (STRANGER, wire.control(Op.FIN, 0, ""))]
+    assert node.current is None and node.events() == []
+
+
+def test_free_daemon_with_a_user_shows_the_invitation() -> None:
+    node = Node(DEFAULT_CONFIG)
+    node.connect_client("bob")
+    node.receive(wire.encode(wire.control(Op.SYN, 0, "alice")), STRANGER, 0.0)
+    assert node.events() == [ev.Invitation(peer=STRANGER, user="alice")]
+    assert node.busy and node.datagrams_to_send() == []
+
+
+def test_after_a_chat_ends_the_daemon_is_free_for_another_peer_at_once() -> None:
+    net = chatting()
+    net.quit("alice")
+    net.start("carol", "bob")  # bob still lingers for alice
+    assert net.events("bob", ev.Invitation)[-1] == ev.Invitation(peer=net.addr("carol"), user="carol")
+    net.accept("bob")
+    net.say("carol", "hello bob")
+    assert net.received("bob") == ["hello bob"]
+
+
+def test_lingering_session_answers_its_peer_while_a_new_chat_is_current() -> None:
+    net = chatting()
+    net.drop(src="bob", dst="alice", label="ACK")  # bob's ACK of alice's FIN is lost
+    net.quit("alice")
+    net.start("carol", "bob")
+    net.accept("bob")
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.now == T
+    assert net.reasons("alice") == [EndReason.QUIT]  # alice's repeated FIN got its ACK
+    assert net["bob"].current is not None and net["bob"].current.peer == net.addr("carol")
+    assert net.reasons("bob") == [EndReason.PEER_LEFT]
+
+
+def test_syn_from_the_previous_peer_after_the_chat_ended_is_a_new_invitation() -> None:
+    net = chatting()
+    net.quit("alice")
+    net.start("alice", "bob")
+    assert len(net.events("bob", ev.Invitation)) == 2
+    net.accept("bob")
+    net.say("alice", "again")
+    assert net.received("bob") == ["again"]
+
+
+def test_syn_from_a_declined_peer_gets_fin_until_the_linger_ends_then_is_shown() -> None:
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.decline("bob")
+    net.start("alice", "bob")  # alice asks again at once
+    assert net.reasons("alice") == [EndReason.DECLINED, EndReason.DECLINED]
+    assert len(net.events("bob", ev.Invitation)) == 1
+    net.run()  # bob forgets the decline after the linger
+    net.start("alice", "bob")
+    assert len(net.events("bob", ev.Invitation)) == 2
+
+
+def test_reinviting_the_peer_that_just_left_is_not_mistaken_for_a_decline() -> None:
+    """bob quits; alice's ACK of his FIN is lost and she invites him again at once.  bob's
+    repeated FIN belongs to the old chat: the lingering session answers it, and the new
+    invitation goes on until bob's daemon is free for it."""
+    net = chatting()
+    net.drop(src="alice", dst="bob", label="ACK")
+    net.quit("bob")
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]  # no false "declined"
+    assert net.reasons("bob") == [EndReason.QUIT]
+    net.accept("bob")
+    net.say("bob", "hi again")
+    assert net.received("alice") == ["hi again"]
+
+
+def gave_up_on_bob() -> Net:
+    """alice gives up on bob (his ACKs are lost, and so is her best-effort FIN); bob never knows."""
+    net = chatting()
+    net.drop(src="bob", dst="alice", label="ACK", nth=None)
+    net.drop(src="alice", label="FIN")
+    net.say("alice", "anyone there?")
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING] and net.ended("bob") == []
+    return net
+
+
+def test_reinviting_a_peer_we_gave_up_on_is_not_declined_by_its_fin_for_the_old_chat() -> None:
+    net = gave_up_on_bob()
+    net.start("alice", "bob")  # bob, still in the old chat, ignores the SYN
+    net.quit("bob")  # ...and now leaves the old chat: his FIN must not read as a decline
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    assert net.reasons("bob") == [EndReason.QUIT]
+    assert net["alice"].current is not None and net["alice"].current.state is State.SYN_SENT
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2)  # the next SYN is a new invitation
+
+
+def test_chat_straggler_of_an_older_chat_is_not_shown_in_a_withdrawn_invitation() -> None:
+    net = gave_up_on_bob()
+    net.start("alice", "bob")
+    net.drop(src="alice", label="FIN", nth=None)
+    net.quit("alice")  # withdraws: FIN_SENT, waiting for an ACK that cannot come
+    net.say("bob", "old chat, late")
+    net.run(until=net.now + 3 * T)
+    assert net.received("alice") == []
+    assert any("invitation we withdrew" in note for note in net.notes["alice"])
+
+
+def test_reinviting_after_our_own_quit_gets_a_prompt_decline() -> None:
+    net = chatting()
+    net.quit("alice")
+    net.start("alice", "bob")
+    net.decline("bob")
+    assert net.reasons("alice") == [EndReason.QUIT, EndReason.DECLINED]
+    assert net.now == 0.0
+
+
+def test_simultaneous_invitations_to_each_other_are_not_resolved_and_both_expire() -> None:
+    """SPEC is silent on crossing invitations; the core ignores a SYN from the peer it is inviting,
+    so both users wait for the invitation expiry and are told "no answer"."""
+    net = Net("alice", "bob")
+    net["alice"].start(net.addr("bob"), 0.0)
+    net["bob"].start(net.addr("alice"), 0.0)
+    net.pump()
+    net.run()
+    assert net.reasons("alice") == [EndReason.NO_ANSWER] and net.reasons("bob") == [EndReason.NO_ANSWER]
+    assert net.events("alice", ev.Invitation) == [] and net.events("bob", ev.Invitation) == []
+    assert net.timed_events("alice", ev.ChatEnded)[0][0] == DEFAULT_CONFIG.session.invite_expiry
+
+
+# -- user commands ---------------------------------------------------------------------------
+
+
+def test_commands_without_a_user_or_a_session_raise_command_error() -> None:
+    node = Node(DEFAULT_CONFIG)
+    with pytest.raises(CommandError, match="no user connected"):
+        node.start(STRANGER, 0.0)
+    node.connect_client("alice")
+    for command in (node.accept, node.decline, node.quit):
+        with pytest.raises(CommandError, match="not in a chat or an invitation"):
+            command(0.0)
+    with pytest.raises(CommandError, match="not in a chat"):
+        node.say(1, "hi", 0.0)
+
+
+def test_starting_a_second_chat_raises_command_error() -> None:
+    net = chatting()
+    with pytest.raises(CommandError, match="already in a chat"):
+        net.start("alice", "carol")
+    assert net.sent("alice", dst="carol") == []
+
+
+@pytest.mark.parametrize(("name", "reason"), [("", "1 to 32"), ("x" * 33, "1 to 32"), ("zoë", "printable"),
+                                              (" bob", "start or end")])
+def test_connect_with_an_invalid_user_name_raises_command_error(name: str, reason: str) -> None:
+    with pytest.raises(CommandError, match=reason):
+        Node(DEFAULT_CONFIG).connect_client(name)
+
+
+@pytest.mark.parametrize("text", ["naïve", "x" * (wire.MAX_PAYLOAD + 1)])
+def test_message_that_cannot_be_sent_is_refused_before_anything_is_queued(text: str) -> None:
+    net = chatting()
+    with pytest.raises(CommandError, match="message cannot be sent"):
+        net.say("alice", text)
+    assert net.sent("alice", "CHAT") == []
+    assert net["alice"].current is not None and net["alice"].current.pending == ()
+
+
+def test_largest_message_goes_through() -> None:
+    net = chatting()
+    net.say("alice", "x" * wire.MAX_PAYLOAD)
+    assert net.received("bob") == ["x" * wire.MAX_PAYLOAD]
+
+
+def test_client_disconnecting_mid_chat_drains_the_queue_and_sends_fin() -> None:
+    net = chatting()
+    net.delay(src="bob", label="ACK", delay=1.0, nth=None)
+    net.say("alice", "last words")
+    net.disconnect("alice")
+    assert net["alice"].user is None
+    net.run()
+    assert net.received("bob") == ["last words"]
+    assert net.reasons("bob") == [EndReason.PEER_LEFT]
+    net.inject("carol", "alice", wire.control(Op.SYN, 0, "carol"))
+    assert [h.dg.describe() for h in net.sent("alice", dst="carol")] == [f'ERR seq=0 "{NO_USER_TEXT}"',
+                                                                          "FIN seq=0"]
+
+
+def test_client_disconnecting_while_invited_declines() -> None:
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.disconnect("bob")
+    assert net.reasons("alice") == [EndReason.DECLINED]
+
+
+def test_shutdown_while_invited_sends_fin_and_repeated_syn_gets_fin() -> None:
+    net = Net("alice", "bob")
+    net.drop(src="bob", label="FIN")
+    net.start("alice", "bob")
+    net.shutdown("bob")
+    assert net.reasons("bob") == [EndReason.SHUTDOWN]
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [EndReason.DECLINED] and net.now == T
+
+
+def test_shutdown_without_a_chat_does_nothing() -> None:
+    node = Node(DEFAULT_CONFIG)
+    node.shutdown(0.0)
+    assert node.datagrams_to_send() == [] and node.events() == [] and node.get_timer() is None
+
+
+# -- counters and timers ---------------------------------------------------------------------
+
+
+def test_counters_count_sent_received_retransmissions_and_ignored() -> None:
+    net = Net("alice", "bob")
+    net.drop(src="alice", label="CHAT")
+    establish(net)
+    net.say("alice", "hi")
+    net.run()
+    alice, bob = net["alice"].counters(), net["bob"].counters()
+    assert alice["sent"] == len(net.sent("alice")) and bob["sent"] == len(net.sent("bob"))
+    assert bob["received"] == len([h for h in net.sent("alice") if h.fate != "dropped"])
+    assert alice["retransmissions"] == 1 and bob["retransmissions"] == 0
+    assert alice["chats_started"] == 1 and bob["invitations"] == 1
+
+
+def test_node_timer_is_the_earliest_of_current_and_lingering_sessions() -> None:
+    net = chatting()
+    net.quit("alice")  # bob lingers for alice until LINGER
+    net.drop(src="carol", nth=None)
+    net.now = 1.0
+    net.start("bob", "carol")  # SYN re-sent at 1 + T
+    assert net["bob"].get_timer() == min(LINGER, 1.0 + T)
+    net.run(until=LINGER + 0.5)
+    assert net["bob"].get_timer() == (int((LINGER + 0.5 - 1.0) / T) + 1) * T + 1.0  # only the SYN left
+
+
+def test_retransmissions_of_forgotten_and_replaced_lingering_sessions_are_still_counted() -> None:
+    net = chatting()
+    net.drop(src="alice", dst="bob", label="ACK", nth={1, 2})
+    net.quit("bob")  # alice's ACK is lost twice: bob re-sends his FIN twice
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)[1:]))
+    net.quit("alice")  # the new session ends while the old one may still linger
+    net.run()
+    assert net["bob"].counters()["retransmissions"] == len(net.sent("bob", "FIN")) - 1 == 2
+    assert net["alice"].counters()["retransmissions"] == len(net.sent("alice", "SYN")) - 2 > 0  # 2 chats
+    assert net.is_free("alice") and net.is_free("bob")
