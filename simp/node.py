@@ -103,6 +103,9 @@ class Node:
         self._need_user()
         if self.current is not None:
             raise CommandError("already in a chat or an invitation; end it first")
+        previous = self._ended.get(peer)
+        if previous is not None and previous.state is State.CLOSING:
+            previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
         self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now)
         self.stats["chats_started"] += 1
 

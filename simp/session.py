@@ -14,7 +14,9 @@ entry raises `CommandError`, since that is the caller's mistake, not the peer's.
 Decisions where SPEC.md leaves room (also in README.md):
 - `retries` counts re-sends: a chat datagram, SYN+ACK or FIN is sent at most 1 + retries times,
   and the sender gives up one timeout after the last one.  SYN is bounded by `invite_expiry`.
-- Giving up, expiring an invitation or shutting down sends one FIN, best effort.
+- Giving up or expiring an invitation tells the user at once, then re-sends a FIN until it is
+  acknowledged or retries run out (SPEC says "best effort"; a FIN that is lost once would leave
+  the peer in the chat for good).  Shutting down sends one FIN, best effort.
 - A FIN carries the sender's current sequence bit; its ACK must echo that bit.
 - After the end, a session lingers `linger` timeouts: it answers repeated FINs with ACK,
   duplicate chat datagrams with ACK, and (after a decline) repeated SYNs with FIN.
@@ -64,7 +66,7 @@ class State(enum.Enum):
     ESTABLISHED = "established"
     DRAINING = "draining"  # our user quit; queued messages go out before the FIN
     FIN_SENT = "fin-sent"  # waiting for the ACK of our FIN
-    DECLINING = "declining"  # our user declined; waiting for the ACK of our FIN
+    CLOSING = "closing"  # over for our user (declined, gave up, expired); our FIN awaits its ACK
     CLOSED = "closed"  # ended for the user; still answering stragglers until linger ends
     DONE = "done"  # forgotten
 
@@ -259,8 +261,8 @@ class Session:
             self._outbox.append(self._inflight)
             return
         self._stop_retransmitting()
-        if self.state is State.DECLINING:
-            self._linger(now)
+        if self.state is State.CLOSING:
+            self._linger(now)  # the peer never acknowledged our FIN: it is gone
         elif self.state is State.FIN_SENT:
             self._peer_may_send_fin = True
             self._end(self._closing_reason, now)
@@ -268,24 +270,38 @@ class Session:
             self._peer_may_send_fin = True
             if self.state is State.SYN_ACK_SENT:  # our FIN refuses this invitation: a SYN still
                 self._declined = True  # on its way is a repeat, answered with FIN, not a new one
-            self._end(ev.EndReason.NOT_ANSWERING, now, fin=True)
+            self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:
         if self.state is State.SYN_SENT:
             self._stop_retransmitting()
-            self._end(ev.EndReason.NO_ANSWER, now, fin=True)
+            self._end(ev.EndReason.NO_ANSWER, now, fin_reliably=True)
         elif self.state is State.INVITED:
             self._end(ev.EndReason.WITHDRAWN, now)
 
-    def _end(self, reason: ev.EndReason, now: float, *, fin: bool = False) -> None:
-        """Tell the user the chat is over (with what was not delivered) and start lingering."""
-        if fin:
-            self._outbox.append(self._control(Op.FIN, self._send_bit))
+    def _end(self, reason: ev.EndReason, now: float, *, fin: bool = False,
+             fin_reliably: bool = False) -> None:
+        """Tell the user the chat is over (with what was not delivered), then linger.
+
+        `fin` sends one FIN, best effort (the daemon is stopping).  `fin_reliably` re-sends it
+        until acknowledged or retries run out (CLOSING), so a peer that is only badly reachable
+        still learns the chat is over instead of staying in it: every control packet is re-sent.
+        A FIN that follows an abandoned message uses the other bit, so a late ACK of that message
+        is not taken for the FIN's ACK.
+        """
+        fin_seq = self._send_bit ^ 1 if self._current is not None else self._send_bit
         undelivered = tuple(ev.Undelivered(msg_id=m.msg_id, text=m.text) for m in self.pending)
         self._queue.clear()
         self._current = None
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=reason,
                                          undelivered=undelivered))
+        if fin_reliably:
+            self._expire_at = None
+            self.state = State.CLOSING
+            self._transmit_reliably(self._control(Op.FIN, fin_seq), now, limit=self.config.retries)
+            return
+        if fin:
+            self._outbox.append(self._control(Op.FIN, fin_seq))
         self._linger(now)
 
     def _linger(self, now: float) -> None:
@@ -455,8 +471,18 @@ class Session:
         self._end(self._closing_reason, now)
         return None
 
-    def _on_decline_ack(self, dg: Datagram, now: float) -> str | None:
+    def _on_closing_ack(self, dg: Datagram, now: float) -> str | None:
+        """CLOSING: the ACK of our FIN (which echoes its bit) ends the re-sending."""
+        if self._inflight is not None and dg.seq != self._inflight.seq:
+            return f"ACK seq={dg.seq} does not match our FIN"
         self._linger(now)
+        return None
+
+    def _on_syn_ack_after_end(self, dg: Datagram, now: float) -> str | None:
+        """Our invitation is over for us (expired, withdrawn): a late acceptance gets FIN."""
+        if not self.initiator:
+            return "SYN+ACK sent to the side that was invited"
+        self._outbox.append(self._control(Op.FIN, 0))
         return None
 
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
@@ -472,7 +498,7 @@ class Session:
     def _cmd_decline(self, _: object, now: float) -> None:
         self._declined = True
         self._expire_at = None
-        self.state = State.DECLINING
+        self.state = State.CLOSING
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=ev.EndReason.DECLINED))
         self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
 
@@ -550,13 +576,16 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.FIN_SENT, _I.CHAT): Session._on_chat_while_closing,
     (_S.FIN_SENT, _I.FIN): Session._on_fin_while_closing,
     (_S.FIN_SENT, _I.ABORT): Session._cmd_abort,
-    (_S.DECLINING, _I.ACK): Session._on_decline_ack,
-    (_S.DECLINING, _I.SYN): Session._on_syn_after_decline,
-    (_S.DECLINING, _I.FIN): Session._on_fin_lingering,
-    (_S.DECLINING, _I.ABORT): Session._cmd_abort_quietly,
+    (_S.CLOSING, _I.ACK): Session._on_closing_ack,
+    (_S.CLOSING, _I.SYN_ACK): Session._on_syn_ack_after_end,
+    (_S.CLOSING, _I.CHAT): Session._on_chat_lingering,
+    (_S.CLOSING, _I.SYN): Session._on_syn_after_decline,
+    (_S.CLOSING, _I.FIN): Session._on_fin_lingering,
+    (_S.CLOSING, _I.ABORT): Session._cmd_abort_quietly,
     # ended, still answering stragglers
     (_S.CLOSED, _I.FIN): Session._on_fin_lingering,
     (_S.CLOSED, _I.SYN): Session._on_syn_after_decline,
     (_S.CLOSED, _I.CHAT): Session._on_chat_lingering,
+    (_S.CLOSED, _I.SYN_ACK): Session._on_syn_ack_after_end,
     (_S.CLOSED, _I.ABORT): Session._cmd_abort_quietly,
 }
