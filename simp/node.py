@@ -6,8 +6,10 @@ decides what a datagram from a stranger gets (SPEC "Busy", "Who may talk to a da
 what it saw, and, like Session, never reads a clock or a socket: inputs carry `now`, outputs
 are collected with `datagrams_to_send()`, `events()`, `notes()` and `get_timer()`.
 
-Answers to strangers (ERR+FIN for busy or no user, ACK for a stray FIN, FIN for a stray chat or
-SYN+ACK) are rate-limited per source and overall, so the daemon is never an amplifier.
+Answers to strangers (ERR+FIN for busy or no user, ACK for a stray FIN, FIN for a stray chat,
+SYN+ACK or ACK, so a stale peer learns quickly; an ACK that follows our own answer within two
+timeouts is taken for its acknowledgement and not answered, so two daemons never ping-pong)
+are rate-limited per source and overall, so the daemon is never an amplifier.
 """
 
 from __future__ import annotations
@@ -193,6 +195,12 @@ class Node:
         if dg.is_control(Op.FIN):
             return self._answer_limited(source, now, [wire.control(Op.ACK, dg.seq, self._me)]) or \
                 "FIN from an address with no chat (acknowledged)"
+        if dg.is_control(Op.ACK):
+            last = self._stranger_last.get(source)
+            if last is not None and now - last < 2 * self.config.session.timeout:
+                return "ACK from an address with no chat (likely of our own answer)"
+            return self._answer_limited(source, now, [wire.control(Op.FIN, 0, self._me)]) or \
+                "ACK from an address with no chat (answered FIN: a stale peer learns the chat is over)"
         if dg.type is Type.CHAT or dg.is_control(Op.SYN_ACK):
             return self._answer_limited(source, now, [wire.control(Op.FIN, 0, self._me)]) or \
                 f"{dg.label} from an address with no chat (answered FIN)"
