@@ -69,7 +69,8 @@ def test_wrong_expectation_fails_with_a_marked_ladder_and_replay_command() -> No
 
 
 def test_minutes_of_protocol_time_take_little_wall_time() -> None:
-    text = LOST_SYN_ACK.replace("COUNT", "2").replace("  - alice: quit\n", "  - sleep: 10m\n  - alice: quit\n")
+    text = LOST_SYN_ACK.replace("COUNT", "2")
+    text = text.replace("  - alice: quit\n", "  - sleep: 10m\n  - alice: quit\n")
     text = text.replace("seed: 3\n", "seed: 3\ntime_limit: 30m\n")
     result = run_scenario(parse_scenario(text, "long.yaml"))
     assert result.passed, result.report()
