@@ -342,6 +342,10 @@ class Net:
 
     # -- what happened ---------------------------------------------------------------------
 
+    def story(self) -> list[Hop | tuple[float, str, ev.Event]]:
+        """Every datagram put on the wire and every event, in the order they happened."""
+        return list(self._story)
+
     def events(self, name: str, kind: type[E] | None = None) -> list[E]:
         return [e for _, e in self.log[name] if kind is None or isinstance(e, kind)]  # type: ignore[misc]
 

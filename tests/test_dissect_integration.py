@@ -7,7 +7,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from scapy.all import UDP, AsyncSniffer, rdpcap
+from scapy.all import UDP, AsyncSniffer, Packet, rdpcap
 
 from sim.loopback import new_block
 from sim.runner import run_scenario
@@ -45,7 +45,12 @@ def _can_sniff() -> bool:
 def test_live_capture_of_two_daemons_decodes_handshake_message_and_ack() -> None:
     prefix = new_block()
     capturing = threading.Event()
-    sniffer = AsyncSniffer(iface="lo", filter=f"udp and net {prefix}0/24", started_callback=capturing.set)
+
+    def chat_acknowledged(packet: Packet) -> bool:  # the last datagram the test waits for
+        return packet.haslayer(dissect.SIMP) and packet[dissect.SIMP].mysummary() == "SIMP ACK seq=0 bob"
+
+    sniffer = AsyncSniffer(iface="lo", filter=f"udp and net {prefix}0/24", started_callback=capturing.set,
+                           stop_filter=chat_acknowledged)
     sniffer.start()
     assert capturing.wait(10), "the capture did not start within 10 s"
     procs = []
@@ -63,9 +68,12 @@ def test_live_capture_of_two_daemons_decodes_handshake_message_and_ack() -> None
         alice.expect("started")
         alice.send("sniff me")
         bob.expect("^alice: sniff me$")
+        sniffer.join(timeout=15)  # the capture thread may lag behind the processes
     finally:
         cleanup(*procs)
-        packets = sniffer.stop()
+        if sniffer.running:
+            sniffer.stop()
+    packets = sniffer.results
     summaries = [p[dissect.SIMP].mysummary() for p in packets if p.haslayer(dissect.SIMP)]
     for expected in ("SIMP SYN seq=0 alice", "SIMP SYN+ACK seq=0 bob", "SIMP ACK seq=0 alice",
                      'SIMP CHAT seq=0 alice "sniff me"', "SIMP ACK seq=0 bob"):

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import pytest
-from helpers import DEFAULT_CONFIG, Net, Rule, establish
+from helpers import DEFAULT_CONFIG, Hop, Net, Rule, establish
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -1028,12 +1028,18 @@ def check_spec_promise(users: Users) -> None:
         assert len(net.events(name, ev.ChatStarted)) <= len(net.ended(name))
         assert net.is_free(name), f"{name} did not end free\n{net.ladder()}"
     for name, peer in (("alice", "bob"), ("bob", "alice")):  # a FIN is never acknowledged falsely
-        since = 0.0
-        for when, ended in net.timed_events(name, ev.ChatEnded):
-            # this chat's FINs carry one bit; an ended chat may still be re-sending its own FIN
-            hops = [h for h in net.sent(name, "FIN") if since <= h.time <= when]
-            seq = hops[-1].dg.seq if hops else None
-            fins = [h.time for h in hops if h.dg.seq == seq]
+        since, window = 0.0, []  # the FINs `name` sent since its last ChatEnded, in wire order
+        for item in net.story():
+            if isinstance(item, Hop):
+                if item.src == name and item.dg.label == "FIN" and item.fate != "duplicate":
+                    window.append(item)
+                continue
+            when, who, ended = item
+            if who != name or not isinstance(ended, ev.ChatEnded):
+                continue
+            # this chat's FINs carry one bit; an older chat may still have been re-sending its own
+            seq = window[-1].dg.seq if window else None
+            fins = [h.time for h in window if h.dg.seq == seq]
             last = fins[-1 - RETRIES:]
             gave_up = len(last) == 1 + RETRIES and [t + T for t in last] == [*last[1:], when]
             if ended.reason in (EndReason.QUIT, EndReason.WITHDRAWN) and fins and not gave_up:
@@ -1041,7 +1047,7 @@ def check_spec_promise(users: Users) -> None:
                          and h.arrival is not None and since <= h.arrival <= when
                          and {h.src, h.dst} == {name, peer} and (h.src == peer or h.dg.seq == seq)]
                 assert heard, f"{name}'s FIN was acknowledged but never arrived\n{net.ladder()}"
-            since = when
+            since, window = when, []
 
 
 offsets = st.floats(min_value=0, max_value=4 * T, allow_nan=False)
