@@ -128,3 +128,16 @@ def test_pytest_plugin_reports_a_failing_scenario_as_a_ladder(tmp_path: Path) ->
     assert "expected 7, got 2" in done.stdout
     assert "replay: python -m sim run" in done.stdout
     assert "Traceback" not in done.stdout
+
+
+def _readme_examples() -> list[str]:
+    text = (CATALOG / "README.md").read_text()
+    blocks = text.split("```yaml\n")[1:]
+    return [b.split("```")[0] for b in blocks if b.lstrip().startswith("name:")]
+
+
+@pytest.mark.parametrize("index", range(len(_readme_examples())))
+def test_complete_examples_in_the_scenario_guide_run_and_pass(index: int) -> None:
+    example = _readme_examples()[index]
+    result = run_scenario(parse_scenario(example, f"scenarios/README.md example {index + 1}"))
+    assert result.passed, result.report()
