@@ -156,9 +156,16 @@ class ChatUI:
     async def _busy_line(self, text: str, command: str) -> None:
         if command == "q" and self.phase is Phase.STARTING:
             await self.client.quit()
+        else:
+            self._not_sent(text)
 
     async def _ignore_line(self, text: str, command: str) -> None:
-        return None
+        self._not_sent(text)
+
+    def _not_sent(self, text: str) -> None:
+        """Nothing typed is dropped silently: say so when a line cannot be sent now."""
+        if text.strip():
+            self.notice(f"not sent (no chat at the moment): {text}")
 
     _LINE = {
         Phase.MENU: _menu_line,
