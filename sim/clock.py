@@ -46,13 +46,11 @@ class VirtualTimeExceeded(ClockError):
     """Virtual time went past the limit (likely a periodic timer with nothing else happening)."""
 
 
-class _VirtualSelector(selectors.BaseSelector):
-    """Wraps a real selector: polls it without blocking, and jumps the clock instead of waiting."""
+class _WrappedSelector(selectors.BaseSelector):
+    """Delegates to a real selector; subclasses change only how `select` waits."""
 
-    def __init__(self, loop: VirtualEventLoop, settle_polls: int) -> None:
+    def __init__(self) -> None:
         self._inner = selectors.DefaultSelector()
-        self._loop = loop
-        self._settle_polls = settle_polls
 
     def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
         return self._inner.register(fileobj, events, data)
@@ -71,6 +69,15 @@ class _VirtualSelector(selectors.BaseSelector):
 
     def close(self) -> None:
         self._inner.close()
+
+
+class _VirtualSelector(_WrappedSelector):
+    """Polls the real selector without blocking, and jumps the clock instead of waiting."""
+
+    def __init__(self, loop: VirtualEventLoop, settle_polls: int) -> None:
+        super().__init__()
+        self._loop = loop
+        self._settle_polls = settle_polls
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         self._loop._check_wall()
@@ -196,30 +203,12 @@ def _cancel_pending(loop: asyncio.AbstractEventLoop) -> None:
     loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
 
 
-class _ScaledSelector(selectors.BaseSelector):
-    """Wraps a real selector: waits `scale` times the timeout the loop asks for."""
+class _ScaledSelector(_WrappedSelector):
+    """Waits `scale` times the timeout the loop asks for."""
 
     def __init__(self, scale: float) -> None:
-        self._inner = selectors.DefaultSelector()
+        super().__init__()
         self._scale = scale
-
-    def register(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._inner.register(fileobj, events, data)
-
-    def unregister(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._inner.unregister(fileobj)
-
-    def modify(self, fileobj: Any, events: int, data: Any = None) -> selectors.SelectorKey:
-        return self._inner.modify(fileobj, events, data)
-
-    def get_key(self, fileobj: Any) -> selectors.SelectorKey:
-        return self._inner.get_key(fileobj)
-
-    def get_map(self) -> Mapping[Any, selectors.SelectorKey]:
-        return self._inner.get_map()
-
-    def close(self) -> None:
-        self._inner.close()
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         return self._inner.select(None if timeout is None else timeout * self._scale)
