@@ -18,6 +18,8 @@ from simp.daemon import Daemon, DaemonConfig
 from simp.node import NodeConfig
 from simp.session import SessionConfig
 
+MIN_CLIENT_TIMEOUT = 1.5  # seconds; the client library heartbeats every 1 s
+
 
 def _positive(text: str) -> float:
     value = float(text)
@@ -56,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--invite-expiry", type=_positive, default=60.0,
                         help="seconds an invitation stays open (default 60)")
     parser.add_argument("--client-timeout", type=_positive, default=3.0,
-                        help="seconds of client silence after which it counts as gone (default 3)")
+                        help="seconds of client silence after which it counts as gone "
+                        "(default 3, at least 1.5)")
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="DEBUG logs one line per datagram sent, received or ignored (default INFO)")
@@ -66,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> DaemonConfig:
     if args.retries < 0:
         raise ValueError("--retries must be 0 or more")
+    if args.client_timeout < MIN_CLIENT_TIMEOUT:
+        raise ValueError(f"--client-timeout must be at least {MIN_CLIENT_TIMEOUT:g} s: clients send a "
+                         "heartbeat every second; a shorter timeout would drop a client that is only idle")
     session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
     return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
                         node=NodeConfig(session=session), client_timeout=args.client_timeout)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = ["--timeout", "0.2", "--retries", "3", "--client-timeout", "1"]
+FAST = ["--timeout", "0.2", "--retries", "3", "--client-timeout", "2"]
 
 
 class Output:
