@@ -179,9 +179,13 @@ class Relay:
             )
             return
         self.trace.record(now, RECEIVED, src, dst, data, n=n, src_addr=addr, dst_addr=dst_addr)
+        if not self.plan.rules:  # nothing can happen to it: skip decoding it and building a Decision
+            self._forward(src, dst, n, data, "", 0)
+            return
         decision = self.plan.decide(data, src, dst, now)
         if decision.dropped:
-            log.debug("%s -> %s  %s  dropped (%s)", src, dst, describe_bytes(data), decision.note)
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("%s -> %s  %s  dropped (%s)", src, dst, describe_bytes(data), decision.note)
             self.trace.record(now, DROPPED, src, dst, data, n=n, note=decision.note)
             return
         loop = asyncio.get_running_loop()
@@ -271,7 +275,8 @@ class Relay:
                 copy=copy,
             )
             return
-        log.debug("%s -> %s  %s%s", src, dst, describe_bytes(data), f"  ({note})" if note else "")
+        if log.isEnabledFor(logging.DEBUG):  # describing the datagram costs more than forwarding it
+            log.debug("%s -> %s  %s%s", src, dst, describe_bytes(data), f"  ({note})" if note else "")
         via.sendto(data, target.real)
         self.trace.record(
             now,

@@ -39,6 +39,7 @@ DROPPED, DELAYED, DUPLICATED, REORDERED, CORRUPTED = (
 )
 NOTE = "note"
 ACTIONS = (RECEIVED, FORWARDED, UNKNOWN, DROPPED, DELAYED, DUPLICATED, REORDERED, CORRUPTED, NOTE)
+_ACTION_SET = frozenset(ACTIONS)
 ON_WIRE = (RECEIVED, FORWARDED, UNKNOWN)
 
 
@@ -57,6 +58,8 @@ class TraceEvent:
     `src`/`dst` are host names (for `unknown`, `src` is the sender's `ip:port`); `src_addr` and
     `dst_addr` are the real socket addresses of an on-wire leg (used by the pcap export only,
     since they differ from run to run).  `copy` is 0 for the original, k for the k-th duplicate.
+    `desc` is computed from the bytes when read, not when recorded: the relay records two events
+    per datagram on its hot path, and most traces are never rendered.
     """
 
     t: float
@@ -66,10 +69,14 @@ class TraceEvent:
     data: bytes = b""
     n: int = 0
     note: str = ""
-    desc: str = ""
     copy: int = 0
     src_addr: Address | None = None
     dst_addr: Address | None = None
+
+    @property
+    def desc(self) -> str:
+        """The datagram in ladder notation (`CHAT seq=1 "hi"`, `malformed (...)`); "" for a note."""
+        return "" if self.action == NOTE else describe_bytes(self.data)
 
     @property
     def datagram(self) -> wire.Datagram | None:
@@ -125,10 +132,9 @@ class Trace:
         src_addr: Address | None = None,
         dst_addr: Address | None = None,
     ) -> TraceEvent:
-        """Append one event; the description is computed here, once."""
-        if action not in ACTIONS:
+        """Append one event."""
+        if action not in _ACTION_SET:
             raise ValueError(f"unknown trace action {action!r}; expected one of {', '.join(ACTIONS)}")
-        desc = "" if action == NOTE else describe_bytes(data)
         event = TraceEvent(
             t=t,
             action=action,
@@ -137,7 +143,6 @@ class Trace:
             data=data,
             n=n,
             note=note,
-            desc=desc,
             copy=copy,
             src_addr=src_addr,
             dst_addr=dst_addr,

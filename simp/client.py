@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections import deque
 from dataclasses import dataclass, replace
 
 from simp import control as ctl
@@ -63,7 +64,10 @@ class Client:
         self._waiting: dict[int, asyncio.Future[ctl.Reply]] = {}
         self._inbox: InOrder[ev.Event | ev.Undelivered] = InOrder()
         self._undelivered: list[ev.Undelivered] = []
-        self._events: asyncio.Queue[ev.Event | ClientError] = asyncio.Queue()
+        # handed out by next_event(); a deque and plain futures rather than an asyncio.Queue and
+        # wait_for(), which costs a task per call (this is the per-message path of every chat)
+        self._events: deque[ev.Event | ClientError] = deque()
+        self._event_waiters: list[asyncio.Future[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
         self.malformed = 0  # garbage datagrams received on our socket
 
@@ -147,14 +151,27 @@ class Client:
 
     async def next_event(self, timeout: float | None = None) -> ev.Event:
         """The next event from the daemon; TimeoutError after `timeout`, ClientError if it is gone."""
-        item = await asyncio.wait_for(self._events.get(), timeout)
+        if not self._events:
+            loop = asyncio.get_running_loop()
+            deadline = None if timeout is None else loop.time() + timeout
+            while not self._events:
+                waiter: asyncio.Future[None] = loop.create_future()
+                timer = None if deadline is None else loop.call_at(deadline, _expire, waiter)
+                self._event_waiters.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    if timer is not None:
+                        timer.cancel()
+                    with contextlib.suppress(ValueError):
+                        self._event_waiters.remove(waiter)
+        item = self._events[0]
         if isinstance(item, ClientError):
-            self._events.put_nowait(item)  # stays failed for every later call
-            raise item
-        return item
+            raise item  # stays failed for every later call
+        return self._events.popleft()  # type: ignore[return-value]
 
     def pending_events(self) -> int:
-        return self._events.qsize()
+        return len(self._events)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -167,20 +184,29 @@ class Client:
             raise ClientError("not connected to a daemon")
         ident = next(self._ids)
         data = ctl.encode(kind(ident=ident, **fields))
-        future: asyncio.Future[ctl.Reply] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ctl.Reply] = loop.create_future()
         self._waiting[ident] = future
-        deadline = asyncio.get_running_loop().time() + self.config.request_timeout
+        deadline = loop.time() + self.config.request_timeout
+        interval = self.config.request_interval
+        timer: asyncio.TimerHandle | None = None
+
+        def resend() -> None:  # every request_interval until answered, at most request_timeout
+            nonlocal timer
+            if future.done():
+                return
+            if loop.time() >= deadline:
+                future.set_exception(ClientError(f"daemon at {self._where} is not answering"))
+                return
+            self._send(data)
+            timer = loop.call_at(min(loop.time() + interval, deadline), resend)
+
+        self._send(data)
+        timer = loop.call_at(min(loop.time() + interval, deadline), resend)
         try:
-            while True:
-                self._send(data)
-                remaining = deadline - asyncio.get_running_loop().time()
-                if remaining <= 0:
-                    raise ClientError(f"daemon at {self._where} is not answering")
-                with contextlib.suppress(TimeoutError):
-                    reply = await asyncio.wait_for(asyncio.shield(future),
-                                                   min(self.config.request_interval, remaining))
-                    break
+            reply = await future
         finally:
+            timer.cancel()
             self._waiting.pop(ident, None)
         if not reply.ok:
             raise ClientError(reply.text)
@@ -214,7 +240,13 @@ class Client:
         if isinstance(event, ev.ChatEnded):
             event = replace(event, undelivered=tuple(self._undelivered))
             self._undelivered = []
-        self._events.put_nowait(event)
+        self._push(event)
+
+    def _push(self, item: ev.Event | ClientError) -> None:
+        self._events.append(item)
+        for waiter in self._event_waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _on_socket_error(self, exc: Exception) -> None:
         if isinstance(exc, ConnectionRefusedError):
@@ -230,4 +262,9 @@ class Client:
                 await self._request(ctl.Heartbeat)
         except ClientError as exc:
             if self.user is not None:
-                self._events.put_nowait(ClientError(f"lost the daemon: {exc}"))
+                self._push(ClientError(f"lost the daemon: {exc}"))
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

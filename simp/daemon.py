@@ -158,8 +158,7 @@ class Daemon:
             self._client_seen = now
         if isinstance(msg, ctl.EventAck):
             if source == self._client:
-                self._events_out.answered(msg.ident)
-            self._flush()
+                self._events_out.answered(msg.ident)  # deadlines only move later: no re-arming
             return
         cached = self._replies.get(msg.ident) if source == self._client else None
         if cached is not None:
@@ -269,19 +268,25 @@ class Daemon:
         self._arm_timer()
 
     def _arm_timer(self) -> None:
+        """Keep the one timer armed no later than the earliest deadline.
+
+        A timer armed earlier than needed is left alone: it fires, finds nothing due, and re-arms
+        (`_on_timer`).  Why: in a chat the retransmission deadline moves on with every message, and
+        cancelling and re-arming an asyncio timer per datagram costs more than one spare wake-up per
+        timeout.
+        """
         deadlines = [self.node.get_timer(), self._events_out.get_timer()]
         if self._client is not None:
             deadlines.append(self._client_seen + self.config.client_timeout)
         when = min((d for d in deadlines if d is not None), default=None)
-        if when == self._timer_at:
+        if when is None or (self._timer_at is not None and self._timer_at <= when):
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._timer_at = when
-        if when is None or self.closed.is_set():
-            self._timer = None
+        if self.closed.is_set():
+            self._timer, self._timer_at = None, None
         else:
-            self._timer = self._loop.call_at(when, self._on_timer)
+            self._timer, self._timer_at = self._loop.call_at(when, self._on_timer), when
 
     def _on_timer(self) -> None:
         now = self._loop.time()

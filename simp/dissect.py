@@ -94,9 +94,24 @@ def _carried(pkt: Packet, name: str) -> bool:
     return pkt.getfieldval(MALFORMED) is None or name in pkt.fields
 
 
-def carried(fld: Field, also: Callable[[Packet], bool] = lambda pkt: True) -> ConditionalField:
+def _always(pkt: Packet) -> bool:
+    return True
+
+
+class CarriedField(ConditionalField):
+    """A field hidden when a malformed datagram ends before it, and whenever `also` fails.
+
+    `also` is kept apart so that dissecting a well-formed datagram (where every field is carried)
+    asks only `also`, straight from `_WholeDatagram.do_dissect`: that is the dissector's hot path."""
+
+    def __init__(self, fld: Field, also: Callable[[Packet], bool] = _always) -> None:
+        super().__init__(fld, lambda pkt: also(pkt) and _carried(pkt, fld.name))
+        self.also = also
+
+
+def carried(fld: Field, also: Callable[[Packet], bool] = _always) -> CarriedField:
     """Wrap `fld` so it is hidden when a malformed datagram ends before it (and when `also` fails)."""
-    return ConditionalField(fld, lambda pkt: also(pkt) and _carried(pkt, fld.name))
+    return CarriedField(fld, also)
 
 
 def _notes() -> list[Field]:
@@ -139,18 +154,26 @@ class _WholeDatagram:
 
     def do_dissect(self, s: bytes) -> bytes:
         raw = s
+        reason = self.malformation(raw)
         for fld in self.fields_desc:
             if fld.name in (EXTRA, MALFORMED):
                 continue
-            taken = _take(self, fld, s)  # type: ignore[arg-type]
-            if taken is None:
-                break
-            s, value = taken
+            if reason is None:  # well formed (the codec says so): every field is there, whole
+                inner = fld
+                if isinstance(fld, CarriedField):
+                    if not fld.also(self):  # type: ignore[arg-type]
+                        continue  # a field this kind of message does not have
+                    inner = fld.fld
+                s, value = inner.getfield(self, s)  # type: ignore[arg-type]
+            else:
+                taken = _take(self, fld, s)  # type: ignore[arg-type]
+                if taken is None:
+                    break
+                s, value = taken
             if value is not None:  # None: a conditional field this kind of message does not have
                 self.fields[fld.name] = value
         if s:
             self.fields[EXTRA] = s
-        reason = self.malformation(raw)
         if reason is not None:
             self.fields[MALFORMED] = reason
         self.raw_packet_cache = raw
