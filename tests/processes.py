@@ -109,3 +109,27 @@ def cleanup(*procs: DaemonProcess | ClientProcess) -> None:
         if p.proc.poll() is None:
             p.proc.kill()
             p.proc.wait(5)
+
+
+class LoopbackHosts:
+    """Daemons and clients on one 127.X.Y.0/24 block; `close()` kills whatever still runs."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.procs: list[DaemonProcess | ClientProcess] = []
+
+    def ip(self, host: int) -> str:
+        return f"{self.prefix}{host}"
+
+    def daemon(self, host: int, *extra: str) -> DaemonProcess:
+        daemon = DaemonProcess(self.ip(host), *extra)
+        self.procs.append(daemon)
+        return daemon
+
+    def client(self, host: int, user: str | None, *extra: str) -> ClientProcess:
+        client = ClientProcess(self.ip(host), user, *extra)
+        self.procs.append(client)
+        return client
+
+    def close(self) -> None:
+        cleanup(*self.procs)

@@ -26,35 +26,21 @@ from sim.loopback import new_block
 from simp import control as ctl
 from simp.client import Client
 from simp.daemon import Daemon
-from tests.processes import FAST, ClientProcess, DaemonProcess, cleanup
+from tests.processes import FAST, ClientProcess, DaemonProcess, LoopbackHosts
 from tests.test_fuzz import Proxy, daemon_config
 
-# tests.processes.FAST sets --client-timeout 1, the client's heartbeat period, which drops an idle
-# client (see the last test); these tests use the README's default of 3 s so that only what they
-# are about can end a chat
+# these tests use the README's default client timeout of 3 s, so that only what they are about can
+# end a chat
 LIVE = ("--client-timeout", "3")
 SLOW = ("--timeout", "3", *LIVE)  # a retransmission timeout no machine noise reaches in these tests
 CHAT, CONTROL, ACK, FIN = 2, 1, 4, 8
 
 
-class Hosts:
-    """Daemons and clients on one loopback block; everything is killed at the end of the test."""
+class Hosts(LoopbackHosts):
+    """Clients here are always connected before the test goes on."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.procs: list[DaemonProcess | ClientProcess] = []
-
-    def ip(self, host: int) -> str:
-        return f"{self.prefix}{host}"
-
-    def daemon(self, host: int, *extra: str) -> DaemonProcess:
-        daemon = DaemonProcess(self.ip(host), *extra)
-        self.procs.append(daemon)
-        return daemon
-
-    def client(self, host: int, user: str) -> ClientProcess:
-        client = ClientProcess(self.ip(host), user)
-        self.procs.append(client)
+    def client(self, host: int, user: str | None, *extra: str) -> ClientProcess:
+        client = super().client(host, user, *extra)
         client.expect(r"^\* connected")
         return client
 
@@ -78,7 +64,7 @@ class Hosts:
 def hosts() -> Iterator[Hosts]:
     world = Hosts(new_block())
     yield world
-    cleanup(*world.procs)
+    world.close()
 
 
 def log_through(daemon: DaemonProcess, pattern: str) -> list[str]:
@@ -213,13 +199,10 @@ def test_killed_client_is_noticed_its_peer_told_and_the_daemon_serves_a_new_clie
 def test_idle_client_is_kept_by_a_daemon_configured_like_the_process_tests() -> None:
     """A connected client that does nothing still heartbeats, so its daemon must keep it.
 
-    Fails with the client timeout tests.processes.FAST gives every daemon.py of the end-to-end tests
-    (`--client-timeout 1`): the client sends a heartbeat 1 s after the previous one was answered
-    (simp/client.py `_beat`), so an idle client is heard every 1 s plus a round trip, and the daemon
-    drops it after 1 s of silence; the client's next heartbeat is refused ("not connected") and it
-    exits with "lost the daemon", its user's chat ended with FIN.  Run in-process under the virtual
-    clock with a 0.2 ms hop each way between client and daemon, so the outcome does not depend on
-    the machine's load (with real processes it is a race each heartbeat period).
+    Guards the end-to-end tests' configuration (tests.processes.FAST): with `--client-timeout 1`,
+    equal to the heartbeat period, the daemon dropped idle clients, since the client sends its
+    heartbeat 1 s after the previous one was answered.  Run in-process under the virtual clock
+    with a 0.2 ms hop each way, so the outcome does not depend on the machine's load.
     """
     client_timeout = float(FAST[FAST.index("--client-timeout") + 1])
     prefix = new_block()

@@ -11,34 +11,17 @@ from collections.abc import Iterator
 import pytest
 
 from sim.loopback import new_block
-from tests.processes import ROOT, ClientProcess, DaemonProcess, cleanup
+from tests.processes import ROOT, ClientProcess, LoopbackHosts
 
 
 @pytest.fixture
 def net() -> Iterator[_Net]:
     world = _Net(new_block())
     yield world
-    cleanup(*world.procs)
+    world.close()
 
 
-class _Net:
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.procs: list[DaemonProcess | ClientProcess] = []
-
-    def ip(self, host: int) -> str:
-        return f"{self.prefix}{host}"
-
-    def daemon(self, host: int, *extra: str) -> DaemonProcess:
-        d = DaemonProcess(self.ip(host), *extra)
-        self.procs.append(d)
-        return d
-
-    def client(self, host: int, user: str | None, *extra: str) -> ClientProcess:
-        c = ClientProcess(self.ip(host), user, *extra)
-        self.procs.append(c)
-        return c
-
+class _Net(LoopbackHosts):
     def chat(self) -> tuple[ClientProcess, ClientProcess]:
         """alice on host 1 invites bob on host 2, who accepts."""
         self.daemon(1)
