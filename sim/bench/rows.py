@@ -1,24 +1,26 @@
 """The rows of `python -m sim bench`; each function returns its rows with their ceilings.
 
-See sim/bench.py for what each row compares and why the daemons are processes.
+See the package docstring (sim/bench/__init__.py) for what each row compares, why the daemons
+are processes, and how to add a row (a function here, and its entry in STEPS at the end).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sim.bench import ROOT, BenchConfig, Row, Target
-from sim.bench_procs import (
+from sim.bench.model import ROOT, BenchConfig, Row, Target
+from sim.bench.procs import (
     Address,
     BenchError,
     HostSpec,
@@ -236,11 +238,25 @@ def replay_rows(config: BenchConfig) -> list[Row]:
         started = time.monotonic()
         done = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=120, check=False)
         seconds = time.monotonic() - started
-        tail = done.stdout.decode(errors="replace").strip().splitlines()[-1:] or ["no output"]
+        tail = _pytest_tail(done, expected=len(scenarios))
         rows.append(Row(name="4 pytest -n 2 scenarios/", value=seconds, unit="s", ceiling=10.0,
                         ceiling_unit="s budget", ratio=seconds / 10.0, target=Target(high=1.0),
                         note=f"wall time of the whole command, start-up included: {tail[0]}"))
     return rows
+
+
+def _pytest_tail(done: subprocess.CompletedProcess[bytes], expected: int) -> str:
+    """pytest's summary line, after checking that it ran every scenario and all passed: the time
+    of a pytest that could not start (not installed, a bad plugin) or failed is no measurement."""
+    out = done.stdout.decode(errors="replace").strip().splitlines()
+    tail = out[-1] if out else ""
+    passed = re.search(r"\b(\d+) passed\b", tail)
+    if done.returncode != 0 or passed is None or int(passed.group(1)) != expected:
+        err = done.stderr.decode(errors="replace").strip().splitlines()
+        said = tail or (err[-1] if err else "no output")
+        raise BenchError(f"pytest exited with status {done.returncode} instead of passing all {expected} "
+                         f"scenarios: {said[:300]}")
+    return tail
 
 
 # -- row 5: memory -----------------------------------------------------------------------------
@@ -396,3 +412,15 @@ def dissector_row(config: BenchConfig) -> list[Row]:
                 ratio=ours / bare, target=Target(low=0.6),
                 note=f"{count:,}-packet harness pcap (write_pcap of a relay trace); ceiling: scapy reading "
                      "the same file with the SIMP layers unbound (Ether/IP/UDP/Raw)")]
+
+
+# -- the steps the command runs, in order ----------------------------------------------------
+
+STEPS: list[tuple[str, Callable[[BenchConfig], list[Row]]]] = [
+    ("chat rates (rows 1-2)", chat_rows),
+    ("relay forwarding (row 2)", forwarding_row),
+    ("loss (row 3)", loss_rows),
+    ("catalog replay (row 4)", replay_rows),
+    ("memory (row 5)", memory_rows),
+    ("dissector (row 6)", dissector_row),
+]

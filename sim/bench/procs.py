@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+from sim.bench.model import ROOT
 from simp import events as ev
 from simp.client import Client, ClientConfig, ClientError
 
-ROOT = Path(__file__).resolve().parent.parent
 Address = tuple[str, int]
 HostSpec = tuple[str, Address, Address]  # name, real address, alias address
 WORKER_LIMIT = 600.0  # a worker exits by itself after this many seconds, whatever happens here
@@ -64,8 +64,8 @@ class Processes:
         return self._spawn(args, f"daemon.py {ip}")
 
     def worker(self, kind: str, *args: str, within: float = 15.0) -> subprocess.Popen[bytes]:
-        """Start `python -m sim.bench_workers kind args` and wait for its `ready` line."""
-        proc = self._spawn([sys.executable, "-m", "sim.bench_workers", "--limit", f"{WORKER_LIMIT:g}", kind,
+        """Start `python -m sim.bench.workers kind args` and wait for its `ready` line."""
+        proc = self._spawn([sys.executable, "-m", "sim.bench.workers", "--limit", f"{WORKER_LIMIT:g}", kind,
                             *args], f"worker {kind}")
         assert proc.stdout is not None
         ready, _, _ = select.select([proc.stdout], [], [], within)
@@ -104,7 +104,7 @@ class Processes:
 
 def run_ping(local: Address, peer: Address, count: int, within: float = 60.0) -> float:
     """Round trips per second of the bare stop-and-wait ping-pong against an echo worker."""
-    args = [sys.executable, "-m", "sim.bench_workers", "--limit", f"{within:g}", "ping", address(local),
+    args = [sys.executable, "-m", "sim.bench.workers", "--limit", f"{within:g}", "ping", address(local),
             address(peer), str(count)]
     done = subprocess.run(args, cwd=ROOT, capture_output=True, timeout=within + 10, check=False)
     if done.returncode != 0:

@@ -1,9 +1,9 @@
 """Helper processes for `python -m sim bench`: the ceilings, and the relay in its own process.
 
-    python -m sim.bench_workers echo ADDR                     bare asyncio UDP echo
-    python -m sim.bench_workers ping LOCAL PEER COUNT         stop-and-wait pings to an echo; prints JSON
-    python -m sim.bench_workers forward NAME=REAL/ALIAS ...   minimal asyncio forwarder between hosts
-    python -m sim.bench_workers relay [--loss P --seed S] NAME=REAL/ALIAS ...   sim.relay.Relay
+    python -m sim.bench.workers echo ADDR                     bare asyncio UDP echo
+    python -m sim.bench.workers ping LOCAL PEER COUNT         stop-and-wait pings to an echo; prints JSON
+    python -m sim.bench.workers forward NAME=REAL/ALIAS ...   minimal asyncio forwarder between hosts
+    python -m sim.bench.workers relay [--loss P --seed S] NAME=REAL/ALIAS ...   sim.relay.Relay
 
 Addresses are `IP:PORT`.  Every long-running worker prints `ready` once its sockets are bound,
 stops on SIGTERM, SIGINT or end of stdin, and exits by itself after `--limit` seconds, so a
@@ -191,7 +191,7 @@ async def relay(hosts: Sequence[tuple[str, Address, Address]], loss: float | Non
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m sim.bench_workers",
+    parser = argparse.ArgumentParser(prog="python -m sim.bench.workers",
                                      description="Helper processes of `python -m sim bench`.")
     parser.add_argument("--limit", type=float, default=600.0, help="exit after this many seconds (600)")
     kinds = parser.add_subparsers(dest="kind", required=True)
