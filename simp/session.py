@@ -18,6 +18,8 @@ Decisions where SPEC.md leaves room (also in README.md):
   acknowledged or retries run out (SPEC says "best effort"; a FIN that is lost once would leave
   the peer in the chat for good).  Shutting down sends one FIN, best effort.
 - A FIN carries the sender's current sequence bit; its ACK must echo that bit.
+- An ERR answering our SYN stops the SYN and shows its text at once; without the FIN that
+  should follow, the invitation ends as refused one timeout later (issue 13).
 - After the end, a session lingers `linger` timeouts: it answers repeated FINs with ACK,
   duplicate chat datagrams with ACK, and (after a decline) repeated SYNs with FIN.
 - Known-limit mitigations (SPEC): a duplicate SYN+ACK is answered with ACK only while we have
@@ -273,7 +275,9 @@ class Session:
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:
-        if self.state is State.SYN_SENT:
+        if self.state is State.SYN_SENT and self._refused:
+            self._end(ev.EndReason.REFUSED, now)  # ERR without its FIN: nothing to tell the peer
+        elif self.state is State.SYN_SENT:
             self._stop_retransmitting()
             self._end(ev.EndReason.NO_ANSWER, now, fin_reliably=True)
         elif self.state is State.INVITED:
@@ -351,9 +355,15 @@ class Session:
         return None
 
     def _on_refusal_err(self, dg: Datagram, now: float) -> str | None:
+        """SYN_SENT: the peer refuses (busy, no user).  Its text is shown at once and the SYN is no
+        longer re-sent; the FIN that should follow ends the invitation, and a peer that never sends
+        it (some implementations answer ERR alone) ends it one timeout later, as refused.  A FIN
+        arriving after that is still acknowledged by the lingering session."""
         if self._refused:
             return "repeated ERR (its text was shown already)"
         self._refused = True
+        self._stop_retransmitting()
+        self._expire_at = min(now + self.config.timeout, self._expire_at or now + self.config.timeout)
         self._events.append(ev.PeerError(peer=self.peer, text=dg.payload))
         return None
 

@@ -255,17 +255,36 @@ def test_busy_answer_with_the_err_lost_is_reported_as_a_plain_decline() -> None:
     assert state(net, "bob") is State.ESTABLISHED
 
 
-def test_busy_answer_with_the_fin_lost_is_repeated_on_the_next_syn_and_the_text_shown_once() -> None:
+def test_busy_answer_with_the_fin_lost_ends_as_refused_one_timeout_after_the_err() -> None:
     net = three()
     net.drop(src="bob", dst="carol", label="FIN")
     net.start("carol", "bob")
     assert net.ended("carol") == []
     net.run_until(lambda: bool(net.ended("carol")))
     assert net.now == T
-    assert len(net.sent("bob", "ERR")) == 2
+    assert len(net.sent("bob", "ERR")) == 1 and net.times("carol", "SYN") == [0.0]
     assert net.events("carol") == [
         ev.PeerError(peer=net.addr("bob"), text="User already in another chat"),
         ev.ChatEnded(peer=net.addr("bob"), user="", reason=EndReason.REFUSED)]
+
+
+def test_err_without_fin_ends_the_invitation_as_refused_within_one_timeout() -> None:
+    """A peer that refuses with ERR alone (no FIN): the text is shown at once, the SYN is not
+    re-sent, the invitation ends as refused one timeout later, and a late FIN still gets its ACK."""
+    net = Net("alice", "bob", connected=False)
+    net["alice"].connect_client("alice")
+    net.drop(src="bob", label="FIN", nth=None)
+    net.start("alice", "bob")
+    assert net.timed_events("alice", ev.PeerError) == [(0.0, ev.PeerError(peer=net.addr("bob"),
+                                                                          text="No user connected"))]
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.now == T and net.reasons("alice") == [EndReason.REFUSED]
+    assert net.times("alice", "SYN") == [0.0]
+    net.now += T
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, ""))
+    assert [h.dg.describe() for h in net.sent("alice")][-1] == "ACK seq=0"
+    assert net.reasons("alice") == [EndReason.REFUSED]
+    settle(net)
 
 
 def test_busy_answer_with_the_err_duplicated_shows_the_text_once() -> None:
