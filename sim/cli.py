@@ -31,6 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=float, default=0.05, help="time scale for --processes (default 0.05)")
     run.add_argument("-v", "--verbose", action="store_true", help="print the ladder of every scenario")
     commands.add_parser("demo", help="a live chat between two real daemons on 127.0.0.1 and 127.0.0.2")
+    from sim import relay_cli
+
+    relay_cli.build_parser(commands.add_parser(
+        "relay", help="a lossy network between real daemons, in real time, with a live ladder",
+        description=(relay_cli.__doc__ or "").split("\n\n")[1]))
+    from sim import relay_cli
+
+    relay_cli.build_parser(commands.add_parser(
+        "relay", help="a lossy network between real daemons, in real time, with a live ladder",
+        description=(relay_cli.__doc__ or "").split("\n\n")[1]))
     from sim.bench.cli import configure as configure_bench  # model-only imports: cheap, no circle
 
     configure_bench(commands.add_parser("bench", help="benchmarks against ceilings measured in the same run"))
@@ -108,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return demo.main()
+    if args.command == "relay":
+        from sim import relay_cli
+
+        return relay_cli.main(args)
+    if args.command == "relay":
+        from sim import relay_cli
+
+        return relay_cli.main(args)
     if args.command == "bench":
         from sim.bench.cli import main as bench_main
 
