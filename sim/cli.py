@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or directories of them")
     run.add_argument("--seed", type=int, help="override every scenario's seed")
     run.add_argument("--out", type=Path, metavar="DIR",
-                     help="write trace.jsonl, capture.pcap, ladder.txt and ladder.svg per scenario here")
+                     help="write trace.jsonl, capture.pcapng, ladder.txt and ladder.svg per scenario here")
     run.add_argument("-k", dest="keyword", metavar="EXPR",
                      help="only scenarios whose name or file name contains EXPR (case-insensitive)")
     run.add_argument("--processes", action="store_true",
@@ -31,11 +31,6 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--scale", type=float, default=0.05, help="time scale for --processes (default 0.05)")
     run.add_argument("-v", "--verbose", action="store_true", help="print the ladder of every scenario")
     commands.add_parser("demo", help="a live chat between two real daemons on 127.0.0.1 and 127.0.0.2")
-    from sim import relay_cli
-
-    relay_cli.build_parser(commands.add_parser(
-        "relay", help="a lossy network between real daemons, in real time, with a live ladder",
-        description=(relay_cli.__doc__ or "").split("\n\n")[1]))
     from sim import relay_cli
 
     relay_cli.build_parser(commands.add_parser(
@@ -118,10 +113,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
         return demo.main()
-    if args.command == "relay":
-        from sim import relay_cli
-
-        return relay_cli.main(args)
     if args.command == "relay":
         from sim import relay_cli
 

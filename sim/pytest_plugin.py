@@ -4,7 +4,7 @@ A failing item reports what a person needs instead of a traceback: the failed ex
 ladder diagram with the failure marked, the seed, and the command that replays it.  A file that
 does not parse becomes one failing item whose report is the ScenarioError (file, line, key).
 
-Options: `--sim-out DIR` writes every scenario's trace.jsonl, capture.pcap and ladders there.
+Options: `--sim-out DIR` writes every scenario's trace.jsonl, capture.pcapng and ladders there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sim.scenario import Scenario, ScenarioError, load_scenario
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--sim-out", type=Path, default=None, metavar="DIR",
-                     help="write each scenario's trace.jsonl, capture.pcap and ladder to DIR/<file name>")
+                     help="write each scenario's trace.jsonl, capture.pcapng and ladder to DIR/<file name>")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> ScenarioFile | None:

@@ -105,10 +105,10 @@ class Result:
         return "\n".join(lines)
 
     def write(self, directory: Path) -> None:
-        """trace.jsonl, capture.pcap, ladder.txt and ladder.svg into `directory`."""
+        """trace.jsonl, capture.pcapng, ladder.txt and ladder.svg into `directory`."""
         directory.mkdir(parents=True, exist_ok=True)
         self.trace.write_jsonl(directory / "trace.jsonl")
-        self.trace.write_pcap(directory / "capture.pcap")
+        self.trace.write_pcapng(directory / "capture.pcapng")
         (directory / "ladder.txt").write_text(self.report() + "\n")
         markers = [Marker(f.t, f.message) for f in self.failures if f.t is not None]
         self.trace.write_svg(directory / "ladder.svg", markers, title=self.scenario.name)

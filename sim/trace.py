@@ -18,10 +18,8 @@ decode, as `malformed (reason)`, so ladders, logs and the dissector read alike.
 from __future__ import annotations
 
 import html
-import ipaddress
 import json
-import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,7 +168,16 @@ class Trace:
         Path(path).write_text(self.jsonl(), encoding="utf-8")
 
     def write_pcap(self, path: str | Path) -> None:
+        """Classic pcap of both legs of every datagram (see sim.capture)."""
+        from sim.capture import write_pcap  # sim.capture builds on this module's event types
+
         write_pcap(path, self.events)
+
+    def write_pcapng(self, path: str | Path) -> None:
+        """pcapng with host names and a comment on every faulted datagram (see sim.capture)."""
+        from sim.capture import write_pcapng
+
+        write_pcapng(path, self.events)
 
     def ladder(self, markers: Sequence[Marker] = (), *, width: int | None = None) -> str:
         return ladder(self.events, self.hosts, markers, width=width)
@@ -180,49 +187,6 @@ class Trace:
 
     def write_svg(self, path: str | Path, markers: Sequence[Marker] = (), *, title: str = "") -> None:
         Path(path).write_text(self.svg(markers, title=title), encoding="utf-8")
-
-
-# -- pcap ------------------------------------------------------------------------------------
-
-_PCAP_HEADER = struct.Struct("<IHHiIII")
-_PCAP_RECORD = struct.Struct("<IIII")
-_LINKTYPE_ETHERNET = 1  # what a capture on `lo` gives; every tool reads it
-
-
-def _checksum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while total >> 16:
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def _frame(src: Address, dst: Address, payload: bytes, ident: int) -> bytes:
-    """Ethernet (zero MACs, as on loopback) + IPv4 + UDP around `payload`, checksums included."""
-    s, d = ipaddress.IPv4Address(src[0]).packed, ipaddress.IPv4Address(dst[0]).packed
-    udp_len = 8 + len(payload)
-    pseudo = s + d + struct.pack("!BBH", 0, 17, udp_len)
-    udp = struct.pack("!HHHH", src[1], dst[1], udp_len, 0) + payload
-    udp_sum = _checksum(pseudo + udp) or 0xFFFF
-    udp = udp[:6] + struct.pack("!H", udp_sum) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + udp_len, ident & 0xFFFF, 0x4000, 64, 17, 0, s, d)
-    ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
-    return b"\0" * 12 + b"\x08\x00" + ip + udp
-
-
-def write_pcap(path: str | Path, events: Iterable[TraceEvent]) -> None:
-    """Write every on-wire leg (received, forwarded, unknown) as an IPv4/UDP packet with the real
-    loopback addresses and ports, stamped with the virtual time (epoch 0 = scenario start)."""
-    out = bytearray(_PCAP_HEADER.pack(0xA1B2C3D4, 2, 4, 0, 0, 65535, _LINKTYPE_ETHERNET))
-    for e in events:
-        if e.action not in ON_WIRE or e.src_addr is None or e.dst_addr is None:
-            continue
-        frame = _frame(e.src_addr, e.dst_addr, e.data, e.n)
-        micros = round(max(e.t, 0.0) * 1_000_000)
-        out += _PCAP_RECORD.pack(micros // 1_000_000, micros % 1_000_000, len(frame), len(frame))
-        out += frame
-    Path(path).write_bytes(bytes(out))
 
 
 # -- ladder rows (shared by the text and SVG renderings) ------------------------------------

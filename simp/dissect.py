@@ -10,7 +10,7 @@ Fields a malformed datagram does not carry are not shown, rather than shown with
 Importing this module binds both layers to UDP by source and by destination port.  It is the only
 module of simp/ that imports scapy.
 
-    python -m simp.dissect capture.pcap [-v]          one line per SIMP packet
+    python -m simp.dissect capture.pcapng [-v] [-n]   one line per SIMP packet (-n: no host names)
     python -m simp.dissect --live lo --count 10       sniff (needs root)
     python -m simp.dissect --wireshark-plugin         path of the Lua dissector for Wireshark
 """
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import graphlib
+import ipaddress
 import shutil
 import struct
 import sys
@@ -482,20 +483,76 @@ def install_plugin(folder: Path | None = None) -> Path:
 # -- command line -----------------------------------------------------------------------------
 
 
-def _endpoint(packet: Packet, side: str) -> str:
+_PCAPNG_SHB, _PCAPNG_NRB = 0x0A0D0D0A, 0x00000004
+_NRB_IPV4, _NRB_IPV6 = 1, 2
+
+
+def capture_names(path: str | Path) -> dict[str, str]:
+    """Address -> host name from the name-resolution blocks of a pcapng file (as the harness and
+    Wireshark write them); {} for a classic pcap, a capture without names or an unreadable file.
+
+    Read here with struct because scapy's pcapng reader skips these blocks."""
+    names: dict[str, str] = {}
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return names
+    if data[:4] != struct.pack("<I", _PCAPNG_SHB):
+        return names
+    endian = "<"
+    at = 0
+    while at + 12 <= len(data):
+        kind = struct.unpack_from(endian + "I", data, at)[0]
+        if kind == _PCAPNG_SHB:  # each section says its own byte order
+            endian = "<" if data[at + 8 : at + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        length = struct.unpack_from(endian + "I", data, at + 4)[0]
+        if length < 12 or at + length > len(data):
+            break
+        if kind == _PCAPNG_NRB:
+            names.update(_name_records(data[at + 8 : at + length - 4], endian))
+        at += length
+    return names
+
+
+def _name_records(body: bytes, endian: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    at = 0
+    while at + 4 <= len(body):
+        kind, size = struct.unpack_from(endian + "HH", body, at)
+        value = body[at + 4 : at + 4 + size]
+        at += 4 + size + (-size % 4)
+        width = {_NRB_IPV4: 4, _NRB_IPV6: 16}.get(kind)
+        if width is None or len(value) <= width:
+            if kind == 0:
+                break
+            continue
+        address = str(ipaddress.ip_address(value[:width]))
+        first = value[width:].split(b"\0")[0].decode("utf-8", "replace")
+        if first:
+            out[address] = first
+    return out
+
+
+def _endpoint(packet: Packet, side: str, names: Mapping[str, str]) -> str:
     udp = packet[UDP]
-    host = getattr(udp.underlayer, side, "?")
+    host = str(getattr(udp.underlayer, side, "?"))
     port = getattr(udp, "sport" if side == "src" else "dport")
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    host = names.get(host, host)
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class Printer:
-    """Prints each SIMP packet as one line: time (seconds since the first packet), src > dst, summary;
-    verbose adds the layer's field view.  One Printer per capture, so each file's time starts at 0."""
+    """Prints each SIMP packet as one line: time (seconds since the first packet), src > dst, summary,
+    and the packet's comment (`# ...`) if the capture has one; verbose adds the layer's field view.
+    Addresses are shown as the host names in `names` (from the capture's name-resolution blocks).
+    One Printer per capture, so each file's time starts at 0."""
 
-    def __init__(self, verbose: bool = False, prefix: str = "") -> None:
+    def __init__(
+        self, verbose: bool = False, prefix: str = "", names: Mapping[str, str] | None = None
+    ) -> None:
         self.verbose = verbose
         self.prefix = prefix
+        self.names = names or {}
         self.start: float | None = None
 
     def line(self, packet: Packet) -> str | None:
@@ -505,8 +562,11 @@ class Printer:
         if layer is None:
             return None
         when = float(packet.time) - self.start
-        route = f"{_endpoint(packet, 'src')} > {_endpoint(packet, 'dst')}"
+        route = f"{_endpoint(packet, 'src', self.names)} > {_endpoint(packet, 'dst', self.names)}"
         text = f"{self.prefix}{when:.6f} {route} {layer.mysummary()}"
+        for comment in getattr(packet, "comments", None) or ():
+            note = comment.decode("utf-8", "replace") if isinstance(comment, bytes) else str(comment)
+            text += f"  [{note}]"
         if self.verbose:
             text += "\n" + layer.show(dump=True).rstrip("\n")
         return text
@@ -543,8 +603,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Decode SIMP traffic: daemon-to-daemon datagrams (UDP 7777, layer SIMP) and the "
             "client-daemon protocol (UDP 7778, layer SIMPControl).  Prints one line per SIMP packet: "
-            "time in seconds since the capture's first packet, source > destination, and a summary in "
-            'the ladder notation (e.g. SIMP CHAT seq=1 alice "hi", SIMP-CTL Reply id=3 ok=1 text=""). '
+            "time in seconds since the capture's first packet, source > destination (as host names "
+            "when a pcapng capture has a name-resolution block), a summary in the ladder notation "
+            '(e.g. SIMP CHAT seq=1 alice "hi", SIMP-CTL Reply id=3 ok=1 text=""), and the packet\'s '
+            "comment in [brackets] if it has one. "
             "Malformed datagrams read 'malformed (REASON)', as in the ladders.  Other packets are skipped."
         ),
         epilog=(
@@ -558,6 +620,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("files", nargs="*", metavar="FILE", help="capture files to read (pcap or pcapng)")
     parser.add_argument("-v", "--verbose", action="store_true", help="also print every field of each packet")
+    parser.add_argument(
+        "-n",
+        "--numeric",
+        action="store_true",
+        help="show addresses as numbers, even when the capture names its hosts (pcapng name blocks)",
+    )
     parser.add_argument(
         "--port",
         type=_port,
@@ -618,9 +686,10 @@ def _why(exc: BaseException) -> str:
     return str(exc).strip().rstrip("!").strip() or type(exc).__name__
 
 
-def read_files(paths: Sequence[str], verbose: bool) -> int:
+def read_files(paths: Sequence[str], verbose: bool, numeric: bool = False) -> int:
     for path in paths:
-        printer = Printer(verbose, prefix=f"{path}: " if len(paths) > 1 else "")
+        names = {} if numeric else capture_names(path)
+        printer = Printer(verbose, prefix=f"{path}: " if len(paths) > 1 else "", names=names)
         try:
             with PcapReader(path) as reader:
                 for packet in reader:
@@ -669,7 +738,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(f"cannot install the Wireshark plugin: {exc}")
         return 0
     with extra_ports(args.port, args.client_port):
-        return sniff_live(args) if args.live else read_files(args.files, args.verbose)
+        return sniff_live(args) if args.live else read_files(args.files, args.verbose, args.numeric)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Dissectors on real traffic: every catalog pcap, and a live capture of two real daemons."""
+"""Dissectors on real traffic: every catalog capture (pcapng, as the harness writes it), and a live
+capture of two real daemons."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ CATALOG = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.
 @pytest.mark.parametrize("path", CATALOG, ids=[p.stem for p in CATALOG])
 def test_every_catalog_pcap_decodes_with_nothing_left_undecoded(path: Path, tmp_path: Path) -> None:
     result = run_scenario(load_scenario(path))
-    pcap = tmp_path / "capture.pcap"
-    result.trace.write_pcap(pcap)
+    pcap = tmp_path / "capture.pcapng"
+    result.trace.write_pcapng(pcap)
     packets = rdpcap(str(pcap))
     assert len(packets) > 0
     for packet in packets:
