@@ -82,6 +82,7 @@ class Result:
     virtual_time: float = 0.0
     wall_time: float = 0.0
     mode: str = "virtual"
+    skipped: list[Failure] = field(default_factory=list)  # steps not carried out (on_step_failure: continue)
 
     @property
     def passed(self) -> bool:
@@ -101,6 +102,7 @@ class Result:
         if sc.known_limit:
             lines.append(f"known protocol limit: {sc.known_limit.strip()}")
         lines += [f"  ✗ {f.message}" for f in self.failures]
+        lines += [f"  - skipped {f.message}" for f in self.skipped]
         lines += ["", self.ladder(), f"replay: {self.replay_command()}"]
         return "\n".join(lines)
 
@@ -385,11 +387,17 @@ class _Run:
             said = (step.source or type(step).__name__).removeprefix(f"{step.host}:").strip()
             self.trace.annotate(self.now(), step.host or self.sc.hosts[0].name, f"> {said}")
             try:
-                await self._step(step)
-            except ClientError as exc:
-                raise StepFailed(f"{step.where}: {step.source}: {exc}") from None
+                try:
+                    await self._step(step)
+                except ClientError as exc:
+                    raise StepFailed(f"{step.where}: {step.source}: {exc}") from None
+                except StepFailed as exc:
+                    raise StepFailed(f"{step.where}: {exc}") from None
             except StepFailed as exc:
-                raise StepFailed(f"{step.where}: {exc}") from None
+                if not self.sc.continue_on_step_failure:
+                    raise
+                self.result.skipped.append(Failure(str(exc), self.now()))
+                self.trace.annotate(self.now(), step.host or self.sc.hosts[0].name, f"! skipped: {exc}")
 
     async def _step(self, step: S.Step) -> None:
         if isinstance(step, S.Sleep):
@@ -422,13 +430,13 @@ class _Run:
             case S.Start(peer=peer):
                 await client.start(self.hosts[peer].alias, 7777)
             case S.Accept():
-                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN, answer=True)
+                await self._await_notice(host, S.Notice(kind="invitation"), self.sc.step_wait, answer=True)
                 await client.accept()
             case S.Decline():
-                await self._await_notice(host, S.Notice(kind="invitation"), S.DEFAULT_WITHIN, answer=True)
+                await self._await_notice(host, S.Notice(kind="invitation"), self.sc.step_wait, answer=True)
                 await client.decline()
             case S.Say(text=text):
-                await self._until(host, lambda: host.chatting, S.DEFAULT_WITHIN, "chat started")
+                await self._until(host, lambda: host.chatting, self.sc.step_wait, "chat started")
                 host.said[await client.say(text)] = text
             case S.Quit():
                 await client.quit()

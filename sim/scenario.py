@@ -136,6 +136,9 @@ _TOP_OPTIONAL = (
     "invite_expiry",
     "time_limit",
     "known_limit",
+    "seed_bound",
+    "on_step_failure",
+    "step_wait",
     "faults",
     "expect",
 )
@@ -157,6 +160,7 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         invite_expiry=_positive(doc, top.get("invite_expiry", 60.0), ("invite_expiry",)),
     )
     known = top.get("known_limit")
+    bound = top.get("seed_bound")
     return Scenario(
         name=doc.text(top["name"], ("name",)).strip(),
         source=source,
@@ -168,7 +172,13 @@ def parse_scenario(text: str, source: str = "<string>") -> Scenario:
         steps=tuple(_steps(doc, top["steps"], names)),
         expect=_expect(doc, top.get("expect", {}), names),
         known_limit=None if known is None else doc.text(known, ("known_limit",)).strip(),
+        seed_bound=None if bound is None else doc.text(bound, ("seed_bound",)).strip(),
         time_limit=_positive(doc, top.get("time_limit", DEFAULT_TIME_LIMIT), ("time_limit",)),
+        continue_on_step_failure=doc.check(
+            ("on_step_failure",), one_of, str(top.get("on_step_failure", "stop")), ("stop", "continue"),
+            "what a failed step does",
+        ) == "continue",
+        step_wait=_positive(doc, top.get("step_wait", DEFAULT_WITHIN), ("step_wait",)),
     )
 
 

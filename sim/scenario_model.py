@@ -266,7 +266,13 @@ class Scenario:
     steps: tuple[Step, ...]
     expect: Expect = field(default_factory=Expect)
     known_limit: str | None = None
+    seed_bound: str | None = None  # why the expectations hold for `seed` only (None: for any seed)
     time_limit: float = DEFAULT_TIME_LIMIT
+    # a step that cannot be carried out is skipped and recorded instead of ending the run
+    # (`on_step_failure: continue`), and accept/decline/say wait at most `step_wait` for their
+    # precondition: generated schedules (python -m sim explore) need both
+    continue_on_step_failure: bool = False
+    step_wait: float = DEFAULT_WITHIN
 
     @property
     def host_names(self) -> tuple[str, ...]:
