@@ -1,7 +1,22 @@
-"""`python -m sim COMMAND`: see `python -m sim --help`."""
+"""`python -m sim COMMAND` and the `simp-sim` console script: see `python -m sim --help`.
+
+The command runs inside `simp.console.run_command`, so `python -m sim run scenarios/ | head -1`
+ends quietly and a missing PyYAML or scapy is reported as the extra to install, in one line.
+"""
 
 import sys
 
-from sim.cli import main
+from simp.console import run_command
 
-sys.exit(main())
+
+def main() -> int:
+    def command() -> int:
+        from sim.cli import main as cli_main  # inside: a missing PyYAML is reported, not raised
+
+        return cli_main()
+
+    return run_command(command, "python -m sim")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import graphlib
 import ipaddress
-import shutil
 import struct
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -29,7 +28,14 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import scapy.layers.inet6  # noqa: F401  (registers IPv6, so captures over IPv6 reach UDP too)
+try:
+    import scapy.layers.inet6  # noqa: F401  (registers IPv6, so captures over IPv6 reach UDP too)
+except ImportError as _no_scapy:  # as a command, still print the plugin's path / name the extra
+    if __name__ != "__main__":
+        raise
+    from simp.dissect_cli import without_scapy
+
+    sys.exit(without_scapy(_no_scapy, sys.argv[1:]))
 from scapy.config import conf
 from scapy.error import Scapy_Exception
 from scapy.fields import (
@@ -54,7 +60,9 @@ from scapy.sendrecv import sniff
 from scapy.utils import PcapReader
 
 from simp import control, wire
+from simp.console import run_command
 from simp.events import EndReason
+from simp.wireshark_plugin import install_plugin, personal_plugin_dir, plugin_path
 
 DAEMON_PORT = 7777
 CLIENT_PORT = 7778
@@ -463,21 +471,8 @@ bind_top_down(UDP, SIMPControl, dport=CLIENT_PORT)
 # -- Wireshark plugin -------------------------------------------------------------------------
 
 
-def plugin_path() -> Path:
-    """The Lua dissector shipped with this package (usable with `tshark -X lua_script:PATH`)."""
-    return Path(__file__).resolve().parent / "wireshark" / "simp.lua"
-
-
-def personal_plugin_dir() -> Path:
-    """Wireshark's personal plugin folder on Linux and macOS (`tshark -G folders` lists it)."""
-    return Path.home() / ".local" / "lib" / "wireshark" / "plugins"
-
-
-def install_plugin(folder: Path | None = None) -> Path:
-    """Copy the Lua dissector into Wireshark's personal plugin folder; returns the copy's path."""
-    target = folder or personal_plugin_dir()
-    target.mkdir(parents=True, exist_ok=True)
-    return Path(shutil.copy2(plugin_path(), target / plugin_path().name))
+# plugin_path, personal_plugin_dir and install_plugin live in simp/wireshark_plugin.py (no scapy
+# needed) and are imported above, so `from simp.dissect import plugin_path` keeps working.
 
 
 # -- command line -----------------------------------------------------------------------------
@@ -694,6 +689,8 @@ def read_files(paths: Sequence[str], verbose: bool, numeric: bool = False) -> in
             with PcapReader(path) as reader:
                 for packet in reader:
                     printer(packet)
+        except BrokenPipeError:  # stdout closed (`| head`): not the capture's fault
+            raise
         except (OSError, Scapy_Exception, EOFError) as exc:
             hint = " (expected a pcap or pcapng file)" if isinstance(exc, Scapy_Exception) else ""
             return _fail(f"cannot read capture {path!r}: {_why(exc)}{hint}")
@@ -742,4 +739,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, PROG))  # quiet on a closed pipe (`| head`)
