@@ -15,7 +15,7 @@ import asyncio
 import ipaddress
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from simp import control as ctl
 from simp import events as ev
@@ -63,7 +63,8 @@ class Daemon:
 
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
-        self.node = Node(config.node)
+        own = frozenset({(config.host, config.port), (config.host, config.client_port)})
+        self.node = Node(replace(config.node, own_addresses=config.node.own_addresses | own))
         self._loop = asyncio.get_running_loop()
         self._peers = _Endpoint(self._on_peer_datagram)
         self._clients = _Endpoint(self._on_client_datagram)

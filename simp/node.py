@@ -33,6 +33,9 @@ class NodeConfig:
     stranger_interval: float | None = None
     # and to all strangers together at most this many per second
     stranger_rate: float = 50.0
+    # this daemon's own (host, port) addresses, peer and client port: inviting one of them is
+    # refused, and a datagram claiming to come from one (looped back or spoofed) is ignored
+    own_addresses: frozenset[ev.Address] = frozenset()
 
     @property
     def per_source_interval(self) -> float:
@@ -105,6 +108,8 @@ class Node:
         self._need_user()
         if self.current is not None:
             raise CommandError("already in a chat or an invitation; end it first")
+        if peer in self.config.own_addresses:
+            raise CommandError(f"cannot invite yourself: {peer[0]}:{peer[1]} is this daemon's own address")
         previous = self._ended.get(peer)
         if previous is not None and previous.state is State.CLOSING:
             previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
@@ -152,8 +157,9 @@ class Node:
             self._notes.append(f"malformed datagram from {source[0]}:{source[1]}: {exc.reason}")
             return None
         self.stats["received"] += 1
-        session = self._session_for(source, dg)
-        if session is not None:
+        if source in self.config.own_addresses:
+            reason: str | None = "datagram from our own address (looped back or spoofed)"
+        elif (session := self._session_for(source, dg)) is not None:
             reason = session.handle_datagram(dg, now)
         else:
             reason = self._answer_stranger(dg, source, now)

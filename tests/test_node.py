@@ -329,6 +329,29 @@ def test_commands_without_a_user_or_a_session_raise_command_error() -> None:
         node.say(1, "hi", 0.0)
 
 
+@pytest.mark.parametrize("port", [7777, 7778], ids=["peer port", "client port"])
+def test_inviting_your_own_daemon_is_refused_at_once(port: int) -> None:
+    me = ("10.0.0.1", 7777)
+    node = Node(NodeConfig(own_addresses=frozenset({me, (me[0], 7778)})))
+    node.connect_client("alice")
+    with pytest.raises(CommandError, match="cannot invite yourself"):
+        node.start((me[0], port), 0.0)
+    assert node.current is None and node.datagrams_to_send() == [] and node.get_timer() is None
+
+
+def test_datagrams_from_our_own_address_are_ignored_and_never_answered() -> None:
+    """A SYN (or anything) that claims to come from this daemon is looped back or spoofed: it is
+    neither an invitation nor answered, so the daemon can never be made to talk to itself."""
+    me = ("10.0.0.1", 7777)
+    node = Node(NodeConfig(own_addresses=frozenset({me})))
+    node.connect_client("alice")
+    for dg in (wire.control(Op.SYN, 0, "alice"), wire.control(Op.FIN, 0, "alice"), wire.chat(0, "a", "x")):
+        node.receive(wire.encode(dg), me, 0.0)
+    assert node.current is None and node.events() == [] and node.datagrams_to_send() == []
+    assert node.counters()["ignored"] == 3
+    assert any("our own address" in note for note in node.notes())
+
+
 def test_starting_a_second_chat_raises_command_error() -> None:
     net = chatting()
     with pytest.raises(CommandError, match="already in a chat"):
