@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="run real daemon.py processes in real time, durations multiplied by --scale")
     run.add_argument("--scale", type=float, default=0.05, help="time scale for --processes (default 0.05)")
     run.add_argument("-v", "--verbose", action="store_true", help="print the ladder of every scenario")
-    commands.add_parser("demo", help="a live chat between two real daemons on 127.0.0.1 and 127.0.0.2")
+    demo.configure(commands.add_parser("demo", help="a live chat between two real daemons over a lossy link"))
     from sim import relay_cli
 
     relay_cli.build_parser(commands.add_parser(
@@ -112,7 +112,7 @@ def _summary(rows: list) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "demo":
-        return demo.main()
+        return demo.main(args)
     if args.command == "relay":
         from sim import relay_cli
 
