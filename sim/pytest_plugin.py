@@ -1,4 +1,10 @@
-"""pytest collects every scenarios/*.yaml as one test item (pytest's non-Python collection).
+"""pytest collects scenario files as test items (pytest's non-Python collection), from any folder.
+
+Collected: every YAML file named on the command line, and every *.yaml / *.yml under a collected
+folder that looks like a scenario (a top-level `hosts:` or `steps:` key, or the schema line; see
+`sim.scenario.is_scenario_file`), so `pytest my_scenarios/` works and unrelated YAML is left
+alone.  Inside this checkout the root conftest.py loads the plugin; elsewhere load it with
+`pytest -p sim.pytest_plugin PATH`.
 
 A failing item reports what a person needs instead of a traceback: the failed expectations, the
 ladder diagram with the failure marked, the seed, and the command that replays it.  A file that
@@ -14,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from sim.scenario import Scenario, ScenarioError, load_scenario
+from sim.scenario import SUFFIXES, Scenario, ScenarioError, is_scenario_file, load_scenario
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -23,7 +29,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> ScenarioFile | None:
-    if file_path.suffix in (".yaml", ".yml") and file_path.parent.name == "scenarios":
+    """A YAML file named on the command line, or one that looks like a scenario (sim.scenario.
+    is_scenario_file: a top-level `hosts:` or `steps:` key, or the schema line)."""
+    named = file_path.suffix in SUFFIXES and parent.session.isinitpath(file_path)
+    if named or is_scenario_file(file_path):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from sim import scenario as S
 from sim.clock import ClockError, run_scaled, run_virtual
 from sim.faults import FaultPlan
+from sim.listdiff import brief, difference
 from sim.loopback import new_block
 from sim.relay import Relay
 from sim.trace import DROPPED, Marker, Trace
@@ -68,7 +69,7 @@ class Seen:
 
     def describe(self) -> str:
         out = self.kind + ("" if self.text is None else f' "{self.text}"')
-        return out + (f" (undelivered: {', '.join(self.undelivered)})" if self.undelivered else "")
+        return out + (f" (undelivered: {brief(self.undelivered)})" if self.undelivered else "")
 
 
 @dataclass
@@ -470,7 +471,8 @@ class _Run:
         for name, wanted in expect.delivered.items():
             got = tuple(self.hosts[name].messages)
             if got != wanted:
-                self.fail(f"delivered to {name}: expected {list(wanted)}, got {list(got)}")
+                self.fail(f"delivered to {name}: expected {len(wanted)} message(s), got {len(got)}: "
+                          + difference(wanted, got))
         for name, notices in expect.notices.items():
             self._check_notices(name, notices)
         self._check_wire(expect.wire)
@@ -495,7 +497,7 @@ class _Run:
             while i < len(seen) and not seen[i].fits(want):
                 i += 1
             if i == len(seen):
-                shown = "; ".join(s.describe() for s in seen) or "nothing"
+                shown = brief([s.describe() for s in seen], quote=False, sep="; ") or "nothing"
                 self.fail(f"notices of {name}: expected {want.describe()} (in order); saw: {shown}")
                 return
             i += 1

@@ -112,6 +112,8 @@ __all__ = [
     "WireLine",
     "did_you_mean",
     "host_ref",
+    "is_scenario_file",
+    "load_each",
     "load_scenario",
     "load_scenarios",
     "one_of",
@@ -121,9 +123,14 @@ __all__ = [
     "parse_scenario",
     "parse_step",
     "parse_wire_line",
+    "scenario_files",
 ]
 
 _HOST_RE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,15}")
+SUFFIXES = (".yaml", ".yml")
+SCHEMA_NAME = "scenario.schema.json"  # the JSON Schema of scenario files, next to sim/scenario.py
+_SCENARIO_KEY_RE = re.compile(r"^(hosts|steps)\s*:", re.MULTILINE)
+_SNIFF_BYTES = 1 << 20  # a scenario's top-level keys are in its first MiB
 
 # -- the schema ------------------------------------------------------------------------------
 
@@ -455,16 +462,59 @@ def load_scenario(path: str | Path) -> Scenario:
     return parse_scenario(text, str(p))
 
 
-def load_scenarios(paths: Iterable[str | Path]) -> list[Scenario]:
-    """Parse files, and every *.yaml / *.yml under directories (sorted, recursively)."""
-    out = []
+def is_scenario_file(path: Path) -> bool:
+    """Whether a YAML file found in a folder is a scenario: it has a top-level `hosts:` or
+    `steps:` key (at the start of a line), or the scenario schema line.
+
+    The rule is deliberately narrow so that other YAML in the same tree (CI workflows, whose
+    `steps:` are indented; compose and config files) is left alone, and wide enough that a
+    scenario with a mistake in it is still found and reported instead of silently skipped.
+    Files named on the command line are always taken as scenarios."""
+    if path.suffix not in SUFFIXES or not path.is_file():
+        return False
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            head = f.read(_SNIFF_BYTES)
+    except OSError:
+        return False
+    return bool(_SCENARIO_KEY_RE.search(head)) or SCHEMA_NAME in head
+
+
+def scenario_files(paths: Iterable[str | Path]) -> list[Path | ScenarioError]:
+    """The files to run: each named file, and the scenario files under each named folder (sorted,
+    recursively, see `is_scenario_file`); a path that does not exist is a ScenarioError."""
+    out: list[Path | ScenarioError] = []
     for path in paths:
         p = Path(path)
         if p.is_dir():
-            files = sorted(f for f in p.rglob("*") if f.suffix in (".yaml", ".yml") and f.is_file())
-            out.extend(load_scenario(f) for f in files)
+            out.extend(sorted(f for f in p.rglob("*") if is_scenario_file(f)))
         elif p.exists():
-            out.append(load_scenario(p))
+            out.append(p)
         else:
-            raise ScenarioError(str(p), "", "no such file or directory")
+            out.append(ScenarioError(str(p), "", "no such file or directory"))
+    return out
+
+
+def load_each(paths: Iterable[str | Path]) -> list[Scenario | ScenarioError]:
+    """Every scenario of `scenario_files(paths)`, parsed; an invalid one is its ScenarioError,
+    so that one broken file does not stop the others from running."""
+    out: list[Scenario | ScenarioError] = []
+    for item in scenario_files(paths):
+        if isinstance(item, ScenarioError):
+            out.append(item)
+            continue
+        try:
+            out.append(load_scenario(item))
+        except ScenarioError as exc:
+            out.append(exc)
+    return out
+
+
+def load_scenarios(paths: Iterable[str | Path]) -> list[Scenario]:
+    """Like `load_each`, but the first invalid file raises its ScenarioError."""
+    out = []
+    for item in load_each(paths):
+        if isinstance(item, ScenarioError):
+            raise item
+        out.append(item)
     return out

@@ -99,7 +99,7 @@ def test_cli_runs_reports_and_writes_outputs(tmp_path: Path, capsys: pytest.Capt
     good.write_text(LOST_SYN_ACK.replace("COUNT", "2"))
     bad.write_text(LOST_SYN_ACK.replace("COUNT", "5").replace("name: lost SYN+ACK", "name: wrong count"))
     assert sim_main(["run", str(good), "--out", str(tmp_path / "out")]) == 0
-    for artefact in ("trace.jsonl", "capture.pcap", "ladder.txt", "ladder.svg"):
+    for artefact in ("trace.jsonl", "capture.pcapng", "ladder.txt", "ladder.svg"):
         assert (tmp_path / "out" / "good" / artefact).stat().st_size > 0
     assert sim_main(["run", str(tmp_path), "-k", "wrong"]) == 1
     out = capsys.readouterr().out
@@ -107,14 +107,19 @@ def test_cli_runs_reports_and_writes_outputs(tmp_path: Path, capsys: pytest.Capt
     assert "0 passed, 1 failed" in out
 
 
-def test_cli_reports_an_invalid_file_in_one_line_with_exit_2(tmp_path: Path) -> None:
+def test_cli_reports_an_invalid_file_with_file_line_and_hint_and_runs_the_rest(tmp_path: Path) -> None:
     broken = tmp_path / "broken.yaml"
     broken.write_text(LOST_SYN_ACK.replace("COUNT", "2").replace("bob: accept", "bob: acept"))
-    done = subprocess.run([sys.executable, "-m", "sim", "run", str(broken)], cwd=ROOT, capture_output=True,
+    (tmp_path / "good.yaml").write_text(LOST_SYN_ACK.replace("COUNT", "2"))
+    done = subprocess.run([sys.executable, "-m", "sim", "run", str(tmp_path)], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 2
-    assert "broken.yaml" in done.stderr and "acept" in done.stderr and "accept" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert f"INVALID {broken}" in done.stdout
+    assert f"{broken}:10: steps[2].bob: expected a command" in done.stdout
+    assert "(did you mean 'accept'?)" in done.stdout
+    assert "PASS lost SYN+ACK" in done.stdout
+    assert "1 passed, 0 failed, 1 invalid" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
 
 
 def test_pytest_plugin_reports_a_failing_scenario_as_a_ladder(tmp_path: Path) -> None:
