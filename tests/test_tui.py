@@ -61,6 +61,8 @@ def test_start_asks_for_the_peer_then_invites_it() -> None:
     assert ui.phase is Phase.CHAT and ui.wants_input
     lines(ui, "hello", "q")
     assert client.calls[1:] == [("say", "hello"), ("quit",)]
+    ui.on_event(ev.MessageDelivered(msg_id=2))
+    assert out[-1] == "* delivered: hello"
     ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.QUIT))
     assert ui.phase is Phase.MENU
     assert out[-1] == "* chat ended"
@@ -84,7 +86,7 @@ def test_decline_then_back_at_the_menu() -> None:
     assert ui.phase is Phase.WAITING and not ui.wants_input
     ui.on_event(ev.Invitation(peer=PEER, user="bob"))
     lines(ui, "maybe", "n")
-    assert "* answer y or n" in out
+    assert "* answer y or n (invitation from bob); 'maybe' not used" in out
     assert client.calls == [("wait",), ("decline",)]
     ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.DECLINED))
     assert ui.phase is Phase.MENU
@@ -94,7 +96,7 @@ def test_errors_and_undelivered_messages_are_notices() -> None:
     ui, _, out = make()
     ui.on_event(ev.ChatStarted(peer=PEER, user="bob"))
     lines(ui, "gr\u00fc\u00df")
-    assert out[-1] == "* error: only ASCII text can be sent in SIMP"
+    assert out[-1] == "* error: only ASCII text can be sent in SIMP; not sent: gr\u00fc\u00df"
     undelivered = (ev.Undelivered(msg_id=3, text="lost one"),)
     ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.NOT_ANSWERING,
                              undelivered=undelivered))
