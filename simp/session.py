@@ -26,6 +26,8 @@ Decisions where SPEC.md leaves room (also in README.md):
   sent no chat datagram and received nothing else from the peer; an ACK with nothing in flight
   is ignored.  A SYN arriving while our SYN+ACK is outstanding is not answered at once (the
   retransmission timer answers it), so a lossy path never produces a second handshake ACK.
+- Crossing invitations (a SYN from the peer we invite) start the chat at once: we answer with
+  SYN+ACK, and take the peer's SYN+ACK, if it answers ours the same way, for the acceptance.
 - A responder that quits before the handshake's ACK arrives, or whose handshake was completed
   by a chat datagram (which may have overtaken the ACK), takes the first ACK 0 in the window where
   that ACK can still arrive (half a timeout after the chat datagram, a timeout after quitting) for
@@ -133,6 +135,7 @@ class Session:
         self._peer_may_send_fin = False  # the peer sent FIN, or may still think the chat is on
         self._closing_reason = ev.EndReason.QUIT
         self.initiator = state is State.SYN_SENT
+        self.crossed = False  # both sides invited each other; we answered the peer's SYN
 
     # -- construction ------------------------------------------------------------------------
 
@@ -495,6 +498,40 @@ class Session:
         self._outbox.append(self._control(Op.FIN, 0))
         return None
 
+    def _on_crossing_syn(self, dg: Datagram, now: float) -> str | None:
+        """SYN_SENT: the peer we invite invites us (crossing invitations, SPEC).
+
+        Both users asked for this chat, so it starts as TCP's simultaneous open does, with no
+        question to our user: we answer the SYN as if invited and accepted (SYN+ACK, re-sent until
+        the peer's ACK, SYN+ACK or chat datagram).  The rule is symmetric and needs no agreement
+        on who is "lower": a peer that knows it answers our SYN the same way (both SYN+ACKs cross,
+        each side takes the other's for the acceptance and ACKs it), a plain SPEC peer in SYN_SENT
+        takes our SYN+ACK as the acceptance and ACKs it.  Our own SYN is no longer re-sent, so a
+        peer that answers only it never sees a second invitation.
+        """
+        self.peer_user = dg.user
+        self.crossed = True
+        self._expire_at = None
+        self.state = State.SYN_ACK_SENT
+        self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
+        return None
+
+    def _on_crossed_syn_ack(self, dg: Datagram, now: float) -> str | None:
+        """SYN_ACK_SENT after crossing invitations: the peer's SYN+ACK accepts our SYN.
+
+        We ACK it, as any inviter does.  The peer may also ACK our SYN+ACK (it established on it):
+        that ACK 0 left before the peer saw anything of ours after our last SYN+ACK, so it arrives
+        within a timeout (delays under half a timeout); the first ACK 0 in that window is taken for
+        it, not for our first message (at worst one extra re-send of that message)."""
+        if not self.crossed:
+            return "SYN+ACK sent to the side that accepted"
+        self.peer_user = dg.user
+        self._outbox.append(self._control(Op.ACK, 0))
+        self._establish()
+        self._handshake_ack_until = now + self.config.timeout
+        self._send_next(now)
+        return None
+
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
 
@@ -550,6 +587,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.SYN_SENT, _I.SYN_ACK): Session._on_syn_ack,
     (_S.SYN_SENT, _I.FIN): Session._on_fin_refused,
     (_S.SYN_SENT, _I.ERR): Session._on_refusal_err,
+    (_S.SYN_SENT, _I.SYN): Session._on_crossing_syn,
     (_S.SYN_SENT, _I.QUIT): Session._cmd_withdraw,
     (_S.SYN_SENT, _I.ABORT): Session._cmd_abort,
     # we were invited
@@ -561,6 +599,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.INVITED, _I.ABORT): Session._cmd_abort,
     (_S.SYN_ACK_SENT, _I.SYN): Session._ignore_repeated_syn,
     (_S.SYN_ACK_SENT, _I.ACK): Session._on_handshake_ack,
+    (_S.SYN_ACK_SENT, _I.SYN_ACK): Session._on_crossed_syn_ack,
     (_S.SYN_ACK_SENT, _I.CHAT): Session._on_chat_completing_handshake,
     (_S.SYN_ACK_SENT, _I.FIN): Session._on_fin_peer_left,
     (_S.SYN_ACK_SENT, _I.SAY): Session._cmd_say,

@@ -301,17 +301,64 @@ def test_reinviting_after_our_own_quit_gets_a_prompt_decline() -> None:
     assert net.now == 0.0
 
 
-def test_simultaneous_invitations_to_each_other_are_not_resolved_and_both_expire() -> None:
-    """SPEC is silent on crossing invitations; the core ignores a SYN from the peer it is inviting,
-    so both users wait for the invitation expiry and are told "no answer"."""
-    net = Net("alice", "bob")
-    net["alice"].start(net.addr("bob"), 0.0)
-    net["bob"].start(net.addr("alice"), 0.0)
+def crossing(net: Net) -> None:
+    """alice and bob invite each other at the same instant."""
+    net["alice"].start(net.addr("bob"), net.now)
+    net["bob"].start(net.addr("alice"), net.now)
     net.pump()
+
+
+LOSSES = {
+    "no loss": [],
+    "alice's first SYN lost": [dict(src="alice", label="SYN")],
+    "both first SYNs lost": [dict(src="alice", label="SYN"), dict(src="bob", label="SYN")],
+    "first SYN+ACK each way lost": [dict(src="alice", label="SYN+ACK"), dict(src="bob", label="SYN+ACK")],
+    "every first ACK lost": [dict(src="alice", label="ACK"), dict(src="bob", label="ACK")],
+    "bob's SYN+ACKs lost twice": [dict(src="bob", label="SYN+ACK", nth={1, 2})],
+}
+
+
+@pytest.mark.parametrize("losses", LOSSES.values(), ids=LOSSES.keys())
+def test_crossing_invitations_start_one_chat_like_a_simultaneous_open(
+        losses: list[dict[str, object]]) -> None:
+    """Both users asked for this chat: it starts (SPEC "Crossing invitations"), each side is told
+    "chat started" once, nobody hears "declined" or "no answer", and messages go through once."""
+    net = Net("alice", "bob")
+    for rule in losses:
+        net.drop(**rule)
+    crossing(net)
+    net.run_until(lambda: all(net.events(name, ev.ChatStarted) for name in ("alice", "bob")))
+    assert net.now <= 3 * T
+    if not losses:
+        assert net.now == 0.0
+    for first, second in (("alice", "bob"), ("bob", "alice")):
+        assert net.events(first, ev.ChatStarted) == [ev.ChatStarted(peer=net.addr(second), user=second)]
+        assert net.events(first, ev.Invitation) == [] and net.ended(first) == []
+    for i in range(3):
+        net.say("alice", f"a{i}")
+        net.say("bob", f"b{i}")
+    net.run(until=net.now + 10 * T)
+    assert net.received("bob") == ["a0", "a1", "a2"] and net.received("alice") == ["b0", "b1", "b2"]
+    assert len(net.delivered("alice")) == len(net.delivered("bob")) == 3
+    net.quit("alice")
     net.run()
-    assert net.reasons("alice") == [EndReason.NO_ANSWER] and net.reasons("bob") == [EndReason.NO_ANSWER]
-    assert net.events("alice", ev.Invitation) == [] and net.events("bob", ev.Invitation) == []
-    assert net.timed_events("alice", ev.ChatEnded)[0][0] == DEFAULT_CONFIG.session.invite_expiry
+    assert net.reasons("alice") == [EndReason.QUIT] and net.reasons("bob") == [EndReason.PEER_LEFT]
+
+
+def test_crossing_invitation_with_a_peer_that_does_not_know_the_rule() -> None:
+    """bob is a plain SPEC daemon: in SYN_SENT it ignores alice's SYN, and answers her SYN+ACK
+    with ACK.  alice answers bob's SYN with SYN+ACK, so the chat starts at once all the same."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    alice = net["alice"]
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand below
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    assert [h.dg.describe() for h in net.sent("alice")][-1] == "SYN+ACK seq=0"
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))
+    assert net.events("alice", ev.ChatStarted) == [ev.ChatStarted(peer=net.addr("bob"), user="bob")]
+    assert alice.current is not None and alice.current.state is State.ESTABLISHED
+    net.inject("bob", "alice", wire.chat(0, "bob", "hello"))
+    assert net.received("alice") == ["hello"] and net.ended("alice") == []
 
 
 # -- user commands ---------------------------------------------------------------------------
