@@ -1,6 +1,6 @@
 """The lossy network: an asyncio UDP relay between the hosts' daemons.
 
-Addressing (ARCHITECTURE "Addressing in the harness"): each host has a real address where its
+Addressing: each host has a real address where its
 daemon binds 7777, and an alias address where the relay binds one socket for it.  Daemons are
 told their peers' alias addresses.  A datagram from host A's real address arriving at B's alias
 is passed through the FaultPlan and then sent to B's real address *from A's alias socket*, so B

@@ -236,7 +236,7 @@ def _is_chat(pkt: Packet) -> bool:
 
 
 class SIMP(_WholeDatagram, Packet):
-    """A daemon-to-daemon datagram: type, op, seq, user (32 bytes), length, text (SPEC.md)."""
+    """A daemon-to-daemon datagram: type, op, seq, user (32 bytes), length, text (docs/PROTOCOL.md)."""
 
     name = "SIMP"
     fields_desc = [

@@ -11,7 +11,7 @@ All behaviour is in one transition table, `_TABLE`, keyed by (state, input).  A 
 no entry for the current state is ignored and `handle_datagram` says why; a user command with no
 entry raises `CommandError`, since that is the caller's mistake, not the peer's.
 
-Decisions where SPEC.md leaves room (also in README.md):
+Decisions where the protocol (docs/PROTOCOL.md) leaves room (also in README.md):
 - `retries` counts re-sends: a chat datagram, SYN+ACK or FIN is sent at most 1 + retries times,
   and the sender gives up one timeout after the last one.  SYN is bounded by `invite_expiry`.
 - Giving up or expiring an invitation tells the user at once, then re-sends a FIN until it is

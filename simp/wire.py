@@ -1,6 +1,6 @@
 """SIMP datagram codec (daemon to daemon, UDP 7777): bytes in, bytes out, nothing else.
 
-Layout (SPEC.md, "Datagram format"): type(1) op(1) seq(1) user(32, NUL padded) length(4, big
+Layout (docs/PROTOCOL.md): type(1) op(1) seq(1) user(32, NUL padded) length(4, big
 endian) payload(length).  Decoding is strict about everything the SPEC calls malformed and
 lenient exactly where the SPEC asks for interoperability: a user field padded with spaces is
 accepted, and a payload on SYN/ACK/FIN is kept (the session ignores it).
@@ -91,7 +91,7 @@ def chat(seq: int, user: str, text: str) -> Datagram:
 
 
 def encode(dg: Datagram) -> bytes:
-    """Encode exactly as SPEC.md says; raises ValueError for values that cannot be sent."""
+    """Encode exactly as docs/PROTOCOL.md says; raises ValueError for values that cannot be sent."""
     if dg.op not in VALID_OPS.get(dg.type, ()):
         raise ValueError(f"operation {dg.op:#04x} is not valid for type {dg.type!r}")
     if dg.seq not in (0, 1):

@@ -1,4 +1,4 @@
-"""ARCHITECTURE.md "Import rules", checked by reading every import statement with `ast`.
+"""Import rules (pure core, simp/ free of the harness), checked by reading every import statement with `ast`.
 
 Files that do not exist yet are skipped; the core files must exist.
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -115,3 +116,72 @@ def test_a_closed_pipe_ends_the_command_quietly(command: list[str], capture: Pat
         os.close(pipe)
     assert done.stderr == ""
     assert done.returncode == 141  # as if ended by SIGPIPE, like `yes | head`
+
+
+# -- the documents a clone ships ------------------------------------------------------------------
+
+SHIPPED = ["README.md", "BENCHMARKS.md", "RELIABILITY.md", "pyproject.toml", "tox.ini", "daemon.py",
+           "client.py", "conftest.py", "docs", "scenarios", "sim", "simp", "tests", ".ci"]
+OUTSIDE = re.compile(r"\.\./shared|/work/|\b(SPEC|ARCHITECTURE|STYLE)\.md\b")
+
+
+def shipped_files() -> list[Path]:
+    files: list[Path] = []
+    for name in SHIPPED:
+        path = ROOT / name
+        files += [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts] \
+            if path.is_dir() else [path]
+    return files
+
+
+def test_nothing_shipped_refers_to_files_outside_the_repository() -> None:
+    offenders = [f"{path.relative_to(ROOT)}:{n}: {line.strip()}" for path in shipped_files()
+                 if path.suffix not in (".pcap", ".pcapng")
+                 for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1)
+                 if OUTSIDE.search(line) and path.name != "test_packaging.py"]
+    assert not offenders, "\n".join(offenders)
+
+
+def slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/PROTOCOL.md", "scenarios/README.md"])
+def test_relative_links_and_anchors_resolve(document: str) -> None:
+    source = ROOT / document
+    for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
+        if re.match(r"[a-z]+://", target):
+            continue
+        file, _, anchor = target.partition("#")
+        path = (source.parent / file).resolve() if file else source
+        assert path.exists(), f"{document}: link to missing {target}"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", path.read_text(), flags=re.MULTILINE)
+            assert anchor in {slug(h) for h in headings}, f"{document}: no heading for #{anchor}"
+
+
+def test_readme_links_the_protocol_document() -> None:
+    assert "(docs/PROTOCOL.md)" in (ROOT / "README.md").read_text()
+
+
+def test_the_protocol_documents_hex_example_is_what_the_encoder_sends() -> None:
+    from simp import wire
+
+    text = (ROOT / "docs" / "PROTOCOL.md").read_text()
+    [one_line] = re.findall(r"`(0201[0-9a-f]+)`", text)
+    expected = wire.encode(wire.chat(0, "test", "Hello World"))
+    assert bytes.fromhex(one_line) == expected and len(expected) == 50
+    dump = re.search(r"```\noffset  bytes.*?\n(.*?)```", text, flags=re.DOTALL)
+    assert dump is not None
+    row = re.compile(r"([0-9a-f]{4})    ((?:[0-9a-f]{2} )*[0-9a-f]{2})")
+    rows = [row.match(line) for line in dump[1].splitlines()]
+    assert b"".join(bytes.fromhex(r[2]) for r in rows if r) == expected
+    assert all(int(r[1], 16) == sum(len(bytes.fromhex(p[2])) for p in rows[:i] if p)
+               for i, r in enumerate(rows) if r)
+
+
+def test_ci_runs_readmes_test_command_verbatim() -> None:
+    readme = (ROOT / "README.md").read_text()
+    [command] = [line.strip() for line in readme.splitlines() if "pip install -q -e '.[test]'" in line]
+    assert command in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -1,4 +1,4 @@
-"""The daemon against a raw UDP peer written from SPEC.md alone (it does not use simp.wire).
+"""The daemon against a raw UDP peer written from docs/PROTOCOL.md alone (it does not use simp.wire).
 
 This is the issue's acceptance check: byte-exact datagrams, retransmission at the configured
 timeout, no duplicate delivery, busy and decline answers, FIN/ACK from either side, and garbage

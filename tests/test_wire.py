@@ -1,4 +1,4 @@
-"""The daemon-to-daemon codec (UDP 7777) against SPEC.md "Datagram format"."""
+"""The daemon-to-daemon codec (UDP 7777) against docs/PROTOCOL.md "Daemon to daemon: the datagram"."""
 
 from __future__ import annotations
 
