@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from sim import demo, run_command
 
@@ -22,12 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.bench.cli import configure as configure_bench  # model-only imports: cheap, no circle
 
     configure_bench(commands.add_parser("bench", help="benchmarks against ceilings measured in the same run"))
-    explore = commands.add_parser("explore", help="random fault schedules checked against invariants")
-    explore.add_argument("--runs", type=int, default=100, help="schedules to try (default 100)")
-    explore.add_argument("--seed", type=int, default=0, help="first seed (default 0)")
-    explore.add_argument("--faults", default="drop", help="comma-separated: drop,dup,delay,reorder")
-    explore.add_argument("--out", type=Path, default=Path("found"), metavar="DIR",
-                         help="where violations are written as scenario YAML (default ./found)")
+    from sim.explore_cli import configure as configure_explore  # cheap: the harness loads on use
+
+    configure_explore(commands.add_parser("explore", help="random schedules checked against invariants"))
     return parser
 
 
@@ -44,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(quick=args.quick)
     if args.command == "explore":
-        from sim.explore import main as explore_main
+        from sim.explore_cli import main as explore_main
 
-        return explore_main(runs=args.runs, seed=args.seed, faults=args.faults.split(","), out=args.out)
+        return explore_main(args)
     return run_command.main(args)

@@ -1,215 +1,315 @@
-"""`python -m sim explore`: random fault schedules and user actions, checked against invariants.
+"""`python -m sim explore`: random schedules of users and faults, checked against invariants.
 
-Each run is an ordinary scenario (generated as YAML text, so what is written out replays
-exactly), run in-process under the virtual clock.  After each run the explorer checks:
+Each run is an ordinary scenario (generated as YAML text by `sim.explore_gen`, so what is
+written out replays exactly), run in-process under the virtual clock with
+`on_step_failure: continue`.  What the run showed becomes a `RunLog`, checked by
+`sim.explore_check.violations`.
 
-- every message is delivered at most once, in the order it was said, and nothing is delivered
-  that was not said;
-- every message not delivered was reported undelivered to its sender;
-- the run settled (no state stuck with timers forever), both daemons ended free, no harness error.
+Violations are of two classes.  *Known limit*: the run had a duplicate, a reorder or a delay
+beyond half the timeout, and the same schedule with those rules switched off (replaced by a rule
+that never fires, so every other rule draws the same random numbers) no longer violates: SPEC's
+one-bit limit, reported apart.  *Real*: everything else, and every violation of a drop-only
+schedule.  A real violation is shrunk (fault rules and steps removed while a violation of the
+same kind remains) and written as a scenario that replays it.
 
-A run whose steps could not be carried out (the chat never started because the handshake gave
-up) is counted as inconclusive, not as a violation: SPEC allows giving up.  A violation is
-shrunk (fault rules, messages and pauses removed while it persists) and written as a scenario
-whose expectations state the correct outcome, so running it fails the same way.
+A run is *inconclusive* when it could not exercise what it was generated for; the reasons are
+counted: every chat failed to start, so no message could be said (SPEC allows giving up), or the
+run hit the wall-clock limit of a loaded machine.
 """
 
 from __future__ import annotations
 
-import json
-import random
+import re
+import time
+from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from sim.explore_check import Fin, Notice, RunLog, StepLog, violations
+from sim.explore_gen import KINDS, NEVER, STEP_WAIT, TIMEOUT, Schedule, generate, step_parts
 from sim.runner import Result, run_scenario
 from sim.scenario import parse_scenario
+from sim.trace import DUPLICATED, FORWARDED, NOTE, RECEIVED, REORDERED
+from simp.wire import Op, Type
 
-KINDS = ("drop", "dup", "delay", "reorder")
-OPS = ("SYN", "SYN+ACK", "ACK", "CHAT", "FIN")
-TIMEOUT = 5.0
-
-
-@dataclass(frozen=True)
-class Schedule:
-    """What one run does: fault rules (YAML flow mappings), the users' actions, the seed."""
-
-    seed: int
-    faults: tuple[str, ...]
-    steps: tuple[str, ...]
-    said: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    retries: int = 8
-
-    def yaml(self, name: str, description: str = "") -> str:
-        lines = [f"name: {json.dumps(name)}"]
-        if description:
-            lines += ["description: >", *(f"  {line}" for line in description.splitlines())]
-        lines += [f"seed: {self.seed}", f"retries: {self.retries}", "time_limit: 30m", "hosts: [alice, bob]"]
-        lines += ["faults:" if self.faults else "faults: []", *(f"  - {f}" for f in self.faults)]
-        lines += ["steps:", *(f"  - {s}" for s in self.steps)]
-        lines += ["expect:", "  delivered:",
-                  f"    bob: [{', '.join(self.said.get('alice', ()))}]",
-                  f"    alice: [{', '.join(self.said.get('bob', ()))}]",
-                  "  final: {alice: free, bob: free}"]
-        return "\n".join(lines) + "\n"
+DEFAULT_RUNS = 400
+SHRINK_BUDGET = 80  # runs spent shrinking one violation
+_STEP_INDEX = re.compile(r"steps\[(\d+)\]")
 
 
-def _rule(rng: random.Random, kind: str) -> str:
-    side = rng.choice(["alice", "bob"])
-    op = rng.choice(OPS)
-    where = f"match: {{from: {side}, op: {op}}}, nth: {rng.randint(1, 3)}"
-    if kind == "drop":
-        if rng.random() < 0.4:
-            return f"{{loss: {rng.choice([0.05, 0.1, 0.2, 0.3])}}}"
-        if rng.random() < 0.3:  # small delays only: under a quarter of the timeout
-            return f"{{{where}, delay: [0s, {TIMEOUT / 4 * rng.random():.2f}s]}}"
-        return f"{{{where}, drop: true}}"
-    if kind == "dup":
-        return f"{{{where}, duplicate: {{copies: 1, gap: {rng.uniform(0, 2 * TIMEOUT):.2f}s}}}}"
-    if kind == "delay":
-        return f"{{{where}, delay: {rng.uniform(TIMEOUT / 2, 2.5 * TIMEOUT):.2f}s}}"
-    return f"{{{where}, reorder: {{max_hold: {rng.uniform(0.5, 2 * TIMEOUT):.2f}s}}}}"
+def run_log(result: Result, schedule: Schedule) -> RunLog:
+    """What `result` showed, in the terms the invariants use."""
+    events = result.trace.events
+    step_at = [(e.t, k) for k, e in enumerate(events) if e.action == NOTE and e.note.startswith("> ")]
+    skipped = {int(m.group(1)) for f in result.skipped if (m := _STEP_INDEX.match(f.message))}
+    steps = []
+    for i, step in enumerate(schedule.steps):
+        host, action = step_parts(step)
+        t, seq = step_at[i] if i < len(step_at) else (result.virtual_time, len(result.trace.events))
+        steps.append(StepLog(t, host, action, i < len(step_at) and i not in skipped, seq))
+    shown: dict[str, list[int]] = {}  # each host's notices' places in the trace, in order
+    for k, e in enumerate(result.trace.events):
+        if e.action == NOTE and e.note.startswith("* "):
+            shown.setdefault(e.src, []).append(k)
+    notices = {
+        host: [Notice(s.t, s.kind, s.text, tuple(s.undelivered) + tuple(getattr(s, "unconfirmed", ())),
+                      tuple(s.undelivered), shown.get(host, [])[j] if j < len(shown.get(host, [])) else 0)
+               for j, s in enumerate(seen)]
+        for host, seen in result.notices.items()
+    }
+    arrived: dict[int, float] = {}
+    for e in result.trace.events:
+        if e.action == FORWARDED and e.copy == 0:
+            arrived.setdefault(e.n, e.t)
+    fins = []
+    for e in result.trace.events:
+        dg = e.datagram if e.action == RECEIVED else None
+        if dg is not None and dg.type is Type.CONTROL and dg.op == Op.FIN:
+            fins.append(Fin(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
+    said: dict[str, list[str]] = {h: [] for h in schedule.hosts}  # (the runner's said is per client)
+    for s in steps:
+        if s.done and s.host and s.action.startswith("say "):
+            said[s.host].append(s.action[4:])
+    return RunLog(steps=steps, notices=notices, said=said, fins=fins,
+                  failures=[f.message for f in result.failures], crossings=schedule.crossings,
+                  timeout=result.scenario.daemon.timeout, invite_expiry=result.scenario.daemon.invite_expiry,
+                  end=result.virtual_time)
 
 
-def generate(seed: int, kinds: Sequence[str]) -> Schedule:
-    """A random schedule from `seed`, with fault rules of the given kinds."""
-    rng = random.Random(seed)
-    faults = tuple(_rule(rng, rng.choice(list(kinds))) for _ in range(rng.randint(1, 4)))
-    said: dict[str, list[str]] = {"alice": [], "bob": []}
-    steps = ["bob: wait", "alice: start bob", "bob: accept"]
-    for _ in range(rng.randint(1, 8)):
-        who = rng.choice(["alice", "bob"])
-        text = f"{who[0]}{len(said[who]) + 1}"
-        said[who].append(text)
-        steps.append(f"{who}: say {text}")
-        if rng.random() < 0.3:
-            steps.append(f"sleep: {rng.choice([1, 3, 6, 12])}s")
-    quitter = rng.choice(["alice", "bob"])
-    steps.append(f"{quitter}: quit")
-    if rng.random() < 0.2:
-        steps.append(f"{'bob' if quitter == 'alice' else 'alice'}: quit")
-    return Schedule(seed, faults, tuple(steps), {k: tuple(v) for k, v in said.items()})
-
-
-# -- invariants ------------------------------------------------------------------------------------
-
-HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "WallTimeExceeded",
-                 "VirtualTimeExceeded")
-
-
-def violations(result: Result) -> list[str]:
-    """What went wrong in `result` by the explorer's invariants (empty: nothing).
-
-    Only messages whose `say` step really ran count (a run may stop early)."""
-    hard = HARD_FAILURES[2:] if inconclusive(result) else HARD_FAILURES  # no quit ran: not settling is fine
-    found = [f.message for f in result.failures if f.message.startswith(hard)]
-    for sender, receiver in (("alice", "bob"), ("bob", "alice")):
-        sent = result.said.get(sender, [])
-        got = [s.text for s in result.notices.get(receiver, []) if s.kind == "message"]
-        reported = {t for s in result.notices.get(sender, []) for t in s.undelivered}
-        for text in sorted(set(got)):
-            if got.count(text) > 1:
-                found.append(f"{receiver} received {text!r} {got.count(text)} times")
-            if text not in sent:
-                found.append(f"{receiver} received {text!r}, which {sender} never said")
-        order = [sent.index(t) for t in dict.fromkeys(got) if t in sent]
-        if order != sorted(order):
-            found.append(f"{receiver} received {sender}'s messages out of order: {got}")
-        for text in sent:
-            if text not in got and text not in reported:
-                found.append(f"{sender}'s {text!r} was neither delivered nor reported undelivered")
-    return found
-
-
-def inconclusive(result: Result) -> bool:
-    """The steps stopped early (e.g. the chat never started), which SPEC allows under loss."""
-    return any(not f.message.startswith(HARD_FAILURES) for f in result.failures)
+def run(schedule: Schedule) -> Result:
+    sc = parse_scenario(schedule.yaml(f"explore seed {schedule.seed}"), f"explore-{schedule.seed}.yaml")
+    return run_scenario(sc)
 
 
 def check(schedule: Schedule) -> tuple[Result, list[str]]:
-    sc = parse_scenario(schedule.yaml(f"explore seed {schedule.seed}"), f"explore-{schedule.seed}.yaml")
-    sc = replace(sc, expect=replace(sc.expect, delivered={}))  # delivery is judged by violations()
-    result = run_scenario(sc)
-    return result, violations(result)
+    result = run(schedule)
+    return result, violations(run_log(result, schedule))
+
+
+def inconclusive(result: Result, schedule: Schedule) -> str | None:
+    """Why the run could not exercise what it was generated for (None: it could)."""
+    if any(f.message.startswith("WallTimeExceeded") for f in result.failures):
+        return "wall-clock limit of the run reached (machine too loaded)"
+    says = [s for s in schedule.steps if step_parts(s)[1].startswith("say ")]
+    if says and not any(result.said.values()):
+        return "no chat started, so no message could be said (handshake gave up under loss)"
+    return None
+
+
+# -- known limit -----------------------------------------------------------------------------------
+
+
+def _beyond_drops(result: Result) -> bool:
+    """A duplicate, a reorder or a delay beyond half the timeout happened in the run."""
+    sent = {e.n: e.t for e in result.trace.events if e.action == RECEIVED}
+    for e in result.trace.events:
+        if e.action in (DUPLICATED, REORDERED):
+            return True
+        if e.action == FORWARDED and e.t - sent.get(e.n, e.t) > TIMEOUT / 2:
+            return True
+    return False
+
+
+def drops_only(schedule: Schedule) -> Schedule:
+    """`schedule` with every duplicate, reorder and long-delay rule replaced by one that never fires."""
+    keep = tuple(f if any(k in f for k in ("drop: true", "loss:", "delay: [0s,")) else NEVER
+                 for f in schedule.faults)
+    return replace(schedule, faults=keep)
+
+
+def known_limit(schedule: Schedule, result: Result) -> bool:
+    """The violation needs a duplicate, a reorder or a long delay: without them it is gone."""
+    if not _beyond_drops(result):
+        return False
+    return not check(drops_only(schedule))[1]
 
 
 # -- shrinking -------------------------------------------------------------------------------------
 
 
-def _without_step(schedule: Schedule, index: int) -> Schedule:
-    step = schedule.steps[index]
-    said = dict(schedule.said)
-    who, _, action = step.partition(": ")
-    if action.startswith("say "):
-        said[who] = tuple(t for t in said[who] if t != action[4:])
-    return replace(schedule, steps=schedule.steps[:index] + schedule.steps[index + 1:], said=said)
+def _shape(problem: str) -> str:
+    """A violation with its times and numbers blanked, to shrink towards the same kind of violation."""
+    return re.sub(r"\d+(\.\d+)?s?", "#", problem)
 
 
-def shrink(schedule: Schedule) -> Schedule:
-    """Remove fault rules, messages and pauses while some violation remains."""
+def shrink(schedule: Schedule, problems: list[str], budget: int = SHRINK_BUDGET) -> Schedule:
+    """Remove fault rules and steps while a violation of the same kind as the first remains."""
+    want = _shape(problems[0])
+    spent = 0
+
+    def still(candidate: Schedule) -> bool:
+        nonlocal spent
+        spent += 1
+        return any(_shape(p) == want for p in check(candidate)[1])
+
     changed = True
-    while changed:
+    while changed and spent < budget:
         changed = False
         for i in range(len(schedule.faults)):
             smaller = replace(schedule, faults=schedule.faults[:i] + schedule.faults[i + 1:])
-            if check(smaller)[1]:
+            if spent < budget and still(smaller):
                 schedule, changed = smaller, True
                 break
         else:
-            for i, step in enumerate(schedule.steps):
-                if step.split(": ", 1)[1].startswith(("say ", "quit")) or step.startswith("sleep"):
-                    smaller = _without_step(schedule, i)
-                    if any(s.endswith(": quit") for s in smaller.steps) and check(smaller)[1]:
-                        schedule, changed = smaller, True
-                        break
+            for i in reversed(range(len(schedule.steps))):
+                smaller = schedule.without_step(i)
+                if spent < budget and still(smaller):
+                    schedule, changed = smaller, True
+                    break
     return schedule
+
+
+# -- the exploration -------------------------------------------------------------------------------
+
+
+@dataclass
+class Found:
+    schedule: Schedule
+    problems: list[str]
+    yaml: str
+    path: Path | None = None
+
+
+@dataclass
+class Outcome:
+    """What one seed gave, small enough to come back from a worker process."""
+
+    seed: int
+    protocol_time: float
+    episodes: tuple[str, ...]
+    skipped: int
+    inconclusive: str | None = None
+    found: Found | None = None
+    known_limit: Found | None = None
 
 
 @dataclass
 class Summary:
     runs: int = 0
-    inconclusive: int = 0
+    wall_time: float = 0.0
     protocol_time: float = 0.0
-    found: list[tuple[Schedule, list[str], Path | None]] = field(default_factory=list)
+    skipped_steps: int = 0
+    inconclusive: Counter[str] = field(default_factory=Counter)
+    episodes: Counter[str] = field(default_factory=Counter)
+    found: list[Found] = field(default_factory=list)
+    known_limit: list[Found] = field(default_factory=list)
+
+    @property
+    def inconclusive_runs(self) -> int:
+        return sum(self.inconclusive.values())
 
 
-def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None,
-            stop_after: int | None = None) -> Summary:
+def _written(schedule: Schedule, problems: list[str], title: str) -> str:
+    result = run(schedule)
+    return schedule.yaml(f"explore seed {schedule.seed}: {problems[0]}",
+                         f"Found by python -m sim explore ({title}); violations:\n" + "\n".join(problems),
+                         delivered={h: result.said.get(o, []) for h, o in _peers(schedule).items()})
+
+
+def _peers(schedule: Schedule) -> dict[str, str]:
+    """For the `delivered` expectation of two-host schedules: each host receives what the other said."""
+    if len(schedule.hosts) != 2:
+        return {}
+    a, b = schedule.hosts
+    return {a: b, b: a}
+
+
+def one_seed(seed: int, kinds: Sequence[str], shrinking: bool = True) -> Outcome:
+    schedule = generate(seed, kinds)
+    result, problems = check(schedule)
+    outcome = Outcome(seed, result.virtual_time, schedule.episodes, len(result.skipped))
+    if problems:
+        if known_limit(schedule, result):
+            outcome.known_limit = Found(schedule, problems, "")
+            return outcome
+        small = shrink(schedule, problems) if shrinking else schedule
+        small_problems = check(small)[1] or problems
+        outcome.found = Found(small, small_problems, _written(small, small_problems, "real violation"))
+        return outcome
+    outcome.inconclusive = inconclusive(result, schedule)
+    return outcome
+
+
+def _one_seed_star(args: tuple[int, tuple[str, ...], bool]) -> Outcome:
+    return one_seed(*args)
+
+
+def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None, jobs: int = 1,
+            stop_after: int | None = None, shrinking: bool = True) -> Summary:
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     summary = Summary()
-    for s in range(seed, seed + runs):
-        schedule = generate(s, kinds)
-        result, problems = check(schedule)
-        summary.runs += 1
-        summary.protocol_time += result.virtual_time
-        if problems:
-            small = shrink(schedule)
-            small_problems = check(small)[1] or problems
-            path = None
-            if out is not None:
-                out.mkdir(parents=True, exist_ok=True)
-                path = out / f"explore-{','.join(kinds)}-seed{s}.yaml"
-                path.write_text(small.yaml(f"explore seed {s}: {small_problems[0]}",
-                                           "Found by python -m sim explore; violations:\n"
-                                           + "\n".join(small_problems)))
-            summary.found.append((small, small_problems, path))
-            if stop_after is not None and len(summary.found) >= stop_after:
+    started = time.monotonic()
+    work = [(s, tuple(kinds), shrinking) for s in range(seed, seed + runs)]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            outcomes = pool.map(_one_seed_star, work, chunksize=8)
+            for outcome in outcomes:
+                if _add(summary, outcome, kinds, out, stop_after):
+                    break
+    else:
+        for item in work:
+            if _add(summary, _one_seed_star(item), kinds, out, stop_after):
                 break
-        elif inconclusive(result):
-            summary.inconclusive += 1
+    summary.wall_time = time.monotonic() - started
     return summary
 
 
-def main(runs: int, seed: int, faults: list[str], out: Path) -> int:
+def _add(summary: Summary, outcome: Outcome, kinds: Sequence[str], out: Path | None,
+         stop_after: int | None) -> bool:
+    """Count one outcome; True when enough violations were found to stop."""
+    summary.runs += 1
+    summary.protocol_time += outcome.protocol_time
+    summary.skipped_steps += outcome.skipped
+    summary.episodes.update(outcome.episodes)
+    if outcome.inconclusive:
+        summary.inconclusive[outcome.inconclusive] += 1
+    if outcome.known_limit:
+        summary.known_limit.append(outcome.known_limit)
+    if outcome.found:
+        found = outcome.found
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            found.path = out / f"explore-{','.join(kinds)}-seed{outcome.seed}.yaml"
+            found.path.write_text(found.yaml)
+        summary.found.append(found)
+    return stop_after is not None and len(summary.found) >= stop_after
+
+
+def report(summary: Summary, kinds: Sequence[str]) -> str:
+    lines = []
+    for f in summary.found:
+        lines.append(f"VIOLATION seed {f.schedule.seed}: {f.problems[0]}")
+        lines += [f"    also: {p}" for p in f.problems[1:4]]
+        if f.path is not None:
+            lines.append(f"    replay: python -m sim run {f.path}")
+    if summary.known_limit:
+        lines.append(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
+                     f"SPEC 'Known limit'): {len(summary.known_limit)} runs")
+        shapes = Counter(_shape(f.problems[0]) for f in summary.known_limit)
+        lines += [f"    {n:5d} x {shape}" for shape, n in shapes.most_common(8)]
+    rate = summary.runs / summary.wall_time if summary.wall_time else 0.0
+    lines.append(f"{summary.runs} runs ({','.join(kinds)}) in {summary.wall_time:.1f}s ({rate:.1f} runs/s), "
+                 f"{summary.protocol_time:.0f}s of protocol time, {summary.skipped_steps} steps skipped: "
+                 f"{len(summary.found)} violations, {len(summary.known_limit)} known limit, "
+                 f"{summary.inconclusive_runs} inconclusive "
+                 f"({100 * summary.inconclusive_runs / max(1, summary.runs):.2f}%)")
+    lines += [f"    inconclusive: {n} x {reason}" for reason, n in summary.inconclusive.most_common()]
+    lines.append("episodes: " + ", ".join(f"{k} {n}" for k, n in sorted(summary.episodes.items())))
+    return "\n".join(lines)
+
+
+def main(runs: int, seed: int, faults: list[str], out: Path, jobs: int = 1) -> int:
     try:
-        summary = explore(runs, seed, faults, out)
+        summary = explore(runs, seed, faults, out, jobs=jobs)
     except ValueError as exc:
         print(f"error: {exc}")
         return 2
-    for schedule, problems, path in summary.found:
-        print(f"seed {schedule.seed}: {problems[0]}  -> {path}  (replay: python -m sim run {path})")
-    print(f"{summary.runs} runs ({','.join(faults)}), {summary.protocol_time:.0f}s of protocol time: "
-          f"{len(summary.found)} violations, {summary.inconclusive} inconclusive")
+    print(report(summary, faults))
     return 1 if summary.found else 0
+
+
+__all__ = ["DEFAULT_RUNS", "STEP_WAIT", "explore", "generate", "main", "one_seed", "run_log", "violations"]

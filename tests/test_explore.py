@@ -1,35 +1,233 @@
-"""The explorer: silent on drop-only schedules, finds SPEC's known limit otherwise, and what it
-writes replays the violation."""
+"""The explorer: its generator covers every schedule class of issue 9, its invariants catch every
+violation class (fed synthetic run logs), and on real runs it separates SPEC's known limit from
+real violations and writes scenarios that replay what it found."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
-from sim.explore import explore, generate, violations
-from sim.runner import run_scenario
+import pytest
+
+from sim.explore import drops_only, explore, one_seed, run, run_log
+from sim.explore_check import END_KINDS, Fin, Notice, RunLog, StepLog, violations
+from sim.explore_gen import EPISODES, NEVER, Schedule, generate, step_parts
 from sim.scenario import load_scenario, parse_scenario
 
 
-def test_drop_only_schedules_never_violate_the_invariants() -> None:
-    summary = explore(runs=1000, seed=0, kinds=["drop"], out=None)
-    assert summary.runs == 1000
-    assert summary.found == [], [problems for _, problems, _ in summary.found]
+def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fins: tuple[Fin, ...] = (),
+           failures: tuple[str, ...] = ()) -> RunLog:
+    """A RunLog from lines `T HOST > action` (a step), `T HOST ! action` (a skipped step) and
+    `T HOST * kind [text] [| undelivered,...]` (a notice), in the order they happened."""
+    steps: list[StepLog] = []
+    notices: dict[str, list[Notice]] = {}
+    for seq, line in enumerate(lines):
+        t, host, mark, rest = line.split(" ", 3)
+        if mark in (">", "!"):
+            steps.append(StepLog(float(t), host, rest, mark == ">", seq))
+            continue
+        body, _, undelivered = rest.partition(" | ")
+        kind, text = body, None
+        for k in ("invitation", "message", "delivered"):
+            if body.startswith(k + " ") and body not in END_KINDS:
+                kind, text = k, body[len(k) + 1:]
+        reported = tuple(undelivered.split(",")) if undelivered else ()
+        notices.setdefault(host, []).append(Notice(float(t), kind, text, reported, reported, seq))
+    said: dict[str, list[str]] = {}
+    for s in steps:
+        if s.done and s.host and s.action.startswith("say "):
+            said.setdefault(s.host, []).append(s.action[4:])
+    for host in {s.host for s in steps if s.host} | set(notices):
+        said.setdefault(host, [])
+    return RunLog(steps=steps, notices=notices, said=said, fins=list(fins), failures=list(failures),
+                  crossings=crossings, end=float(lines[-1].split(" ")[0]) + 100)
 
 
-def test_duplication_and_long_delays_find_the_known_limit_and_the_scenario_replays_it(tmp_path: Path) -> None:
-    summary = explore(runs=300, seed=0, kinds=["dup", "delay"], out=tmp_path, stop_after=1)
-    assert summary.found, "no violation in 300 schedules with duplication and long delays"
-    schedule, problems, path = summary.found[0]
-    assert path is not None and path.exists()
-    replay = run_scenario(load_scenario(path))
-    assert not replay.passed
-    assert violations(replay) == problems
-    assert len(schedule.faults) <= 2, schedule.faults  # shrunk to the essentials
+HAPPY = [
+    "0 alice > start bob",
+    "0 bob > accept",
+    "0 bob * invitation alice",
+    "0 alice * chat started",
+    "0 bob * chat started",
+    "1 alice > say a1-1",
+    "1 bob * message a1-1",
+    "1 alice * delivered a1-1",
+    "2 bob > quit",
+    "2 alice * peer left",
+    "2 bob * chat ended",
+]
 
 
-def test_generated_schedules_are_valid_scenarios_and_reproducible() -> None:
-    for seed in range(20):
-        first, second = generate(seed, ["drop", "dup", "delay", "reorder"]), generate(seed, ["drop", "dup"])
-        assert generate(seed, ["drop", "dup", "delay", "reorder"]) == first
-        for schedule in (first, second):
-            parse_scenario(schedule.yaml(f"seed {seed}"), "generated.yaml")
+def test_a_clean_run_has_no_violation() -> None:
+    assert violations(log_of(HAPPY)) == []
+
+
+def _one(lines: list[str], **kw: object) -> str:
+    found = violations(log_of(lines, **kw))  # type: ignore[arg-type]
+    assert len(found) >= 1, "the invariant missed it"
+    return "\n".join(found)
+
+
+def test_message_invariants() -> None:
+    twice = [*HAPPY[:7], "1 bob * message a1-1", *HAPPY[7:]]
+    assert "received 'a1-1' 2 times" in _one(twice)
+    invented = [*HAPPY[:7], "1 bob * message a1-9", *HAPPY[7:]]
+    assert "which nobody said" in _one(invented)
+    shown_undelivered = [*HAPPY[:7], "2 alice > quit", "2 alice * chat ended | a1-1", "2 bob * peer left"]
+    assert "shown to bob but reported undelivered to alice" in _one(shown_undelivered)
+    lost = [line for line in HAPPY if "message a1-1" not in line]
+    assert "never reached bob yet was reported delivered" in _one(lost)
+    out_of_order = [
+        *HAPPY[:6], "1 alice > say a1-2", "1 bob * message a1-2", "1 bob * message a1-1", *HAPPY[8:],
+    ]
+    assert "out of order" in _one(out_of_order)
+
+
+def test_a_message_of_chat_k_delivered_in_chat_k_plus_1() -> None:
+    lines = [
+        *HAPPY[:6], "2 alice > quit", "2 bob * peer left", "2 alice * chat ended | a1-1",
+        "3 bob > start alice", "3 alice > accept", "3 alice * invitation bob", "3 bob * chat started",
+        "3 alice * chat started", "4 bob * message a1-1", "5 alice > quit", "5 bob * peer left",
+        "5 alice * chat ended",
+    ]
+    assert "in a later chat with alice than the one it was said in" in _one(lines)
+
+
+def test_a_late_fin_of_chat_k_ending_chat_k_plus_1_disagrees_with_the_peer() -> None:
+    lines = [
+        *HAPPY, "3 alice > start bob", "3 bob > accept", "3 bob * invitation alice",
+        "3 alice * chat started", "3 bob * chat started", "4 alice * peer left",
+    ]
+    assert "told 'peer left' but bob never left that chat" in _one(lines)
+
+
+def test_notice_agreement_and_wording() -> None:
+    fin_before_ack = ["0 alice > start bob", "0 bob > accept", "0 bob * invitation alice",
+                      "0 alice * chat started", "0 alice > quit", "0 bob * peer left", "0 alice * chat ended"]
+    assert "no chat had started" in _one(fin_before_ack)
+    inviter_wording = ["0 alice > start bob", "0 bob * invitation alice", "1 alice > quit",
+                       "1 alice * invitation withdrawn", "1 bob * invitation withdrawn"]
+    assert "the invited side's wording" in _one(inviter_wording)
+    not_withdrawn = ["0 alice > start bob", "0 bob * invitation alice", "1 bob * invitation withdrawn"]
+    assert "did not withdraw it" in _one(not_withdrawn)
+    declined_by_nobody = ["0 alice > start bob", "0 bob * invitation alice", "1 alice * declined"]
+    assert "told 'declined' but bob never declined" in _one(declined_by_nobody)
+    no_answer_after_decline = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice",
+                               "0 bob * declined", "60 alice * no answer"]
+    assert "told 'no answer' although bob declined" in _one(no_answer_after_decline)
+    never_shown = ["0 alice > start bob", "60 alice * no answer"]
+    assert "never shown the invitation" in _one(never_shown)
+    twice = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice", "0 bob * declined",
+             "15 bob * invitation alice", "15 alice * declined"]
+    assert "no new 'start' explains" in _one(twice)
+    chat_started_twice = [*HAPPY[:5], "1 alice * chat started", *HAPPY[5:]]
+    assert "'chat started' 2 times" in _one(chat_started_twice)
+
+
+def test_a_decline_heard_a_linger_late() -> None:
+    lines = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice", "0 bob * declined",
+             "15 alice * declined"]
+    assert "told 'declined' 15.0s after bob's FIN" in _one(lines, fins=(Fin(0.0, "bob", "alice", 0, 0.0),))
+    assert violations(log_of(lines, fins=(Fin(14.8, "bob", "alice", 0, 14.9),))) == []
+
+
+def test_crossing_invitations_must_not_end_declined_or_unanswered() -> None:
+    lines = ["0 alice > start bob", "0 bob > start alice", "60 alice * no answer", "60 bob * no answer"]
+    found = _one(lines, crossings=((0, 1),))
+    assert "crossing invitations: alice was told 'no answer'" in found
+    assert "crossing invitations: bob was told 'no answer'" in found
+
+
+def test_the_end_of_the_run_and_harness_failures_count() -> None:
+    for failure in ("final state of bob: expected free, got chatting", "not settled within the time limit",
+                    "harness error: OSError: boom"):
+        assert violations(log_of(HAPPY, failures=(failure,))) == [failure]
+
+
+def test_a_kill_cuts_what_the_killed_side_was_told() -> None:
+    lines = [*HAPPY[:6], "1 bob > kill daemon", "2 alice > quit", "40 alice * peer stopped answering | a1-1"]
+    assert violations(log_of(lines)) == []
+    skipped_quit = [*HAPPY, "3 alice ! quit"]  # a step the runner skipped is no action of the user
+    assert violations(log_of(skipped_quit)) == []
+
+
+# -- the generator ------------------------------------------------------------------------------
+
+
+def test_the_generator_covers_every_schedule_class() -> None:
+    schedules = [generate(seed, ["drop"]) for seed in range(400)]
+    episodes = Counter(e for s in schedules for e in s.episodes)
+    assert set(EPISODES) <= set(episodes), set(EPISODES) - set(episodes)
+    actions = Counter(step_parts(step)[1].split(" ")[0] for s in schedules for step in s.steps)
+    for verb in ("start", "accept", "decline", "say", "quit", "kill", "restart", "connect", "wait-until"):
+        assert actions[verb] > 0, verb
+    assert any(s.crossings for s in schedules)
+    assert any(len(s.hosts) == 3 and any(step.startswith("carol: start") for step in s.steps)
+               for s in schedules)
+    reinvite_after = Counter(step.split("wait-until ")[1].split(" within")[0]
+                             for s in schedules for step in s.steps if "wait-until" in step)
+    assert reinvite_after["peer left"] and reinvite_after["chat ended"] and reinvite_after["declined"]
+    chats_in_a_row = [s for s in schedules if sum(e in ("chat", "cross", "busy") for e in s.episodes) >= 2]
+    assert chats_in_a_row
+
+
+def test_generated_schedules_are_valid_and_reproducible() -> None:
+    for seed in range(30):
+        for kinds in (["drop"], ["drop", "dup", "delay", "reorder"]):
+            first = generate(seed, kinds)
+            assert generate(seed, kinds) == first
+            sc = parse_scenario(first.yaml(f"seed {seed}"), "generated.yaml")
+            assert sc.continue_on_step_failure
+            assert sc.expect.final == first.final
+
+
+def test_drops_only_keeps_every_rule_in_its_place() -> None:
+    schedule = Schedule(1, ("alice", "bob"), ("{loss: 0.1}", "{match: {from: bob, op: ACK}, nth: 1, "
+                                              "duplicate: {copies: 1, gap: 1s}}"), ("alice: start bob",))
+    assert drops_only(schedule).faults == ("{loss: 0.1}", NEVER)
+
+
+# -- real runs ----------------------------------------------------------------------------------
+
+
+def test_a_run_whose_steps_no_longer_apply_still_reaches_its_checks() -> None:
+    schedule = Schedule(3, ("alice", "bob"), (), (
+        "bob: quit", "alice: start bob", "bob: accept", "alice: say a1-1", "bob: quit", "alice: quit",
+        "alice: say a1-2", "bob: quit"), final={"alice": "free", "bob": "free"})
+    result = run(schedule)
+    log = run_log(result, schedule)
+    assert [s.done for s in log.steps] == [False, True, True, True, True, False, False, False]
+    assert log.said == {"alice": ["a1-1"], "bob": []}
+    assert violations(log) == []
+    assert len(result.skipped) == 4 and not result.failures
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_runs_are_checked_and_classified(seed: int) -> None:
+    outcome = one_seed(seed, ["drop"], shrinking=False)
+    assert outcome.protocol_time > 0 and outcome.episodes
+
+
+def test_duplicates_and_long_delays_give_known_limit_violations_apart(tmp_path: Path) -> None:
+    summary = explore(runs=60, seed=0, kinds=["dup", "delay"], out=tmp_path, shrinking=False)
+    assert summary.runs == 60
+    assert summary.known_limit, "no known-limit violation in 60 schedules with duplicates and long delays"
+    for found in summary.known_limit:
+        assert any(f != NEVER and ("duplicate" in f or "delay: " in f) for f in found.schedule.faults)
+
+
+def test_a_written_violation_replays(tmp_path: Path) -> None:
+    schedule = Schedule(5, ("alice", "bob"), (), ("alice: start bob", "bob: accept", "alice: say a1-1"),
+                        final={"alice": "free", "bob": "free"})  # alice never quits: not free at the end
+    from sim.explore import _written, check
+
+    problems = check(schedule)[1]
+    assert problems and problems[0].startswith("final state of")
+    path = tmp_path / "found.yaml"
+    path.write_text(_written(schedule, problems, "test"))
+    replay = load_scenario(path)
+    from sim.runner import run_scenario
+
+    again = run_scenario(replay)
+    assert not again.passed
+    assert violations(run_log(again, schedule)) == problems

@@ -1,0 +1,343 @@
+"""The explorer's invariants, checked on what one run showed (`RunLog`), not on daemon internals.
+
+A `RunLog` is what the users and the wire saw: the steps each host took (and which the runner
+skipped), the notices each client showed, the messages each user said, the FINs on the wire and
+the runner's own failures.  `violations(log)` returns what broke, one line each:
+
+- messages: each delivered at most once, in the order said, never invented; one never shown to
+  the peer is reported to its sender (undelivered or not confirmed) unless a kill cut the chat;
+  one shown to the peer is never reported undelivered to its sender;
+- chats: a message of chat k is never delivered in chat k+1 (nor in a chat with another host);
+  "chat started" at most once per chat;
+- agreement of the two sides' notices: "declined" only when the peer declined, and then not
+  "no answer"; "no answer" only when the invitation was shown to the peer (or the peer was down);
+  "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
+  killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
+  inviter gave up or the invitation expired; the inviter is never told the invited side's
+  wording; an invitation is shown once per `start`; crossing invitations start a chat and end in
+  neither "declined" nor "no answer";
+- the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
+- the end: every daemon free (or down) and quiet, no harness error.
+
+Attempts of a host whose client or daemon was killed while they were open are "cut": what the
+killed side was told is unknown, so agreement is not required of them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+END_KINDS = ("chat ended", "peer left", "peer stopped answering", "no answer", "declined", "refused",
+             "daemon shutting down", "invitation withdrawn")
+INVITED_WITHDRAWN = "invitation withdrawn"
+LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
+HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
+REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
+_MESSAGE = re.compile(r"([a-z])(\d+)-(\d+)")
+
+
+@dataclass(frozen=True)
+class Notice:
+    t: float
+    kind: str
+    text: str | None = None
+    reported: tuple[str, ...] = ()  # messages reported undelivered or not confirmed (chat ends)
+    undelivered: tuple[str, ...] = ()  # ... of which reported as undelivered
+    seq: int = 0  # order among steps and notices happening at the same time
+
+
+@dataclass(frozen=True)
+class StepLog:
+    t: float
+    host: str | None
+    action: str
+    done: bool  # False: the runner skipped it (its precondition did not hold)
+    seq: int = 0  # order among steps and notices happening at the same time
+
+
+@dataclass(frozen=True)
+class Fin:
+    sent: float
+    src: str
+    dst: str
+    seq: int
+    arrived: float | None  # None: lost
+
+
+@dataclass
+class RunLog:
+    """What one run showed; built from a runner Result by `sim.explore.run_log`, or by hand in tests."""
+
+    steps: list[StepLog]
+    notices: dict[str, list[Notice]]
+    said: dict[str, list[str]]
+    fins: list[Fin] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    crossings: tuple[tuple[int, int], ...] = ()
+    timeout: float = 5.0
+    invite_expiry: float = 60.0
+    end: float = 0.0
+
+
+@dataclass
+class Attempt:
+    """One chat or invitation of one host, from its start (or the invitation) to its end notice."""
+
+    host: str
+    peer: str | None
+    role: str  # "inviting" | "invited"
+    start: float
+    step: int | None = None  # index of the start step that opened it
+    seq: int = 0  # with `start`, where it began among same-time steps and notices
+    notices: list[Notice] = field(default_factory=list)
+    end: Notice | None = None
+    cut: bool = False
+
+    @property
+    def stop(self) -> float:
+        return self.end.t if self.end is not None else float("inf")
+
+    def holds(self, t: float, seq: int) -> bool:
+        """(t, seq) falls within this attempt."""
+        end = (self.end.t, self.end.seq) if self.end is not None else (float("inf"), 0)
+        return (self.start, self.seq) <= (t, seq) <= end
+
+    def kinds(self) -> list[str]:
+        return [n.kind for n in self.notices]
+
+
+def attempts(log: RunLog) -> dict[str, list[Attempt]]:
+    """Each host's attempts, in time order, from its steps and notices."""
+    hosts = set(log.notices) | {s.host for s in log.steps if s.host}
+    out: dict[str, list[Attempt]] = {}
+    for host in sorted(hosts):
+        timeline: list[tuple[float, int, object]] = []
+        for i, s in enumerate(log.steps):
+            if s.host == host and s.done:
+                timeline.append((s.t, s.seq, (i, s)))
+        for n in log.notices.get(host, []):
+            timeline.append((n.t, n.seq, n))
+        timeline.sort(key=lambda e: (e[0], e[1]))
+        mine: list[Attempt] = []
+        opened: list[Attempt] = []  # oldest first: a host's notices come in its daemon's order
+        for t, _, item in timeline:
+            if isinstance(item, Notice):
+                if item.kind == "client error":
+                    continue
+                if not opened:
+                    role = "invited" if item.kind == "invitation" else "unknown"
+                    peer = item.text if role == "invited" else None
+                    opened.append(Attempt(host, peer, role, t, seq=item.seq))
+                    mine.append(opened[-1])
+                opened[0].notices.append(item)
+                if item.kind in END_KINDS:
+                    opened.pop(0).end = item
+                continue
+            i, step = item  # type: ignore[misc]
+            verb, _, arg = step.action.partition(" ")
+            if verb == "start" and arg != "daemon":
+                opened.append(Attempt(host, arg, "inviting", t, step=i, seq=step.seq))
+                mine.append(opened[-1])
+            elif step.action in ("kill client", "kill daemon", "restart daemon", "disconnect"):
+                for a in opened:  # notices already on their way still belong to them, till `connect`
+                    a.cut = True
+            elif step.action == "connect" or step.action.startswith("connect "):
+                opened = [a for a in opened if not a.cut]
+        out[host] = mine
+    return out
+
+
+def _actions(log: RunLog, host: str, verbs: Iterable[str], t0: float, t1: float) -> list[float]:
+    verbs = tuple(verbs)
+    return [s.t for s in log.steps if s.host == host and s.done and s.action in verbs and t0 <= s.t <= t1]
+
+
+def _ends(log: RunLog, host: str, t0: float, t1: float) -> list[float]:
+    return [n.t for n in log.notices.get(host, []) if n.kind in END_KINDS and t0 <= n.t <= t1]
+
+
+def _cut_between(log: RunLog, host: str, t0: float, t1: float) -> bool:
+    return bool(_actions(log, host, ("kill client", "kill daemon", "restart daemon", "disconnect"), t0, t1))
+
+
+def _message_owner(text: str) -> tuple[str, int] | None:
+    m = _MESSAGE.fullmatch(text)
+    return (m.group(1), int(m.group(2))) if m else None
+
+
+def violations(log: RunLog) -> list[str]:
+    """Everything the run broke (empty: nothing); see the module docstring."""
+    found = [f for f in log.failures if f.startswith(HARD_FAILURES)]
+    by_host = attempts(log)
+    found += _message_violations(log, by_host)
+    found += _agreement_violations(log, by_host)
+    found += _invitation_violations(log, by_host)
+    found += _crossing_violations(log, by_host)
+    return found
+
+
+def _containing(atts: list[Attempt], at: tuple[float, int]) -> Attempt | None:
+    return next((a for a in atts if a.holds(*at)), None)
+
+
+def _message_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+    found = []
+    initial = {h[0]: h for h in log.said}
+    received: dict[str, list[tuple[Notice, Attempt | None]]] = {}
+    for host, atts in by_host.items():
+        received[host] = [(n, a) for a in atts for n in a.notices if n.kind == "message"]
+    said_at: dict[str, tuple[float, int]] = {}
+    for s in log.steps:
+        if s.done and s.action.startswith("say "):
+            said_at.setdefault(s.action[4:], (s.t, s.seq))
+    for receiver, items in received.items():
+        texts = [n.text or "" for n, _ in items]
+        for text in sorted(set(texts)):
+            if texts.count(text) > 1:
+                found.append(f"{receiver} received {text!r} {texts.count(text)} times")
+        for sender in log.said:
+            mine = [t for t in dict.fromkeys(texts) if t in log.said[sender]]
+            order = [log.said[sender].index(t) for t in mine]
+            if order != sorted(order):
+                found.append(f"{receiver} received {sender}'s messages out of order: {mine}")
+        for n, att in items:
+            owner = _message_owner(n.text or "")
+            sender = initial.get(owner[0]) if owner else None
+            if sender is None or n.text not in log.said.get(sender, []):
+                found.append(f"{receiver} received {n.text!r}, which nobody said")
+                continue
+            if att is None or att.peer != sender:
+                found.append(f"{receiver} received {n.text!r} from {sender} in a chat with "
+                             f"{att.peer if att else None}")
+                continue
+            source = _containing(by_host.get(sender, []), said_at.get(n.text or "", (-1.0, 0)))
+            if source is not None and source.end is not None and (
+                    (source.end.t, source.end.seq) < (att.start, att.seq)):
+                found.append(f"{receiver} received {n.text!r} in a later chat with {sender} than the one it "
+                             f"was said in (ended at {source.stop:.3f}s, the later one began at "
+                             f"{att.start:.3f}s)")
+    for sender, texts in log.said.items():
+        atts = by_host.get(sender, [])
+        for text in texts:
+            at = said_at.get(text, (0.0, 0))
+            t = at[0]
+            source = _containing(atts, at)
+            peer = source.peer if source else None
+            got = any(n.text == text for host in received for n, _ in received[host])
+            reported = source is not None and source.end is not None and text in source.end.reported
+            undelivered = source is not None and source.end is not None and text in source.end.undelivered
+            if got and undelivered:
+                found.append(f"{sender}'s {text!r} was shown to {peer} but reported undelivered to {sender}")
+            if got or reported:
+                continue
+            stop = source.stop if source else log.end
+            if (source is None or source.cut or peer is None
+                    or _cut_between(log, peer, t, min(stop, log.end))):
+                continue  # a kill cut the chat: what the killed side was told is unknown
+            told = any(n.kind == "delivered" and n.text == text for n in source.notices)
+            how = "reported delivered" if told else "neither delivered nor reported undelivered"
+            found.append(f"{sender}'s {text!r} never reached {peer} yet was {how}")
+    return found
+
+
+def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+    found = []
+    for host, atts in by_host.items():
+        for a in atts:
+            if a.peer is None:
+                continue
+            kinds = a.kinds()
+            if kinds.count("chat started") > 1:
+                found.append(f"{host} was told 'chat started' {kinds.count('chat started')} times in one "
+                             f"chat with {a.peer}")
+            if a.end is None or a.cut:
+                continue
+            p, t0, t1, end = a.peer, a.start, a.end.t, a.end.kind
+            peer_cut = _cut_between(log, p, t0, t1)
+            started = "chat started" in kinds
+            what = "invitation to" if a.role == "inviting" else "chat with"
+            where = f"{host}'s {what} {p} ({t0:.3f}s-{t1:.3f}s)"
+            if end == "peer left" and not started:
+                found.append(f"{where}: told 'peer left' although no chat had started (a FIN before the "
+                             f"handshake's ACK is a withdrawal)")
+            elif end == "peer left" and not peer_cut and not (
+                    _actions(log, p, LEAVING, t0, t1) or _ends(log, p, t0, t1)):
+                found.append(f"{where}: told 'peer left' but {p} never left that chat")
+            if a.role == "inviting" and end == INVITED_WITHDRAWN:
+                found.append(f"{where}: the inviter was told {INVITED_WITHDRAWN!r}, the invited side's "
+                             f"wording")
+            if a.role == "invited" and end == INVITED_WITHDRAWN and not peer_cut:
+                expired = t1 - t0 >= log.invite_expiry - 1e-6
+                if not (expired or _actions(log, p, ("quit",), t0, t1) or _ends(log, p, t0, t1)):
+                    found.append(f"{where}: told {INVITED_WITHDRAWN!r} but {p} did not withdraw it")
+            if a.role != "inviting" or peer_cut:
+                continue
+            declined_at = _actions(log, p, ("decline",), t0, t1)
+            if (end == "declined" and not declined_at and not started
+                    and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
+                    and not _busy_elsewhere(by_host, p, host, t0, t1)):  # busy: its ERR may be lost
+                found.append(f"{where}: told 'declined' but {p} never declined")
+            if end == "no answer":
+                shown = any(n.kind == "invitation" and n.text == host and t0 <= n.t <= t1
+                            for n in log.notices.get(p, []))
+                if declined_at:
+                    found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s")
+                elif not shown:
+                    found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
+            if end == "declined" and declined_at:
+                found += _late_decline(log, where, host, p, declined_at[0], t1)
+    return found
+
+
+def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0: float, t1: float) -> bool:
+    """`host` was in a chat or invitation with someone else than `other` during [t0, t1]."""
+    return any(a.peer != other and a.start <= t1 and a.stop >= t0 for a in by_host.get(host, []))
+
+
+def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float) -> list[str]:
+    """The inviter must hear "declined" when the first FIN of that decline reaches it."""
+    first = next((f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0
+                  and f.sent >= declined and f.arrived is not None), None)
+    if first is not None and first.arrived is not None and told > first.arrived + REACTION_SLACK:
+        return [f"{where}: told 'declined' {told - first.arrived:.1f}s after {peer}'s FIN of the decline "
+                f"reached it (at {first.arrived:.3f}s)"]
+    return []
+
+
+def _invitation_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+    """Each invitation shown comes from one `start` of the inviter: never shown twice."""
+    found = []
+    for host, notices in log.notices.items():
+        used: set[int] = set()
+        for n in notices:
+            if n.kind != "invitation":
+                continue
+            starts = [i for i, s in enumerate(log.steps) if s.host == n.text and s.done
+                      and s.action == f"start {host}" and s.t <= n.t + 1e-9 and i not in used]
+            if not starts:
+                found.append(f"{host} was shown an invitation from {n.text} at {n.t:.3f}s that no new "
+                             f"'start' explains (the same invitation shown twice?)")
+            else:
+                used.add(starts[0])
+    return found
+
+
+def _crossing_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+    found = []
+    for i, j in log.crossings:
+        if i >= len(log.steps) or j >= len(log.steps) or not (log.steps[i].done and log.steps[j].done):
+            continue
+        for k in (i, j):
+            host = log.steps[k].host or ""
+            att = next((a for a in by_host.get(host, []) if a.step == k), None)
+            if att is None or att.cut or att.end is None or att.peer is None:
+                continue
+            if _cut_between(log, att.peer, att.start, att.end.t) or _actions(
+                    log, att.peer, ("quit", "decline"), att.start, att.end.t):
+                continue  # the peer was killed, or its user gave up the chat it had asked for
+            if att.end.kind in ("declined", "no answer"):
+                found.append(f"crossing invitations: {host} was told {att.end.kind!r} although both users "
+                             f"asked for the chat")
+    return found

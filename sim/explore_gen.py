@@ -1,0 +1,271 @@
+"""Random schedules for `python -m sim explore`: what the users do, and what the network does.
+
+A schedule is a chain of *episodes* between two or three hosts, each a thing users really do:
+
+- `chat`: X invites Y, Y accepts, both say a few messages, then it ends one of several ways
+  (either side quits, both quit at once, X's client is killed, X's daemon is killed and maybe
+  started again, X's daemon restarts and X re-invites Y at once);
+- `decline`, `withdraw` (X gives up before Y answers, or right after Y accepted), `cross` (X and
+  Y invite each other at the same moment);
+- `busy`: a third host invites one that is in a chat; `vanished`: the peer's daemon is killed and
+  a third host keeps inviting the survivor, whose user does nothing (its daemon must free itself).
+
+Episodes often follow each other between the same two hosts *right after an end*, in either
+direction (the side told "peer left" re-invites at once, or the side that quit does), since the
+linger of the old chat is where a new one gets confused.  Steps are written for
+`on_step_failure: continue`: a step whose precondition no longer holds (quit after the chat
+already ended) is skipped and recorded by the runner, and the run still reaches its checks.
+
+Message texts name their sender, episode and number (`a2-1`: alice's first message of episode
+2), so the checks can tell which chat a delivered message belongs to.  Everything derives from
+the seed: the same seed always gives the same schedule.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+KINDS = ("drop", "dup", "delay", "reorder")
+OPS = ("SYN", "SYN+ACK", "ACK", "CHAT", "FIN")
+EPISODES = ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "busy", "restart-reinvite",
+            "vanished", "kill-client", "kill-daemon", "reinvite")
+TIMEOUT = 5.0
+RETRIES = 8
+STEP_WAIT = 30.0  # seconds accept/decline/say wait for their precondition
+NEVER = "{match: {op: ERR, text: never-sent}, drop: true}"  # a rule that never fires (keeps positions)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What one run does: hosts, fault rules (YAML flow mappings), the users' steps, the seed.
+
+    `episodes` names what the steps exercise (for coverage and reports); `crossings` holds the
+    step indices of pairs of `start` steps that cross; `final` the state each host must end in."""
+
+    seed: int
+    hosts: tuple[str, ...]
+    faults: tuple[str, ...]
+    steps: tuple[str, ...]
+    episodes: tuple[str, ...] = ()
+    crossings: tuple[tuple[int, int], ...] = ()
+    final: dict[str, str] = field(default_factory=dict)
+
+    def yaml(self, name: str, description: str = "",
+             delivered: dict[str, Sequence[str]] | None = None) -> str:
+        lines = [f"name: {json.dumps(name)}"]
+        if description:
+            lines += ["description: >", *(f"  {line}" for line in description.splitlines())]
+        lines += [f"seed: {self.seed}", f"timeout: {TIMEOUT:g}s", f"retries: {RETRIES}", "time_limit: 60m",
+                  "on_step_failure: continue", f"step_wait: {STEP_WAIT:g}s",
+                  f"hosts: [{', '.join(self.hosts)}]"]
+        lines += ["faults:" if self.faults else "faults: []", *(f"  - {f}" for f in self.faults)]
+        lines += ["steps:", *(f"  - {s}" for s in self.steps)]
+        lines += ["expect:"]
+        if delivered is not None:
+            lines += ["  delivered:", *(f"    {h}: [{', '.join(delivered.get(h, ()))}]" for h in self.hosts)]
+        lines += ["  final: {" + ", ".join(f"{h}: {s}" for h, s in self.final.items()) + "}"]
+        return "\n".join(lines) + "\n"
+
+    def without_step(self, index: int) -> Schedule:
+        """The schedule with step `index` removed (crossing indices shifted, broken ones dropped)."""
+        def shift(i: int) -> int:
+            return i - 1 if i > index else i
+        crossings = tuple((shift(a), shift(b)) for a, b in self.crossings if index not in (a, b))
+        return Schedule(self.seed, self.hosts, self.faults, self.steps[:index] + self.steps[index + 1:],
+                        self.episodes, crossings, self.final)
+
+
+def step_parts(step: str) -> tuple[str | None, str]:
+    """`"alice: start bob"` -> ("alice", "start bob"); `"sleep: 3s"` -> (None, "3s")."""
+    who, _, action = step.partition(": ")
+    return (None, action) if who == "sleep" else (who, action)
+
+
+# -- fault rules ---------------------------------------------------------------------------------
+
+
+def _rule(rng: random.Random, kind: str, hosts: Sequence[str]) -> str:
+    side = rng.choice(list(hosts[:2]))
+    op = rng.choice(OPS)
+    where = f"match: {{from: {side}, op: {op}}}, nth: {rng.randint(1, 6)}"
+    if kind == "drop":
+        roll = rng.random()
+        if roll < 0.3:
+            return f"{{loss: {rng.choice([0.05, 0.1, 0.2, 0.3])}}}"
+        if roll < 0.45:  # one kind of datagram of one side is lossy (e.g. every handshake ACK)
+            return f"{{match: {{from: {side}, op: {op}}}, loss: {rng.choice([0.3, 0.5])}}}"
+        if roll < 0.6:  # small delays only: under a quarter of the timeout
+            return f"{{{where}, delay: [0s, {TIMEOUT / 4 * rng.random():.2f}s]}}"
+        return f"{{{where}, drop: true}}"
+    if kind == "dup":
+        return f"{{{where}, duplicate: {{copies: 1, gap: {rng.uniform(0, 2 * TIMEOUT):.2f}s}}}}"
+    if kind == "delay":
+        return f"{{{where}, delay: {rng.uniform(TIMEOUT / 2, 2.5 * TIMEOUT):.2f}s}}"
+    return f"{{{where}, reorder: {{max_hold: {rng.uniform(0.5, 2 * TIMEOUT):.2f}s}}}}"
+
+
+# -- users' steps --------------------------------------------------------------------------------
+
+
+class _Builder:
+    """Accumulates steps while keeping a rough model of who is up, connected and in a chat."""
+
+    def __init__(self, rng: random.Random, hosts: Sequence[str]) -> None:
+        self.rng = rng
+        self.hosts = list(hosts)
+        self.steps: list[str] = []
+        self.episodes: list[str] = []
+        self.crossings: list[tuple[int, int]] = []
+        self.down: set[str] = set()
+        self.passive: set[str] = set()  # survivors of a vanished peer: their users do nothing more
+        self.episode = 0
+        self.count: dict[str, int] = {}
+
+    def add(self, *steps: str) -> None:
+        self.steps.extend(steps)
+
+    def maybe_sleep(self, p: float = 0.3, choices: Sequence[float] = (0.5, 1, 3, 6, 12)) -> None:
+        if self.rng.random() < p:
+            self.add(f"sleep: {self.rng.choice(list(choices)):g}s")
+
+    def say(self, who: str) -> None:
+        key = f"{who}{self.episode}"
+        self.count[key] = self.count.get(key, 0) + 1
+        self.add(f"{who}: say {who[0]}{self.episode}-{self.count[key]}")
+
+    def talk(self, x: str, y: str, most: int = 4) -> None:
+        for _ in range(self.rng.randint(0, most)):
+            self.say(self.rng.choice([x, y]))
+            self.maybe_sleep(0.25)
+
+    def invite(self, x: str, y: str) -> None:
+        if self.rng.random() < 0.5:
+            self.add(f"{y}: wait")
+        self.add(f"{x}: start {y}")
+
+    def revive(self, x: str) -> None:
+        """Bring x's daemon and client back (after a kill)."""
+        if x in self.down:
+            self.add(f"{x}: start daemon")
+            self.down.discard(x)
+        self.add(f"{x}: connect")
+
+
+def _end_chat(b: _Builder, x: str, y: str, third: str | None) -> tuple[str, str] | None:
+    """End the chat between x and y; returns (who may re-invite at once, the notice it waits for)."""
+    rng = b.rng
+    roll = rng.random()
+    if roll < 0.35:
+        quitter, other = (x, y) if rng.random() < 0.5 else (y, x)
+        b.add(f"{quitter}: quit")
+        if rng.random() < 0.5:
+            return other, "peer left"
+        return quitter, "chat ended"
+    if roll < 0.45:
+        b.add(f"{x}: quit", f"{y}: quit")
+        return None
+    if roll < 0.55:
+        b.episodes.append("kill-client")
+        b.add(f"{x}: kill client")
+        b.add(f"sleep: {rng.choice([4, 5, 10])}s")  # the daemon notices a vanished client within 3 s
+        b.add(f"{x}: connect")
+        return y, "peer left"
+    if roll < 0.65:
+        b.episodes.append("kill-daemon")
+        b.add(f"{x}: kill daemon")
+        b.down.add(x)
+        b.maybe_sleep(0.7, (1, 5, 20))
+        if rng.random() < 0.5:
+            b.revive(x)
+        return None
+    if roll < 0.85 or third is None:
+        b.episodes.append("restart-reinvite")
+        b.add(f"{x}: restart daemon", f"{x}: connect")
+        b.maybe_sleep(0.3, (0.5, 2))
+        b.episode += 1
+        b.invite(x, y)
+        b.add(f"{y}: accept")
+        b.talk(x, y, 2)
+        b.add(f"{rng.choice([x, y])}: quit")
+        return None
+    b.episodes.append("vanished")
+    b.add(f"{x}: kill daemon")
+    b.down.add(x)
+    b.passive.add(y)
+    for _ in range(rng.randint(2, 5)):
+        b.add(f"{third}: start {y}")
+        b.add(f"sleep: {rng.choice([10, 20, 40]):g}s")
+        b.add(f"{third}: quit")
+    return None
+
+
+def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple[str, str] | None:
+    rng = b.rng
+    b.episode += 1
+    b.episodes.append(kind)
+    if kind == "decline":
+        b.invite(x, y)
+        b.maybe_sleep(0.2, (0.5, 3))
+        b.add(f"{y}: decline")
+        return (x, "declined") if rng.random() < 0.5 else None
+    if kind in ("withdraw", "withdraw-after-accept"):
+        b.invite(x, y)
+        if kind == "withdraw-after-accept":
+            b.add(f"{y}: accept")
+        elif rng.random() < 0.5:
+            b.add(f"{y}: wait-until invitation within {STEP_WAIT:g}s")
+        b.maybe_sleep(0.3, (0.5, 2, 6))
+        b.add(f"{x}: quit")
+        b.add(f"{y}: quit")  # in case the invitation (or the chat) is still open on y's side
+        return None
+    if kind == "cross":
+        b.add(f"{x}: start {y}")
+        first = len(b.steps) - 1
+        b.maybe_sleep(0.3, (0.1, 1, 2))
+        b.add(f"{y}: start {x}")
+        b.crossings.append((first, len(b.steps) - 1))
+    else:  # chat, busy
+        b.invite(x, y)
+        b.maybe_sleep(0.2, (0.5, 3))
+        b.add(f"{y}: accept")
+    b.talk(x, y)
+    if kind == "busy" and third is not None:
+        b.add(f"{third}: start {rng.choice([x, y])}")
+        b.maybe_sleep(0.5, (0.5, 6))
+        b.add(f"{third}: quit")
+        b.talk(x, y, 2)
+    return _end_chat(b, x, y, third)
+
+
+def generate(seed: int, kinds: Sequence[str]) -> Schedule:
+    """A random schedule from `seed`, with fault rules of the given kinds."""
+    rng = random.Random(seed)
+    hosts = ("alice", "bob", "carol") if rng.random() < 0.4 else ("alice", "bob")
+    faults = tuple(_rule(rng, rng.choice(list(kinds)), hosts) for _ in range(rng.randint(0, 4)))
+    b = _Builder(rng, hosts)
+    kinds_here = [k for k in ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "busy")
+                  if k != "busy" or len(hosts) == 3]
+    again: tuple[str, str] | None = None
+    x, y = rng.sample(["alice", "bob"], 2)
+    for _ in range(rng.randint(1, 4)):
+        if b.passive or b.down & {x, y}:
+            break
+        third = next((h for h in hosts if h not in (x, y)), None)
+        if again is not None:  # right after an end: re-invite at once, in either direction
+            who, notice = again
+            b.add(f"{who}: wait-until {notice} within 60s")
+            x, y = who, (y if who == x else x)
+            b.episodes.append("reinvite")
+        else:
+            b.maybe_sleep(0.3, (1, 6, 20))
+        again = _episode(b, rng.choice(kinds_here), x, y, third)
+        if again is None and rng.random() < 0.5:
+            x, y = y, x
+    for h in hosts:  # the users still in a chat end it; survivors of a vanished peer do nothing
+        if h not in b.down and h not in b.passive:
+            b.add(f"{h}: quit")
+    final = {h: "down" if h in b.down else "free" for h in hosts}
+    return Schedule(seed, hosts, faults, tuple(b.steps), tuple(b.episodes), tuple(b.crossings), final)
