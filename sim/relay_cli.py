@@ -33,8 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sim import faults as F
+from sim.ladder import ladder
 from sim.relay import Relay
-from sim.trace import DROPPED, NOTE, RECEIVED, UNKNOWN, Address, Trace, TraceEvent, ladder
+from sim.trace import DROPPED, NOTE, RECEIVED, UNKNOWN, Address, Trace, TraceEvent
 
 DEFAULT_PORT = 7777
 LADDER_WIDTH = 44  # fixed, so the live lines of different datagrams line up

@@ -48,6 +48,11 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--report", type=Path, metavar="DIR", help="write an HTML report of the run to DIR/index.html"
     )
+    run.add_argument(
+        "--ladder-time",
+        action="store_true",
+        help="in the SVG ladders of --out, space the rows in proportion to the time between them",
+    )
     run.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (for CI) to FILE")
     run.add_argument(
         "-k", dest="keyword", metavar="EXPR", help="only scenarios whose name or file name contains EXPR"
@@ -116,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
                 result = run_scenario(item, seed=args.seed)
             outcome = Outcome(item.source, result=result)
             if args.out:
-                result.write(args.out / slug(Path(item.source).stem))
+                result.write(args.out / slug(Path(item.source).stem), timed=args.ladder_time)
         line = _line(index, len(items), outcome)
         print(line.ljust(COLUMNS) if tty else line, flush=True)
         if outcome.status == INVALID:

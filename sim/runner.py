@@ -27,6 +27,7 @@ from pathlib import Path
 from sim import scenario as S
 from sim.clock import ClockError, run_scaled, run_virtual
 from sim.faults import FaultPlan
+from sim.ladder_mermaid import markdown
 from sim.listdiff import brief, difference
 from sim.loopback import new_block
 from sim.relay import Relay
@@ -89,8 +90,12 @@ class Result:
     def passed(self) -> bool:
         return not self.failures
 
+    def markers(self) -> list[Marker]:
+        """Where the failures go on the ladder."""
+        return [Marker(f.t, f.message) for f in self.failures if f.t is not None]
+
     def ladder(self) -> str:
-        return self.trace.ladder([Marker(f.t, f.message) for f in self.failures if f.t is not None])
+        return self.trace.ladder(self.markers())
 
     def replay_command(self) -> str:
         return f"python -m sim run {self.scenario.source} --seed {self.seed}"
@@ -107,14 +112,16 @@ class Result:
         lines += ["", self.ladder(), f"replay: {self.replay_command()}"]
         return "\n".join(lines)
 
-    def write(self, directory: Path) -> None:
-        """trace.jsonl, capture.pcapng, ladder.txt and ladder.svg into `directory`."""
+    def write(self, directory: Path, *, timed: bool = False) -> None:
+        """trace.jsonl, capture.pcapng, ladder.txt (the report), ladder.svg and ladder.md (Mermaid)
+        into `directory`; `timed`: the SVG's vertical gaps follow time."""
         directory.mkdir(parents=True, exist_ok=True)
         self.trace.write_jsonl(directory / "trace.jsonl")
         self.trace.write_pcapng(directory / "capture.pcapng")
         (directory / "ladder.txt").write_text(self.report() + "\n")
-        markers = [Marker(f.t, f.message) for f in self.failures if f.t is not None]
-        self.trace.write_svg(directory / "ladder.svg", markers, title=self.scenario.name)
+        self.trace.write_svg(directory / "ladder.svg", self.markers(), title=self.scenario.name, timed=timed)
+        diagram = self.trace.mermaid(self.markers())
+        (directory / "ladder.md").write_text(markdown(diagram, self.scenario.name), encoding="utf-8")
 
 
 # -- hosts ---------------------------------------------------------------------------------------

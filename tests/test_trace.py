@@ -184,7 +184,7 @@ def test_svg_is_well_formed_and_shows_everything(tmp_path):
         "SYN seq=0",
         "SYN+ACK seq=0",
         "✗ expected X",
-        "chat started",
+        "bob: chat started",
     ):
         assert expected in texts
     assert "✗" in texts  # the drop
