@@ -18,6 +18,11 @@ def build_parser() -> argparse.ArgumentParser:
     relay_cli.build_parser(commands.add_parser(
         "relay", help="a lossy network between real daemons, in real time, with a live ladder",
         description=(relay_cli.__doc__ or "").split("\n\n")[1]))
+    from sim.conform import cli as conform_cli
+
+    conform_cli.build_parser(commands.add_parser(
+        "conform", help="conformance suite: a raw SIMP peer against any implementation",
+        description=(conform_cli.__doc__ or "").split("\n\n")[1]))
     from sim.bench.cli import configure as configure_bench  # model-only imports: cheap, no circle
 
     configure_bench(commands.add_parser("bench", help="benchmarks against ceilings measured in the same run"))
@@ -35,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
         from sim import relay_cli
 
         return relay_cli.main(args)
+    if args.command == "conform":
+        from sim.conform import cli as conform_cli
+
+        return conform_cli.main(args)
     if args.command == "bench":
         from sim.bench.cli import main as bench_main
 

@@ -1,0 +1,1 @@
+"""The SIMP conformance suite: a raw peer, 25+ scripted cases, reports (`python -m sim conform`)."""
