@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 import subprocess
 from pathlib import Path
 
@@ -74,6 +75,7 @@ def test_ratios_compare_against_the_ceiling_of_the_same_run(report: Report) -> N
     replay = by_name["4 catalog replay"]
     assert replay.ratio == pytest.approx(replay.ceiling / replay.value)  # the speed-up
     assert "1 scenarios" in replay.note
+    assert re.search(r"included: 1 passed\b.* in [0-9.]+s$", by_name["4 pytest -n 2 scenarios/"].note)
 
 
 def test_main_prints_the_machine_and_the_table(monkeypatch: pytest.MonkeyPatch,

@@ -241,7 +241,7 @@ def replay_rows(config: BenchConfig) -> list[Row]:
         tail = _pytest_tail(done, expected=len(scenarios))
         rows.append(Row(name="4 pytest -n 2 scenarios/", value=seconds, unit="s", ceiling=10.0,
                         ceiling_unit="s budget", ratio=seconds / 10.0, target=Target(high=1.0),
-                        note=f"wall time of the whole command, start-up included: {tail[0]}"))
+                        note=f"wall time of the whole command, start-up included: {tail}"))
     return rows
 
 
