@@ -11,6 +11,7 @@ import math
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ DESCRIPTION = ("Measure chat rate, relay cost, behaviour under loss, scenario re
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """The options and help of `python -m sim bench` (sim/cli.py calls this)."""
-    parser.description = DESCRIPTION
+    parser.description = textwrap.fill(DESCRIPTION, 90)
     parser.epilog = COLUMNS
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--quick", action="store_true", help="smaller workloads: about a minute")

@@ -23,7 +23,7 @@ columns:
   ratio     the number the verdict is about, usually measured/ceiling (the note says otherwise)
   target    the range the ratio must fall in
   result    PASS: measured and within target; MISS: measured, outside target;
-            ERROR: could not be measured (the note says why); a row without a measurement never passes
+            ERROR: could not be measured (the note says why): a row never passes unmeasured
 exit status: 0 all rows PASS, 1 a row MISSed, 2 a row could not be measured (ERROR)"""
 
 
