@@ -113,7 +113,8 @@ class Node:
         previous = self._ended.get(peer)
         if previous is not None and previous.state is State.CLOSING:
             previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
-        self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now)
+        self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
+                                        previous=previous)
         self.stats["chats_started"] += 1
 
     def accept(self, now: float) -> None:
@@ -175,24 +176,28 @@ class Node:
             session.handle_timer(now)
 
     def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
+        """The session a datagram from `source` belongs to; None: the stranger rules answer it.
+
+        Everything from the current session's peer goes to it: a new invitation knows what may
+        still come of the previous chat with the same peer (Session `previous`) and tells the
+        stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation
+        (unless our user just declined that peer: the lingering session repeats the FIN)."""
         if self.current is not None and self.current.peer == source:
-            ended = self._ended.get(source)
-            if (ended is not None and ended.peer_may_send_fin and dg.is_control(Op.FIN)
-                    and self.current.state is State.SYN_SENT):
-                return ended  # a FIN of the previous chat with this peer, not a decline of this SYN
             return self.current
         ended = self._ended.get(source)
         if ended is not None and dg.is_control(Op.SYN) and not ended.declined:
-            self._forget(source)  # a new invitation from a peer we chatted with before
-            return None
+            return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
 
     def _answer_stranger(self, dg: Datagram, source: ev.Address, now: float) -> str | None:
         """A datagram from an address we have no session with."""
         if dg.is_control(Op.SYN):
             if self.user is not None and self.current is None:
+                previous = self._ended.get(source)
+                if previous is not None:
+                    self._forget(source)  # its re-sent FIN stops: the SYN shows the peer left it
                 self.current = Session.invited(self.config.session, local_user=self.user, peer=source,
-                                               syn=dg, now=now)
+                                               syn=dg, now=now, previous=previous)
                 self.stats["invitations"] += 1
                 return None
             text = NO_USER_TEXT if self.user is None else BUSY_TEXT

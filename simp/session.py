@@ -136,26 +136,40 @@ class Session:
         self._closing_reason = ev.EndReason.QUIT
         self.initiator = state is State.SYN_SENT
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
+        self._after_chat = False  # an earlier chat with this peer still lingered when this one began
+        self._old_fin_possible = False  # ...and its peer may still re-send that chat's FIN
+        self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
 
     # -- construction ------------------------------------------------------------------------
 
     @classmethod
-    def initiate(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, now: float) -> Session:
-        """We invite `peer`: SYN now, re-sent every timeout until answered or expired."""
+    def initiate(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, now: float,
+                 previous: Session | None = None) -> Session:
+        """We invite `peer`: SYN now, re-sent every timeout until answered or expired.
+
+        `previous` is our ended chat with the same peer, if it still lingers: its FINs may still
+        come and must not decide this invitation (see `_on_fin_refused`)."""
         session = cls(config, local_user=local_user, peer=peer, peer_user="", state=State.SYN_SENT, now=now)
+        session._follow(previous)
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
         return session
 
     @classmethod
     def invited(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, syn: Datagram,
-                now: float) -> Session:
-        """`peer` invited us with `syn`: show the invitation to our user."""
+                now: float, previous: Session | None = None) -> Session:
+        """`peer` invited us with `syn`: show the invitation to our user (`previous`: as above)."""
         session = cls(config, local_user=local_user, peer=peer, peer_user=syn.user, state=State.INVITED,
                       now=now)
+        session._follow(previous)
         session._expire_at = now + config.invite_expiry
         session._events.append(ev.Invitation(peer=peer, user=syn.user))
         return session
+
+    def _follow(self, previous: Session | None) -> None:
+        """Remember what the wire may still bring of the previous chat with the same peer."""
+        self._after_chat = previous is not None
+        self._old_fin_possible = previous is not None and previous.peer_may_send_fin
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -375,16 +389,46 @@ class Session:
         return None
 
     def _on_fin_refused(self, dg: Datagram, now: float) -> str | None:
-        """SYN_SENT: FIN means declined, or refused if an ERR came first."""
+        """SYN_SENT: FIN means declined, or refused if an ERR came first.
+
+        Right after a chat with the same peer ended, that chat's FIN may still come (the peer
+        re-sends it until our ACK arrives), and must not be taken for a decline (issue 9.1).  What
+        the wire tells apart: a FIN that answers an invitation (decline, busy, withdrawal after an
+        accept) always carries seq 0, so a FIN 1 is the old chat's.  A FIN 0 is ambiguous while
+        the old chat's peer may still re-send its FIN: we acknowledge it (right for both) and send
+        our SYN again at once.  The old chat's peer stops its FIN on our ACK (or ignores our SYN
+        until then) and re-sends it no sooner than a timeout later; a daemon that declined answers
+        the repeated SYN with FIN at once.  So a FIN 0 within half a timeout of that SYN is the
+        decline (delays under a quarter timeout; longer ones only repeat the question).  Cost:
+        one more round trip for a decline, only right after a chat with the same peer.
+        """
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if not self._refused:
+            if self._after_chat and dg.seq == 1:
+                return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
+            if self._old_fin_possible and not (self._answer_due_until is not None
+                                               and now <= self._answer_due_until):
+                self._ask_again(now)
+                return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
         self._stop_retransmitting()
         self._end(ev.EndReason.REFUSED if self._refused else ev.EndReason.DECLINED, now)
         return None
 
+    def _ask_again(self, now: float) -> None:
+        """SYN_SENT: re-send the SYN now; a FIN 0 within half a timeout answers it."""
+        if self._inflight is not None:
+            self._outbox.append(self._inflight)
+            self.retransmissions += 1
+            self._retx_at = now + self.config.timeout
+        self._answer_due_until = now + self.config.timeout / 2
+
     def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
-        """INVITED: the inviter gave up before our user decided."""
-        self._peer_may_send_fin = True
+        """INVITED: the inviter gave up before our user decided (its FIN carries seq 0; a FIN 1
+        is a straggler of our previous chat with this peer, acknowledged for that chat)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self._after_chat and dg.seq == 1:
+            return "FIN seq=1 of the previous chat with this peer (acknowledged; not a withdrawal)"
+        self._peer_may_send_fin = True
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 

@@ -301,6 +301,49 @@ def test_reinviting_after_our_own_quit_gets_a_prompt_decline() -> None:
     assert net.now == 0.0
 
 
+@pytest.mark.parametrize("ack_lost", [False, True], ids=["clean end", "ACK of the FIN lost"])
+def test_reinviting_the_peer_that_left_and_being_declined_is_told_at_once(ack_lost: bool) -> None:
+    """alice quits; bob (told "peer left") invites her again at once and she declines.  Like
+    strangers: bob hears "declined" promptly, alice is shown the invitation once, nothing more."""
+    net = chatting()
+    if ack_lost:
+        net.drop(src="bob", dst="alice", label="ACK")  # alice's FIN of the old chat is re-sent at T
+    net.quit("alice")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    asked = net.now
+    assert asked == (T if ack_lost else 0.0)
+    net.decline("alice")
+    net.run_until(lambda: len(net.ended("bob")) == 2, limit=asked + T / 2)
+    assert net.reasons("bob") == [EndReason.PEER_LEFT, EndReason.DECLINED]
+    net.run()
+    assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
+    assert net.reasons("alice") == [EndReason.QUIT, EndReason.DECLINED]
+    assert net.reasons("bob") == [EndReason.PEER_LEFT, EndReason.DECLINED]
+
+
+@pytest.mark.parametrize("where", ["inviter", "invited"])
+def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str) -> None:
+    """bob's FIN of chat 1 carries seq 1 (after one message); a copy arrives late, while chat 2
+    between the same daemons is being set up.  An invitation's FIN (decline, withdrawal) always
+    carries seq 0, so the copy is told apart: acknowledged for the old chat, chat 2 goes on."""
+    net = chatting()
+    net.say("bob", "one")
+    net.dup(src="bob", label="FIN", delay=None)  # the copy is held until released
+    net.quit("bob")
+    assert net.reasons("alice") == [EndReason.PEER_LEFT] and {h.dg.seq for h in net.sent("bob", "FIN")} == {1}
+    inviter, invited = ("alice", "bob") if where == "inviter" else ("bob", "alice")
+    net.start(inviter, invited)
+    net.run_until(lambda: bool(net.events(invited, ev.Invitation)))
+    receiver = "alice"
+    net.release(label="FIN")
+    assert net.reasons(receiver) == [EndReason.PEER_LEFT]
+    net.accept(invited)
+    net.say("alice", "chat two")
+    assert net.received("bob") == ["chat two"]
+    assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.reasons("bob") == [EndReason.QUIT]
+
+
 def crossing(net: Net) -> None:
     """alice and bob invite each other at the same instant."""
     net["alice"].start(net.addr("bob"), net.now)
