@@ -20,6 +20,7 @@ EXTRAS: dict[str, tuple[str, str]] = {
     "prompt_toolkit": ("prompt_toolkit", "tui"),
 }
 SIGPIPE_STATUS = 141  # what a shell reports for a program ended by SIGPIPE (128 + 13), e.g. `yes | head`
+INTERRUPTED_STATUS = 130  # and for one ended by SIGINT (128 + 2)
 
 
 def missing_extra(exc: BaseException) -> str | None:
@@ -34,8 +35,9 @@ def missing_extra(exc: BaseException) -> str | None:
 
 
 def run_command(main: Callable[[], int | None], prog: str) -> int:
-    """`main()`'s exit status; a closed stdout ends the command quietly with status 141, and a
-    missing optional package with its one-line advice on stderr and status 2."""
+    """`main()`'s exit status; a closed stdout ends the command quietly with status 141, Ctrl-C
+    with one line and status 130, and a missing optional package with its one-line advice on
+    stderr and status 2 (never a traceback for any of these)."""
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe must show up here, not in the interpreter's final flush
@@ -43,6 +45,9 @@ def run_command(main: Callable[[], int | None], prog: str) -> int:
     except BrokenPipeError:
         _silence_stdout()
         return SIGPIPE_STATUS
+    except KeyboardInterrupt:  # Ctrl-C: the `finally` blocks have stopped what was started
+        print(f"\n{prog}: interrupted", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except ImportError as exc:
         advice = missing_extra(exc)
         if advice is None:

@@ -185,3 +185,11 @@ def test_ci_runs_readmes_test_command_verbatim() -> None:
     readme = (ROOT / "README.md").read_text()
     [command] = [line.strip() for line in readme.splitlines() if "pip install -q -e '.[test]'" in line]
     assert command in (ROOT / ".ci" / "run").read_text().splitlines()
+
+
+def test_ctrl_c_ends_a_command_in_one_line() -> None:
+    code = ("import sys\nfrom simp.console import run_command\n"
+            "def main():\n    raise KeyboardInterrupt\n"
+            "sys.exit(run_command(main, 'python -m sim'))\n")
+    done = run(["-c", code])
+    assert done.returncode == 130 and done.stderr.strip() == "python -m sim: interrupted"
