@@ -153,6 +153,7 @@ def _fold_row(hidden: list[Row], size: int, repeats: int) -> Row:
 # -- text ladder -----------------------------------------------------------------------------
 
 _TIME_W = 10  # "  12.345  "
+NOTE_MAX = 160  # characters of a note shown on a text ladder line (a long message text is cut)
 
 
 def ladder(
@@ -198,6 +199,8 @@ def ladder(
             note = f"{r.label} {r.src} -> itself; {note}"
         else:
             _draw_arrow(line, xs[r.src], xs[r.dst], r)
+        if len(note) > NOTE_MAX:
+            note = note[: NOTE_MAX - 1] + "…"
         lines.append("".join(line).rstrip() + (f"  {note}" if note else ""))
     return "\n".join(lines) + "\n"
 

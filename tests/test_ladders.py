@@ -123,3 +123,11 @@ def test_mermaid_sequence_diagram_shows_fates_notes_markers_and_folds() -> None:
     assert "    Note over alice,bob: ⋮ 48 more like the 3 rows above" in folded
     page = markdown(text, "lost SYN+ACK")
     assert page.startswith("# lost SYN+ACK\n\n```mermaid\nsequenceDiagram\n") and page.endswith("```\n")
+
+
+def test_a_long_note_never_makes_a_multi_kilobyte_text_ladder_line() -> None:
+    trace = handshake_with_lost_syn_ack()
+    trace.annotate(6.0, "bob", '* message "' + "y" * 4000 + '"')
+    lines = trace.ladder().splitlines()
+    assert max(len(line) for line in lines) < 300
+    assert any(line.endswith("…") for line in lines)
