@@ -2,7 +2,8 @@
 
 Every scenario gets a section, worst first (invalid files, failures, seed-bound results,
 passes): its result, file, seed, protocol and wall time, the failed expectations, the command
-that replays it, and its ladder as an inline SVG (folded; failures marked).  Failed and invalid
+that replays it, and its ladder as an inline SVG (folded; failures marked; `timed`: rows spaced by
+time).  Failed and invalid
 sections start open, passed ones closed.  A filter box (name or file) and one checkbox per
 result narrow the list; the few lines of script that do it are inline.
 """
@@ -50,7 +51,7 @@ apply();
 _esc = html.escape
 
 
-def _section(o: Outcome) -> str:
+def _section(o: Outcome, timed: bool) -> str:
     status = o.status
     opened = " open" if status in (FAIL, INVALID) else ""
     key = _esc(f"{o.name} {o.source}".lower(), quote=True)
@@ -73,12 +74,12 @@ def _section(o: Outcome) -> str:
     if o.message():
         parts.append(f"<pre>{_esc(o.message())}</pre>")
     parts.append(f"<p>Replay: <code>{_esc(r.replay_command())}</code></p>")
-    parts.append(f'<div class="ladder">{r.trace.svg(r.markers(), title=sc.name)}</div>')
+    parts.append(f'<div class="ladder">{r.trace.svg(r.markers(), title=sc.name, timed=timed)}</div>')
     parts.append("</details>")
     return "\n".join(parts)
 
 
-def report_html(outcomes: list[Outcome], *, command: str = "") -> str:
+def report_html(outcomes: list[Outcome], *, command: str = "", timed: bool = False) -> str:
     counts = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     boxes = " ".join(
         f'<label><input type="checkbox" data-status="{s}" checked> {s} ({counts[s]})</label>'
@@ -94,16 +95,16 @@ def report_html(outcomes: list[Outcome], *, command: str = "") -> str:
         '<div class="bar"><input id="q" type="search" placeholder="filter by name or file" size="40"> '
         f'{boxes} <span class="meta">showing <span id="shown">{len(outcomes)}</span> of {len(outcomes)}'
         "</span></div>",
-        *(_section(o) for o in worst_first(outcomes)),
+        *(_section(o, timed) for o in worst_first(outcomes)),
         f"<script>{_SCRIPT}</script>",
         "</body></html>",
     ]
     return "\n".join(part for part in body if part) + "\n"
 
 
-def write_report(directory: Path, outcomes: list[Outcome], *, command: str = "") -> Path:
+def write_report(directory: Path, outcomes: list[Outcome], *, command: str = "", timed: bool = False) -> Path:
     """Write DIR/index.html; returns its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / "index.html"
-    path.write_text(report_html(outcomes, command=command), encoding="utf-8")
+    path.write_text(report_html(outcomes, command=command, timed=timed), encoding="utf-8")
     return path

@@ -51,7 +51,7 @@ def configure(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--ladder-time",
         action="store_true",
-        help="in the SVG ladders of --out, space the rows in proportion to the time between them",
+        help="in the SVG ladders (--out, --report), space the rows in proportion to the time between them",
     )
     run.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report (for CI) to FILE")
     run.add_argument(
@@ -142,7 +142,7 @@ def _write_reports(args: argparse.Namespace, outcomes: list[Outcome]) -> None:
     if args.report:
         from sim.html_report import write_report
 
-        path = write_report(args.report, outcomes, command=command)
+        path = write_report(args.report, outcomes, command=command, timed=args.ladder_time)
         print(f"HTML report: {path}")
     if args.junit:
         from sim.junit import write_junit
