@@ -1,0 +1,114 @@
+"""Breadth-first search over the model: every reachable state once, shortest counterexamples.
+
+States are deduplicated by their canonical tuple (see sim.check.model).  A state that violates
+an always-property is recorded (the first one per property is the shortest, since the search
+is breadth-first) and not expanded further; a state with no successor is an end of a path and
+is judged by the eventually-properties.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from sim.check.model import Action, Bounds, Model
+from sim.check.properties import ALWAYS, EVENTUALLY, SOMETIMES, Violation
+
+
+@dataclass
+class Counterexample:
+    violation: Violation
+    path: list[Action]
+
+
+@dataclass
+class Outcome:
+    bounds: Bounds
+    states: int = 0
+    transitions: int = 0
+    depth: int = 0
+    ends: int = 0
+    seconds: float = 0.0
+    complete: bool = True  # False when a state limit cut the search short
+    found: dict[str, Counterexample] = field(default_factory=dict)
+    examples: set[str] = field(default_factory=set)
+    node_states: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.states / self.seconds if self.seconds > 0 else 0.0
+
+    def verdict(self, prop: str) -> str:
+        if prop in SOMETIMES:
+            return "example" if prop in self.examples else ("NO EXAMPLE" if self.complete else "none yet")
+        if prop in self.found:
+            return f"FAIL ({len(self.found[prop].path)} steps)"
+        return "ok" if self.complete else "ok so far"
+
+    @property
+    def passed(self) -> bool:
+        return (not self.found and self.complete
+                and all(p in self.examples for p in SOMETIMES))
+
+
+def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool = False,
+          model: Model | None = None) -> Outcome:
+    model = model or Model(bounds)
+    out = Outcome(bounds)
+    start = time.process_time()
+    first = model.initial()
+    parent: list[int] = [-1]
+    via: list[tuple | None] = [None]
+    depth: list[int] = [0]
+    index: dict[tuple, int] = {first: 0}
+    states = [first]
+    queue = deque([0])
+    transitions = 0
+    wanted = set(ALWAYS) | set(EVENTUALLY)
+    while queue:
+        k = queue.popleft()
+        s = states[k]
+        any_successor = False
+        for action, t, violation in model.successors(s):
+            any_successor = True
+            transitions += 1
+            j = index.get(t)
+            if j is not None:
+                continue
+            j = index[t] = len(states)
+            states.append(t)
+            parent.append(k)
+            via.append(action)
+            depth.append(depth[k] + 1)
+            if violation is not None:
+                if violation.prop not in out.found:
+                    out.found[violation.prop] = Counterexample(violation, _path(j, parent, via))
+                continue  # not expanded: the path already failed
+            queue.append(j)
+        if not any_successor:
+            out.ends += 1
+            violation = model.at_end(s)
+            if violation is not None and violation.prop not in out.found:
+                out.found[violation.prop] = Counterexample(violation, _path(k, parent, via))
+        if stop_at_first and out.found.keys() & wanted:
+            out.complete = False
+            break
+        if max_states is not None and len(states) >= max_states:
+            out.complete = False
+            break
+    out.seconds = time.process_time() - start
+    out.states, out.transitions, out.depth = len(states), transitions, max(depth)
+    out.examples = set(model.examples)
+    out.node_states = len(model.table.nodes)
+    return out
+
+
+def _path(j: int, parent: list[int], via: list[tuple | None]) -> list[Action]:
+    path = []
+    while j > 0:
+        action = via[j]
+        assert action is not None
+        path.append(Action(*action))
+        j = parent[j]
+    return path[::-1]

@@ -1,0 +1,485 @@
+"""The checked system: unmodified `Node`s, a network with bounded faults, and their users.
+
+State.  A global state is one flat tuple: the node states (ids into a table of interned,
+never-mutated Node objects), the order in which tied timers fire, the datagrams in flight, the
+fault budget left, what each user has done, and the observations the properties need.  Every
+node is kept *normalised* so that the current time is 0.0 (see `sim.check.nodestate`), so the
+tuple is itself the canonical fingerprint: two states that differ only in absolute time are one.
+
+Transitions (each one step of a counterexample):
+
+- a user acts: `start` (alice first; later chats by either side, up to `chats`), `accept`,
+  `decline`, `say` (once the user was told "chat started", up to `messages` each), `quit`
+  (in a chat, or withdrawing an invitation when `withdraw` is on), at the current time;
+- the network delivers the oldest datagram of a path, loses it (`losses`), or delivers it and
+  keeps a copy in flight (`duplicates`); it delivers a younger datagram of a path first
+  (`reorders`: each datagram overtaken costs one and is from then on free to arrive at any
+  time); a copy or an overtaken datagram may arrive at any later point;
+- the clock jumps to the earliest timer deadline and that node handles it.
+
+Time abstraction (why it is sound for the harness's timings).  A node's behaviour depends on
+time only through the order of its inputs and deadlines and through comparisons of time
+differences with multiples of half a timeout.  The model's clock therefore moves only from
+deadline to deadline, earliest first, and every delivery and user action happens between two
+consecutive deadlines, in any order the bounds allow.  Any real schedule (the harness's
+virtual clock, or real processes) orders its events among the deadlines in one of these ways,
+so its behaviour is one of the model's paths, as long as its delays stay within `lateness`:
+a datagram may cross a timer deadline only if it arrives at most `lateness` timeouts after it
+was sent, so with `lateness` < 1/2 ("delays under half the timeout") every datagram arrives
+before the clock moves on, and with `lateness` = 1.2 it may arrive after one retransmission.
+Deadlines that fall on the same instant are fired in the order they were set, as they would be
+by any real clock on which setting them took time; which timer was set later is read from
+`Node.get_timer()` changing.  What the abstraction does not distinguish: *where* between two
+deadlines an input arrives; a node that compared an arrival time with a window ending between
+two deadlines (none does: all windows are whole multiples of half a timeout after an event)
+would need a finer clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from sim.check.nodestate import TimePaths, calibrate, clone, fingerprint
+from sim.check.properties import BLAMING, Violation
+from simp import events as ev
+from simp import wire
+from simp.node import Node, NodeConfig
+from simp.session import CommandError, SessionConfig, State
+
+NAMES = ("alice", "bob", "carol")
+PORT = 7777
+INF = float("inf")
+EXTENSIONS = ("none", "one", "both")
+COMMANDS = frozenset({"start", "accept", "decline", "say", "quit"})
+USER_EFFECTS = frozenset({"start", "quit", "decline", "say"})  # accept changes nothing properties track
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bounds:
+    hosts: int = 2
+    messages: int = 2  # each user says at most this many
+    losses: int = 3
+    duplicates: int = 0
+    reorders: int = 0
+    lateness: float = 0.49  # in timeouts: how late after sending a datagram may arrive
+    chats: int = 1  # invitations in all (alice first); carol, when there, invites alice once more
+    withdraw: bool = True  # an inviter may withdraw its invitation
+    timeout: float = 5.0
+    retries: int = 6
+    invite_expiry: float = 60.0
+    extension: str = "none"  # which nodes run the negotiated extension, when NodeConfig has one
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.hosts <= 3:
+            raise ValueError(f"hosts must be 2 or 3, got {self.hosts}")
+        if min(self.messages, self.losses, self.duplicates, self.reorders, self.chats) < 0 or self.chats < 1:
+            raise ValueError("message, fault and chat bounds must be whole numbers >= 0 (chats >= 1)")
+        if self.lateness < 0:
+            raise ValueError(f"lateness must be >= 0 timeouts, got {self.lateness}")
+        if self.extension not in EXTENSIONS:
+            raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, got {self.extension!r}")
+        if self.extension != "none" and "extension" not in {f.name for f in dataclasses.fields(NodeConfig)}:
+            raise ValueError("this NodeConfig has no `extension` option yet; use --extension none")
+
+    def describe(self) -> str:
+        return (f"hosts={self.hosts} msgs={self.messages} loss={self.losses} dup={self.duplicates} "
+                f"reorder={self.reorders} late={self.lateness:g}T chats={self.chats}"
+                + ("" if self.extension == "none" else f" ext={self.extension}"))
+
+    def node_config(self, index: int) -> NodeConfig:
+        """The configuration of node `index`: the place where per-node options (the extension) go."""
+        session = SessionConfig(timeout=self.timeout, retries=self.retries, invite_expiry=self.invite_expiry)
+        options: dict[str, object] = {}
+        if self.extension != "none":
+            options["extension"] = self.extension == "both" or index == 0
+        return NodeConfig(session=session, **options)
+
+
+def address(index: int) -> ev.Address:
+    return (f"10.0.0.{index + 1}", PORT)
+
+
+def text_of(user: int, k: int) -> str:
+    return f"{NAMES[user][0]}{k + 1}"
+
+
+def fresh_nodes(bounds: Bounds) -> list[Node]:
+    nodes = []
+    for i in range(bounds.hosts):
+        node = Node(bounds.node_config(i))
+        node.connect_client(NAMES[i])
+        nodes.append(node)
+    return nodes
+
+
+# -- per-node transitions, memoised ----------------------------------------------------------------
+
+Send = tuple[int, bytes]  # (destination index, datagram)
+
+
+@dataclass
+class NodeTable:
+    """Interned node states and their memoised transitions: the checker's inner loop is a dict
+    lookup, since a node state receives the same input in many global states."""
+
+    bounds: Bounds
+    times: TimePaths
+    nodes: list[Node] = field(default_factory=list)
+    deadline: list[float] = field(default_factory=list)
+    ids: dict[tuple, int] = field(default_factory=dict)
+    steps: dict[tuple, tuple | None] = field(default_factory=dict)
+    shifts: dict[tuple[int, float], int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.addresses = [address(i) for i in range(self.bounds.hosts)]
+        self.index = {a: i for i, a in enumerate(self.addresses)}
+
+    def intern(self, node: Node) -> int:
+        key = fingerprint(node)
+        nid = self.ids.get(key)
+        if nid is None:
+            nid = self.ids[key] = len(self.nodes)
+            self.nodes.append(node)
+            timer = node.get_timer()
+            self.deadline.append(INF if timer is None else timer)
+        return nid
+
+    def step(self, nid: int, inp: tuple) -> tuple | None:
+        """(new id, datagrams sent, events) for input `inp` at time 0, or None if refused."""
+        key = (nid, inp)
+        try:
+            return self.steps[key]
+        except KeyError:
+            pass
+        node = clone(self.nodes[nid])
+        try:
+            self._apply(node, inp)
+        except CommandError:
+            self.steps[key] = None
+            return None
+        index = self.index
+        sends = tuple((index[a], wire.encode(dg)) for a, dg in node.datagrams_to_send() if a in index)
+        events = tuple(node.events())
+        node.notes()
+        result = (self.intern(node), sends, events)
+        self.steps[key] = result
+        return result
+
+    def _apply(self, node: Node, inp: tuple) -> None:
+        kind = inp[0]
+        if kind == "recv":
+            node.receive(inp[1], self.addresses[inp[2]], 0.0)
+        elif kind == "timer":
+            node.handle_timer(0.0)
+        elif kind == "start":
+            node.start(self.addresses[inp[1]], 0.0)
+        elif kind == "say":
+            node.say(inp[1] + 1, inp[2], 0.0)
+        else:
+            getattr(node, kind)(0.0)  # accept, decline, quit
+
+    def shift(self, nid: int, by: float) -> int:
+        key = (nid, by)
+        out = self.shifts.get(key)
+        if out is None:
+            out = self.shifts[key] = self.intern(self.times.shift(self.nodes[nid], by))
+        return out
+
+    def state_of(self, nid: int) -> State | None:
+        current = self.nodes[nid].current
+        return None if current is None else current.state
+
+
+# -- global states -----------------------------------------------------------------------------------
+# A state is the tuple (nids, order, fifo, strays, budget, users, obs):
+#   nids    node ids;  order: node indices, earlier-set timer first among equal deadlines
+#   fifo    per path (src * n + dst) a tuple of (datagram, sent_at) oldest first
+#   strays  sorted tuple of (path, datagram, sent_at): copies and overtaken datagrams
+#   budget  (losses, duplicates, reorders) left
+#   users   per user (in_chat, quit_used, said, starts)
+#   obs     (shown, reported, ended, stale per user, blame per user, said_to per message)
+
+NIDS, ORDER, FIFO, STRAYS, BUDGET, USERS, OBS = range(7)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """One step of a path, as the ladder and the scenario writer need it."""
+
+    kind: str  # say/start/accept/decline/quit, deliver, drop, duplicate, reorder, stray, timer
+    node: int  # the acting node, or the receiving node for network steps
+    src: int = -1
+    data: bytes = b""
+    position: int = 0  # reorder: the position in the path delivered first
+    advance: float = 0.0  # timer: how far the clock moved
+    arg: int = -1  # start: the invited node; say: the message slot
+
+    def describe(self) -> str:
+        if self.kind in ("deliver", "drop", "duplicate", "reorder", "stray"):
+            what = {"deliver": "", "drop": "  LOST", "duplicate": "  (duplicated: a copy stays in flight)",
+                    "reorder": f"  (overtakes {self.position} older)", "stray": "  (late copy)"}[self.kind]
+            return f"{NAMES[self.src]} -> {NAMES[self.node]}  {wire.decode(self.data).describe()}{what}"
+        if self.kind == "timer":
+            return f"{NAMES[self.node]} timer" + (f" (clock +{self.advance:g}s)" if self.advance else "")
+        if self.kind == "start":
+            return f"{NAMES[self.node]}: start {NAMES[self.arg]}"
+        if self.kind == "say":
+            return f"{NAMES[self.node]}: say {text_of(self.arg // 1000, self.arg % 1000)}"
+        return f"{NAMES[self.node]}: {self.kind}"
+
+
+class Model:
+    """Successors of global states, with property checks on each transition."""
+
+    def __init__(self, bounds: Bounds, times: TimePaths | None = None) -> None:
+        self.bounds = bounds
+        self.n = bounds.hosts
+        self.times = times or calibrate(lambda: fresh_nodes(bounds), [address(i) for i in range(self.n)])
+        self.table = NodeTable(bounds, self.times)
+        self.late_limit = bounds.lateness * bounds.timeout + 1e-9
+        self.m = bounds.messages
+        self.by_text = {text_of(u, k): u * 1000 + k for u in range(self.n) for k in range(self.m)}
+        self.blaming = frozenset(r for r in ev.EndReason if r.name in BLAMING)
+        self.examples: set[str] = set()  # sometimes-properties seen
+
+    def slot_bit(self, slot: int) -> int:
+        return 1 << ((slot // 1000) * self.m + slot % 1000)
+
+    def initial(self) -> tuple:
+        nids = tuple(self.table.intern(node) for node in fresh_nodes(self.bounds))
+        n = self.n
+        fifo = tuple(() for _ in range(n * n))
+        users = tuple((False, False, 0, 0) for _ in range(n))
+        obs = (0, 0, 0, (0,) * n, (0,) * n, (-1,) * (n * self.m))
+        b = self.bounds
+        return (nids, tuple(range(n)), fifo, (), (b.losses, b.duplicates, b.reorders), users, obs)
+
+    # -- enumeration -------------------------------------------------------------------------------
+    # Actions are plain tuples (see Action's fields) while searching, which is measurably faster.
+
+    def successors(self, s: tuple) -> list[tuple[tuple, tuple, Violation | None]]:
+        out: list[tuple[tuple, tuple, Violation | None]] = []
+        self._user_steps(out, s)
+        if any(s[FIFO]) or s[STRAYS]:
+            self._network_steps(out, s)
+        self._tick(out, s)
+        return out
+
+    def _user_steps(self, out: list, s: tuple) -> None:
+        state_of, users, act = self.table.state_of, s[USERS], self._act
+        starts = users[0][3] + users[1][3]
+        for i in range(self.n):
+            in_chat, quit_used, said, started = users[i]
+            state = state_of(s[NIDS][i])
+            if state is None:
+                target = self._may_start(i, starts, started)
+                if target is not None:
+                    act(out, s, i, ("start", target), ("start", i, -1, b"", 0, 0.0, target))
+            elif state is State.INVITED:
+                act(out, s, i, ("accept",), ("accept", i, -1, b"", 0, 0.0, -1))
+                act(out, s, i, ("decline",), ("decline", i, -1, b"", 0, 0.0, -1))
+            if in_chat and not quit_used:
+                if said < self.m:
+                    slot = i * 1000 + said
+                    act(out, s, i, ("say", slot, text_of(i, said)), ("say", i, -1, b"", 0, 0.0, slot))
+                act(out, s, i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1))
+            elif not quit_used and self.bounds.withdraw and state is State.SYN_SENT:
+                act(out, s, i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1))
+
+    def _may_start(self, i: int, starts: int, started: int) -> int | None:
+        if i == 0 and starts < self.bounds.chats:
+            return 1
+        if i == 1 and 0 < starts < self.bounds.chats:
+            return 0
+        if i == 2 and started == 0:
+            return 0
+        return None
+
+    def _network_steps(self, out: list, s: tuple) -> None:
+        n, act = self.n, self._act
+        losses, dups, reorders = s[BUDGET]
+        nids, order, fifo, strays, budget, users, obs = s
+        for p, queue in enumerate(fifo):
+            if not queue:
+                continue
+            src, dst = divmod(p, n)
+            data, sent = queue[0]
+            rest = (*fifo[:p], queue[1:], *fifo[p + 1:])
+            act(out, (nids, order, rest, strays, budget, users, obs), dst, ("recv", data, src),
+                ("deliver", dst, src, data, 0, 0.0, -1))
+            if losses:
+                out.append((("drop", dst, src, data, 0, 0.0, -1),
+                            (nids, order, rest, strays, (losses - 1, dups, reorders), users, obs), None))
+            if dups:
+                more = tuple(sorted((*strays, (p, data, sent))))
+                act(out, (nids, order, rest, more, (losses, dups - 1, reorders), users, obs), dst,
+                    ("recv", data, src), ("duplicate", dst, src, data, 0, 0.0, -1))
+            for k in range(1, min(reorders, len(queue) - 1) + 1):
+                data_k = queue[k][0]
+                more = tuple(sorted((*strays, *((p, d, t) for d, t in queue[:k]))))
+                rest_k = (*fifo[:p], queue[k + 1:], *fifo[p + 1:])
+                act(out, (nids, order, rest_k, more, (losses, dups, reorders - k), users, obs), dst,
+                    ("recv", data_k, src), ("reorder", dst, src, data_k, k, 0.0, -1))
+        seen = set()
+        for j, (p, data, _) in enumerate(strays):
+            if (p, data) in seen:
+                continue
+            seen.add((p, data))
+            src, dst = divmod(p, n)
+            act(out, (nids, order, fifo, strays[:j] + strays[j + 1:], budget, users, obs), dst,
+                ("recv", data, src), ("stray", dst, src, data, 0, 0.0, -1))
+
+    def _tick(self, out: list, s: tuple) -> None:
+        deadline = self.table.deadline
+        nids = s[NIDS]
+        first = min(s[ORDER], key=lambda i: deadline[nids[i]])  # stable: earlier-set wins ties
+        when = deadline[nids[first]]
+        if when == INF:
+            return
+        if when > 0:
+            limit = self.late_limit - when
+            if any(-t > limit for q in s[FIFO] for _, t in q) or any(-t > limit for _, _, t in s[STRAYS]):
+                return  # a datagram in flight would arrive later than the bounds allow
+            s = self._advance(s, when)
+        self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
+
+    def _advance(self, s: tuple, by: float) -> tuple:
+        shift = self.table.shift
+        nids = tuple(shift(nid, by) for nid in s[NIDS])
+        fifo = tuple(tuple((d, t - by) for d, t in q) if q else q for q in s[FIFO])
+        strays = tuple((p, d, t - by) for p, d, t in s[STRAYS])
+        return (nids, s[ORDER], fifo, strays, s[BUDGET], s[USERS], s[OBS])
+
+    # -- applying one node step -----------------------------------------------------------------
+
+    def _act(self, out: list, s: tuple, i: int, inp: tuple, action: tuple) -> None:
+        table = self.table
+        nids = s[NIDS]
+        old = nids[i]
+        key = (old, inp)
+        result = table.steps.get(key, _MISSING)
+        if result is _MISSING:
+            result = table.step(old, inp)
+        if result is None:
+            return
+        new, sends, events = result
+        nids = (*nids[:i], new, *nids[i + 1:])
+        order = s[ORDER]
+        deadline = table.deadline
+        if deadline[new] != deadline[old]:  # re-set: fires after timers set earlier at the same time
+            order = tuple(sorted((*(k for k in order if k != i), i), key=lambda k: deadline[nids[k]]))
+        fifo = s[FIFO]
+        if sends:
+            fifo = list(fifo)
+            base = i * self.n
+            for dst, data in sends:
+                fifo[base + dst] = (*fifo[base + dst], (data, 0.0))
+            fifo = tuple(fifo)
+        kind = inp[0]
+        if not events and kind not in USER_EFFECTS:
+            out.append((action, (nids, order, fifo, s[STRAYS], s[BUDGET], s[USERS], s[OBS]), None))
+            return
+        users, obs = list(s[USERS]), s[OBS]
+        violation = None
+        if kind in USER_EFFECTS:
+            current = table.nodes[new].current
+            peer = table.index.get(current.peer, -1) if current is not None else -1
+            users[i], obs = self._user_effect(users[i], obs, i, inp, peer)
+        for event in events:
+            users[i], obs, found = self._observe(users[i], obs, i, event, kind not in COMMANDS)
+            violation = violation or found
+        out.append((action, (nids, order, fifo, s[STRAYS], s[BUDGET], tuple(users), obs), violation))
+
+    def _user_effect(self, user: tuple, obs: tuple, i: int, inp: tuple, peer: int) -> tuple[tuple, tuple]:
+        in_chat, quit_used, said, started = user
+        shown, reported, ended, stale, blame, said_to = obs
+        kind = inp[0]
+        if kind == "start":  # a new invitation: what either side ended before is about older chats
+            target = inp[1]
+            blame = tuple(0 if k == i else (b & ~(1 << i) if k == target else b) for k, b in enumerate(blame))
+            return (in_chat, False, said, started + 1), (shown, reported, ended, stale, blame, said_to)
+        if kind == "say":
+            slot = inp[1]
+            index = (slot // 1000) * self.m + slot % 1000
+            said_to = (*said_to[:index], peer, *said_to[index + 1:])
+            return (in_chat, quit_used, said + 1, started), (shown, reported, ended, stale, blame, said_to)
+        blame = tuple(b | (1 << i) if k != i else b for k, b in enumerate(blame))  # quit / decline
+        return (in_chat, True, said, started), (shown, reported, ended, stale, blame, said_to)
+
+    def _observe(self, user: tuple, obs: tuple, i: int, event: ev.Event,
+                 from_outside: bool) -> tuple[tuple, tuple, Violation | None]:
+        in_chat, quit_used, said, started = user
+        shown, reported, ended, stale, blame, said_to = obs
+        violation = None
+        who = NAMES[i]
+        if isinstance(event, ev.MessageReceived):
+            slot = self.by_text.get(event.text)
+            if slot is None or said_to[(slot // 1000) * self.m + slot % 1000] != i:
+                violation = Violation("not-invented", f"{who} was shown {event.text!r}, which nobody said to "
+                                      "it")
+            else:
+                bit = self.slot_bit(slot)
+                if shown & bit:
+                    violation = Violation("at-most-once", f"{who} was shown {event.text!r} a second time")
+                elif shown & ~(bit - 1) & self._user_mask(slot // 1000):
+                    violation = Violation("in-order", f"{who} was shown {event.text!r} after a later message")
+                elif reported & bit:
+                    violation = Violation("shown-or-undelivered", f"{who} was shown {event.text!r}, "
+                                          "which its sender had been told was undelivered")
+                elif stale[i] & bit:
+                    violation = Violation("chats-isolated", f"{who} was shown {event.text!r}, said in an "
+                                          "earlier chat, in a later one")
+                shown |= bit
+                self.examples.add("message-delivered")
+        elif isinstance(event, ev.MessageDelivered):
+            slot = event.msg_id - 1
+            if not shown & self.slot_bit(slot):
+                violation = Violation("delivered-means-shown", f"{who} was told {text_of(i, slot % 1000)!r} "
+                                      "was delivered, but its peer was never shown it")
+        elif isinstance(event, ev.ChatStarted):
+            in_chat, quit_used = True, False
+            stale = (*stale[:i], ended, *stale[i + 1:])
+            self.examples.add("chat-starts")
+        elif isinstance(event, ev.Invitation):
+            quit_used = False
+        elif isinstance(event, ev.ChatEnded):
+            in_chat = False
+            for item in event.undelivered:
+                bit = self.slot_bit(item.msg_id - 1)
+                if shown & bit:
+                    violation = Violation("shown-or-undelivered", f"{NAMES[i]} was told {item.text!r} was "
+                                          "undelivered, but its peer was shown it")
+                reported |= bit
+            for index in range(i * self.m, (i + 1) * self.m):
+                if said_to[index] >= 0:
+                    ended |= 1 << index
+            peer = self.table.index.get(event.peer, -1)
+            if (from_outside and not quit_used and event.reason in self.blaming and peer >= 0
+                    and not blame[i] & (1 << peer)):
+                violation = violation or Violation(
+                    "chats-isolated", f"{NAMES[i]} was told {event.reason.text!r} although {NAMES[peer]} "
+                    "did not end, decline or withdraw anything since this chat began")
+            if event.reason is ev.EndReason.DECLINED:
+                self.examples.add("decline-seen")
+            blame = tuple(b | (1 << i) if k != i else b for k, b in enumerate(blame))
+        return (in_chat, quit_used, said, started), (shown, reported, ended, stale, blame, said_to), violation
+
+    def _user_mask(self, user: int) -> int:
+        return ((1 << self.m) - 1) << (user * self.m)
+
+    # -- end of a path ---------------------------------------------------------------------------------
+
+    def at_end(self, s: tuple) -> Violation | None:
+        """The eventually-properties, judged at a state with no successor."""
+        busy = [NAMES[i] for i, nid in enumerate(s[NIDS]) if self.table.nodes[nid].busy]
+        if busy:
+            return Violation("daemons-free", f"the path ended with {', '.join(busy)} still busy")
+        shown, reported, *_, said_to = s[OBS]
+        for index, receiver in enumerate(said_to):
+            if receiver >= 0 and not (shown | reported) & (1 << index):
+                text = text_of(index // self.m, index % self.m)
+                return Violation("every-message-accounted", f"{text!r} was neither shown to "
+                                 f"{NAMES[receiver]} nor reported undelivered to its sender")
+        return None

@@ -1,0 +1,231 @@
+"""A Node's state seen from outside: copy it, fingerprint it, move it in time.
+
+The checker runs unmodified `simp.node.Node` objects, so everything here is generic: it walks
+`vars()` of the Node and of every `Session` it holds, never naming an attribute.  Three rules
+make that walk meaningful:
+
+- Frozen dataclasses (configuration, datagrams, queued messages, events), enums, strings,
+  numbers and tuples are values: shared by copies and used as they are in fingerprints.
+- Lists, deques, dicts and sets are copied element by element; an object with a `__dict__`
+  (a Session) is cloned recursively.  This is 10-20 times faster than `copy.deepcopy`.
+- `collections.Counter` attributes are statistics (what was sent, received, suppressed): they
+  never decide behaviour, so fingerprints leave them out; otherwise every path would be a new
+  state just because it counted differently.
+
+Time.  A Node only ever compares times it was given with each other and with its timeouts, so
+the checker keeps every node *normalised*: the model's "now" is always 0.0 and a jump of the
+clock by `d` subtracts `d` from every time the node holds (`shift`).  Which float attributes are
+times is not guessed from their names: `calibrate` drives two identical node pairs through the
+same random walk, one at base time 0 and one at base time 1000, and a float attribute that
+differs by exactly 1024 between the twins is a time; one that is equal is not (a rate budget).
+An attribute that sometimes differs by something else breaks the model's premise (behaviour
+depends on absolute time) and is reported as an error.  A float attribute never seen during
+calibration makes `shift` raise, so a new attribute cannot silently make the model unsound.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import random
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from simp import events as ev
+from simp.node import Node
+from simp.session import CommandError, State
+
+Path = tuple[str, ...]
+OFFSET = 1024.0
+
+
+class TimeModelError(RuntimeError):
+    """A node's behaviour or state does not fit the checker's time abstraction."""
+
+
+def _is_object(value: object) -> bool:
+    """A mutable object whose attributes are state (a Session), not a value."""
+    return (hasattr(value, "__dict__") and not dataclasses.is_dataclass(value)
+            and not isinstance(value, enum.Enum))
+
+
+def clone(obj: Any) -> Any:
+    """A copy of a Node (or Session) sharing nothing mutable with the original."""
+    new = object.__new__(type(obj))
+    new.__dict__.update({k: _copy(v) for k, v in vars(obj).items()})
+    return new
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if kind in (list, deque):
+        return kind(_copy(v) for v in value)
+    if kind is Counter:
+        return Counter(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is set:
+        return set(value)
+    if _is_object(value):
+        return clone(value)
+    return value
+
+
+def fingerprint(obj: Any) -> tuple:
+    """A hashable value equal for two nodes exactly when they behave the same from now on."""
+    return tuple(_fp(v) for k, v in vars(obj).items() if type(v) is not Counter)
+
+
+def _fp(value: Any) -> Any:
+    kind = type(value)
+    if kind in (list, deque, tuple):
+        return tuple(_fp(v) for v in value)
+    if kind is dict:
+        return tuple(sorted(((k, _fp(v)) for k, v in value.items()), key=repr))
+    if kind is set:
+        return tuple(sorted(value, key=repr))
+    if _is_object(value):
+        return (kind.__name__, fingerprint(value))
+    return value
+
+
+# -- which floats are times --------------------------------------------------------------------
+
+
+def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, float, Any, Any]]:
+    """Every float in `obj`'s state as (path, value, container, key); the path names the class
+    and attribute, with "[]" for any element of a container."""
+    for name, value in vars(obj).items():
+        yield from _floats(value, (*prefix, type(obj).__name__, name), obj, name)
+
+
+def _floats(value: Any, path: Path, holder: Any, key: Any) -> Iterable[tuple[Path, float, Any, Any]]:
+    kind = type(value)
+    if kind is float:
+        yield path, value, holder, key
+    elif kind is dict:
+        for k, v in value.items():
+            yield from _floats(v, (*path, "[]"), value, k)
+    elif kind in (list, deque):
+        for i, v in enumerate(value):
+            yield from _floats(v, (*path, "[]"), value, i)
+    elif _is_object(value):
+        yield from float_paths(value, path)
+
+
+@dataclasses.dataclass
+class TimePaths:
+    """The outcome of `calibrate`: attribute paths that hold times, and those that hold other floats."""
+
+    times: set[Path] = dataclasses.field(default_factory=set)
+    others: set[Path] = dataclasses.field(default_factory=set)
+
+    def shift(self, node: Node, by: float) -> Node:
+        """A copy of `node` with the clock moved on by `by` (every time it holds, minus `by`)."""
+        new = clone(node)
+        for path, value, holder, key in list(float_paths(new)):
+            if path in self.times:
+                if isinstance(holder, dict):
+                    holder[key] = value - by
+                else:
+                    setattr(holder, key, value - by)
+            elif path not in self.others:
+                raise TimeModelError(f"float attribute {'.'.join(path)} was never seen during calibration, "
+                                     "so the checker cannot tell whether it is a time; extend "
+                                     "sim.check.nodestate.calibrate's walk so it sets this attribute")
+        return new
+
+
+def calibrate(make_pair: Callable[[], list[Node]], addresses: list[ev.Address], *, walks: int = 60,
+              length: int = 40, seed: int = 1) -> TimePaths:
+    """Find the time-valued float attributes by running twins at base times 0 and OFFSET."""
+    found = TimePaths()
+    for w in range(walks):
+        twins = [_Walk(make_pair(), addresses, base) for base in (0.0, OFFSET)]
+        rng_seed = seed * 10_000 + w
+        for twin in twins:
+            twin.rng = random.Random(rng_seed)
+        for _ in range(length):
+            moves = [twin.step() for twin in twins]
+            if moves[0] != moves[1]:
+                raise TimeModelError(f"two nodes that differ only in their base time behaved differently: "
+                                     f"{moves[0]!r} at base 0 and {moves[1]!r} at base {OFFSET:g}")
+            if moves[0] is None:
+                break
+            for a, b in zip(twins[0].nodes, twins[1].nodes, strict=True):
+                for (path, va, *_), (_, vb, *_) in zip(float_paths(a), float_paths(b), strict=True):
+                    if abs(vb - va - OFFSET) < 1e-6:
+                        found.times.add(path)
+                    elif vb == va:
+                        found.others.add(path)
+                    else:
+                        raise TimeModelError(f"{'.'.join(path)} is {va} at base 0 "
+                                             f"but {vb} at base {OFFSET:g}")
+    found.others -= found.times  # a time that happened to be equal once (e.g. an initial 0.0)
+    return found
+
+
+class _Walk:
+    """Two or more nodes, a FIFO network and random users, driven at absolute times base + t."""
+
+    def __init__(self, nodes: list[Node], addresses: list[ev.Address], base: float) -> None:
+        self.nodes, self.addresses, self.base = nodes, addresses, base
+        self.index = {a: i for i, a in enumerate(addresses)}
+        self.t = 0.0
+        self.flight: list[tuple[int, int, bytes]] = []
+        self.rng = random.Random()
+        self.said = 0
+
+    def _collect(self) -> None:
+        from simp import wire
+
+        for i, node in enumerate(self.nodes):
+            for addr, dg in node.datagrams_to_send():
+                if addr in self.index:
+                    self.flight.append((i, self.index[addr], wire.encode(dg)))
+            node.events()
+            node.notes()
+
+    def step(self) -> str | None:
+        self._collect()
+        now = self.base + self.t
+        choice = self.rng.random()
+        i = self.rng.randrange(len(self.nodes))
+        node = self.nodes[i]
+        if self.flight and choice < 0.5:
+            src, dst, data = self.flight.pop(self.rng.randrange(len(self.flight)) if choice < 0.05 else 0)
+            if choice < 0.4:
+                self.nodes[dst].receive(data, self.addresses[src], now)
+            move = f"deliver {src}->{dst}"
+        elif choice < 0.75:
+            move = f"user {i} " + self._user(node, i, now)
+        else:
+            timers = [(t, k) for k, n in enumerate(self.nodes) if (t := n.get_timer()) is not None]
+            if not timers:
+                return None if not self.flight else "idle"
+            when, k = min(timers)
+            self.t = max(self.t, when - self.base) + (self.rng.choice((0.0, 0.3)))
+            self.nodes[k].handle_timer(self.base + self.t)
+            move = f"timer {k}"
+        self._collect()
+        return move
+
+    def _user(self, node: Node, i: int, now: float) -> str:
+        peer = self.addresses[(i + 1 + self.rng.randrange(len(self.nodes) - 1)) % len(self.nodes)]
+        state = node.current.state if node.current is not None else None
+        try:
+            if state is None:
+                node.start(peer, now)
+                return "start"
+            if state is State.INVITED:
+                (node.accept if self.rng.random() < 0.7 else node.decline)(now)
+                return "answer"
+            if self.rng.random() < 0.8:
+                self.said += 1
+                node.say(self.said, f"m{self.said}", now)
+                return "say"
+            node.quit(now)
+            return "quit"
+        except CommandError:
+            return "refused"
