@@ -39,7 +39,7 @@ from simp import events as ev
 
 ROOT = Path(__file__).resolve().parent.parent
 VERBS = ("connect", "start", "wait", "accept", "decline", "say", "quit")
-NOTICES = ("invitation", "chat_started", "message", "delivered", "declined", "error", "refused",
+NOTICES = ("ready", "invitation", "chat_started", "message", "delivered", "declined", "error", "refused",
            "peer_left", "not_answering", "chat_ended")
 SHAPES = ("builtin", "stdio", "udp")
 BUILTIN = "simp-sim"
@@ -313,10 +313,15 @@ class _LineDriver:
     async def _write(self, line: str) -> None:
         raise NotImplementedError
 
-    async def connect(self, user: str) -> None:
+    async def connect(self, user: str, timeout: float = 10.0) -> None:
+        """Type the connect step; with a `ready` notice, wait until the user's side shows it (so
+        an invitation cannot reach the daemon before its user is there)."""
         self._user = user
         if "connect" in self._shape.steps:
             await self._send("connect")
+        if "ready" in self._shape.notices:
+            while (await self.next_event(timeout)).kind != "ready":
+                pass
 
     async def start(self, host: str, port: int = 7777) -> None:
         await self._send("start", peer=host, port=port)
