@@ -199,3 +199,16 @@ def test_workers_reject_addresses_outside_loopback() -> None:
 
 def test_smoke_catalog_is_the_given_folder(tmp_path: Path) -> None:
     assert BenchConfig.smoke(catalog=[tmp_path]).catalog == (tmp_path,)
+
+
+def test_a_catalog_that_fails_is_no_measurement(tmp_path: Path) -> None:
+    """Both catalog rows need every scenario to pass: a run that went wrong times nothing useful."""
+    from sim.bench.rows import replay_rows
+
+    (tmp_path / "wrong.yaml").write_text(TINY_SCENARIO.replace("{bob: [hello]}", "{bob: [goodbye]}"))
+    report = bench.run(BenchConfig.smoke(catalog=[tmp_path]), steps=[("catalog replay (row 4)", replay_rows)])
+    assert [(r.name, r.result) for r in report.rows] == [("4 catalog replay", "ERROR"),
+                                                         ("4 pytest -n 2 scenarios/", "ERROR")]
+    assert "1 of 1 scenarios failed" in report.rows[0].note
+    assert "instead of passing all 1 scenarios" in report.rows[1].note
+    assert report.exit_status == 2
