@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import errno
 import ipaddress
+import re
 import socket
 import sys
 from collections.abc import Sequence
@@ -132,6 +133,16 @@ def _retransmittable(data: bytes) -> bool:
     return (dg.type, dg.op) in RETRANSMITTED
 
 
+# A daemon's log line starts "2026-01-02 10:11:12,345 simp.daemon DEBUG ": the demo shows the time
+# (seconds and milliseconds, enough to see a timeout) and the level only when it is not routine.
+LOG_PREFIX = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:(\d\d,\d{3}) \S+ (DEBUG|INFO|WARNING|ERROR|CRITICAL) ")
+
+
+def _level_if_notable(match: re.Match[str]) -> str:
+    level = match[2]
+    return f"{match[1].replace(',', '.')}s  " + ("" if level in ("DEBUG", "INFO") else f"{level} ")
+
+
 def _show(name: str, text: str) -> None:
     print(f"{name:>17} | {text}", flush=True)
 
@@ -160,7 +171,7 @@ class Demo:
     async def _echo(self, name: str, stream: asyncio.StreamReader) -> None:
         while line := await stream.readline():
             text = line.decode(errors="replace").rstrip()
-            _show(name, text)
+            _show(name, LOG_PREFIX.sub(_level_if_notable, text))
             self.seen.put_nowait((name, text))
 
     async def daemon(self, name: str, retries: int) -> None:
