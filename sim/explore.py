@@ -19,6 +19,7 @@ run hit the wall-clock limit of a loaded machine.
 
 from __future__ import annotations
 
+import multiprocessing
 import re
 import time
 from collections import Counter
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sim.explore_check import Fin, Notice, RunLog, StepLog, violations
-from sim.explore_gen import KINDS, NEVER, STEP_WAIT, TIMEOUT, Schedule, generate, step_parts
+from sim.explore_gen import KINDS, NEVER, STEP_WAIT, TIMEOUT, Schedule, beyond_drops, generate, step_parts
 from sim.runner import Result, run_scenario
 from sim.scenario import parse_scenario
 from sim.trace import DUPLICATED, FORWARDED, NOTE, RECEIVED, REORDERED
@@ -114,8 +115,7 @@ def _beyond_drops(result: Result) -> bool:
 
 def drops_only(schedule: Schedule) -> Schedule:
     """`schedule` with every duplicate, reorder and long-delay rule replaced by one that never fires."""
-    keep = tuple(f if any(k in f for k in ("drop: true", "loss:", "delay: [0s,")) else NEVER
-                 for f in schedule.faults)
+    keep = tuple(NEVER if beyond_drops(f) else f for f in schedule.faults)
     return replace(schedule, faults=keep)
 
 
@@ -218,7 +218,10 @@ def _peers(schedule: Schedule) -> dict[str, str]:
 
 def one_seed(seed: int, kinds: Sequence[str], shrinking: bool = True) -> Outcome:
     schedule = generate(seed, kinds)
-    result, problems = check(schedule)
+    try:
+        result, problems = check(schedule)
+    except Exception as exc:  # the harness itself broke (e.g. no loopback address): say so, go on
+        return Outcome(seed, 0.0, schedule.episodes, 0, inconclusive=f"harness crashed: {type(exc).__name__}")
     outcome = Outcome(seed, result.virtual_time, schedule.episodes, len(result.skipped))
     if problems:
         if known_limit(schedule, result):
@@ -245,7 +248,8 @@ def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None, jobs: 
     started = time.monotonic()
     work = [(s, tuple(kinds), shrinking) for s in range(seed, seed + runs)]
     if jobs > 1:
-        with ProcessPoolExecutor(jobs) as pool:
+        # spawn, not fork: each worker must draw its own loopback blocks (sim.loopback), not a copy
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             outcomes = pool.map(_one_seed_star, work, chunksize=8)
             for outcome in outcomes:
                 if _add(summary, outcome, kinds, out, stop_after):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -34,6 +35,7 @@ EPISODES = ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "bu
             "vanished", "kill-client", "kill-daemon", "reinvite")
 TIMEOUT = 5.0
 RETRIES = 8
+CROSSING_DELAY = 0.5  # seconds every SYN of a host that crosses invitations takes (< timeout / 4)
 STEP_WAIT = 30.0  # seconds accept/decline/say wait for their precondition
 NEVER = "{match: {op: ERR, text: never-sent}, drop: true}"  # a rule that never fires (keeps positions)
 
@@ -107,6 +109,13 @@ def _rule(rng: random.Random, kind: str, hosts: Sequence[str]) -> str:
     return f"{{{where}, reorder: {{max_hold: {rng.uniform(0.5, 2 * TIMEOUT):.2f}s}}}}"
 
 
+def beyond_drops(rule: str) -> bool:
+    """The rule duplicates, reorders or delays by half the timeout or more (SPEC's known limit)."""
+    fixed = re.search(r"delay: ([\d.]+)s", rule)
+    long_delay = fixed is not None and float(fixed[1]) >= TIMEOUT / 2
+    return "duplicate:" in rule or "reorder:" in rule or long_delay
+
+
 # -- users' steps --------------------------------------------------------------------------------
 
 
@@ -123,6 +132,7 @@ class _Builder:
         self.passive: set[str] = set()  # survivors of a vanished peer: their users do nothing more
         self.episode = 0
         self.count: dict[str, int] = {}
+        self.slow_syn: set[str] = set()  # hosts whose SYNs take CROSSING_DELAY (crossing invitations)
 
     def add(self, *steps: str) -> None:
         self.steps.extend(steps)
@@ -222,11 +232,12 @@ def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple
         b.add(f"{y}: quit")  # in case the invitation (or the chat) is still open on y's side
         return None
     if kind == "cross":
-        b.add(f"{x}: start {y}")
+        b.add(f"{x}: start {y}")  # x's SYNs are slowed (see generate) so that y's start crosses them
         first = len(b.steps) - 1
-        b.maybe_sleep(0.3, (0.1, 1, 2))
+        b.maybe_sleep(0.5, (0.1, 0.3))
         b.add(f"{y}: start {x}")
         b.crossings.append((first, len(b.steps) - 1))
+        b.slow_syn.add(x)
     else:  # chat, busy
         b.invite(x, y)
         b.maybe_sleep(0.2, (0.5, 3))
@@ -268,4 +279,8 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
         if h not in b.down and h not in b.passive:
             b.add(f"{h}: quit")
     final = {h: "down" if h in b.down else "free" for h in hosts}
+    # a loopback path has no latency: without it, the first SYN would arrive before the second
+    # user typed `start`, and the invitations would not cross (a small delay: still drop-only)
+    faults += tuple(f"{{match: {{from: {h}, op: SYN}}, delay: {CROSSING_DELAY:g}s}}"
+                    for h in sorted(b.slow_syn))
     return Schedule(seed, hosts, faults, tuple(b.steps), tuple(b.episodes), tuple(b.crossings), final)
