@@ -14,8 +14,11 @@ Every request is re-sent until the daemon answers (`request_interval`) and fails
 ClientError after `request_timeout` seconds; a daemon that is not running at all is usually
 reported at once (ICMP port unreachable on loopback).  Events arrive numbered, are acknowledged,
 and are handed out exactly once and in order; a ChatEnded carries the Undelivered messages that
-preceded it on the wire.  While connected, a heartbeat goes out every `heartbeat_interval`
-seconds; if the daemon stops answering, `next_event` raises ClientError.
+preceded it on the wire.  A MessageReceived names the user of the chat's handshake (the 7778
+wire does not carry it).  While connected, a heartbeat goes out every `heartbeat_interval`
+seconds; if the daemon stops answering, or an event number stays missing for
+`event_gap_timeout` seconds (the daemon re-sends an event for at most its client timeout, then
+drops the client), `next_event` raises ClientError: the client never waits forever.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class ClientConfig:
     request_interval: float = 0.25
     request_timeout: float = 2.0
     heartbeat_interval: float = 1.0
+    event_gap_timeout: float = 5.0  # longer than the daemon's default client timeout (3 s)
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -69,6 +73,10 @@ class Client:
         self._events: deque[ev.Event | ClientError] = deque()
         self._event_waiters: list[asyncio.Future[None]] = []
         self._heartbeat: asyncio.Task[None] | None = None
+        self._peer_user = ""  # from the current chat's Invitation / ChatStarted
+        self._handed = 0  # events handed over in order (the last event number used)
+        self._highest = 0  # the highest event number received
+        self._gap_timer: asyncio.TimerHandle | None = None  # armed while a later event waits
         self.malformed = 0  # garbage datagrams received on our socket
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -79,6 +87,7 @@ class Client:
             raise ClientError(f"invalid user name {user!r}: {reason}")
         await self.open()
         self._inbox.reset()
+        self._handed = self._highest = 0
         await self._request(ctl.Connect, user=user)
         self.user = user
         if self._heartbeat is None:
@@ -107,6 +116,9 @@ class Client:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             self._heartbeat = None
+        if self._gap_timer is not None:
+            self._gap_timer.cancel()
+            self._gap_timer = None
         if self._transport is not None:
             self._transport.close()
             self._transport = None
@@ -144,7 +156,8 @@ class Client:
     async def status(self) -> dict[str, str]:
         """The daemon's state and counters (`state`, `malformed`, `retransmissions`, ...).
 
-        Answered to any address, connected or not, so monitors and the harness can ask.
+        The counters go to the connected client only; anyone else (a probe that only opened the
+        socket) is told `state` alone, enough to see that a daemon runs and whether it is free.
         """
         reply = await self._request(ctl.Status)
         return dict(item.partition("=")[::2] for item in reply.text.split())
@@ -229,11 +242,37 @@ class Client:
         elif isinstance(msg, ctl.EventPacket):
             self._send(ctl.encode(ctl.EventAck(ident=msg.ident)))
             for event in self._inbox.push(msg.ident, msg.event):
+                self._handed += 1
                 self._deliver(event)
+            self._watch_gap(msg.ident)
         else:
             self.malformed += 1
 
+    def _watch_gap(self, number: int) -> None:
+        """Arm a timer while a later event waits for a missing one; disarm once the gap closes."""
+        self._highest = max(self._highest, number)
+        if self._highest <= self._handed:
+            if self._gap_timer is not None:
+                self._gap_timer.cancel()
+                self._gap_timer = None
+        elif self._gap_timer is None and self.user is not None:
+            self._gap_timer = asyncio.get_running_loop().call_later(
+                self.config.event_gap_timeout, self._gap_expired, self._handed + 1)
+
+    def _gap_expired(self, missing: int) -> None:
+        self._gap_timer = None
+        if self._handed < missing:
+            self._push(ClientError(f"event {missing} from the daemon never arrived "
+                                   f"(waited {self.config.event_gap_timeout:g} s): what happened since "
+                                   "is unknown"))
+        else:  # that gap closed; another may be open
+            self._watch_gap(self._highest)
+
     def _deliver(self, event: ev.Event | ev.Undelivered) -> None:
+        if isinstance(event, ev.Invitation | ev.ChatStarted):
+            self._peer_user = event.user
+        elif isinstance(event, ev.MessageReceived) and not event.user:
+            event = replace(event, user=self._peer_user)
         if isinstance(event, ev.Undelivered):
             self._undelivered.append(event)
             return

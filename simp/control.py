@@ -155,7 +155,9 @@ _REQUESTS: dict[bytes, tuple[type, list[tuple[str, str]]]] = {
 _EVENTS: dict[bytes, tuple[type, list[tuple[str, str]]]] = {
     b"i": (ev.Invitation, [("host", STR), ("port", U16), ("user", STR)]),
     b"c": (ev.ChatStarted, [("host", STR), ("port", U16), ("user", STR)]),
-    b"m": (ev.MessageReceived, [("user", STR), ("text", STR)]),
+    # no user: the client shows the name from the handshake (Invitation / ChatStarted), and a
+    # 65,468-byte message still fits one datagram
+    b"m": (ev.MessageReceived, [("text", STR)]),
     b"d": (ev.MessageDelivered, [("msg_id", U32)]),
     b"e": (ev.PeerError, [("host", STR), ("port", U16), ("text", STR)]),
     b"u": (ev.Undelivered, [("msg_id", U32), ("text", STR)]),
@@ -240,6 +242,8 @@ def decode(data: bytes) -> ControlMessage:
 
 
 def _build_event(cls: type, values: dict[str, object]) -> ev.Event | ev.Undelivered:
+    if cls is ev.MessageReceived:
+        values["user"] = ""  # not on the wire: the client library fills in the chat's peer
     if "host" in values:
         values["peer"] = (values.pop("host"), values.pop("port"))
     if cls is ev.ChatEnded:

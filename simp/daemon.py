@@ -6,7 +6,19 @@ the earliest deadline of the node, the client channel and the client's heartbeat
 
 The client port serves one client: the first address that sends Connect.  It is considered gone
 after `client_timeout` seconds without a datagram from it (the client sends a heartbeat every
-second); its chat is then ended cleanly with FIN.
+second), or when it leaves an event unacknowledged that long; its chat is then ended cleanly
+with FIN.
+
+The client port is a local port (why: it controls the user's chats and carries their text):
+- only this host's own addresses are served (loopback, or the address the daemon is bound to);
+  a datagram from anywhere else is counted (`foreign_control`) and ignored, never answered;
+- anyone who is not the connected client gets short answers that name nobody (no user name,
+  no address, no counters: Status says only `state=...`), at most `stranger_answers_per_s` a
+  second in all, so the port cannot be used to flood a third party or learn who chats;
+- garbage is counted (`malformed_control`) and logged at DEBUG, at most one line a second;
+- every event is encoded before it takes an event number (one that cannot be encoded is logged
+  and skipped, so it can never leave a gap that blocks the events after it); at most
+  `max_pending_events` wait for their acknowledgement at any time.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -35,6 +48,26 @@ class DaemonConfig:
     node: NodeConfig = field(default_factory=NodeConfig)
     client_timeout: float = 3.0  # silence after which the client is considered gone
     event_interval: float = 0.25  # re-send unacknowledged events to the client this often
+    max_pending_events: int = 512  # unacknowledged events beyond this: the client is not keeping up
+    stranger_answers_per_s: float = 20.0  # answers to anyone but the connected client, in all
+
+
+class _RateLimit:
+    """A token bucket: at most `rate` a second on average, bursts of `rate`."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._tokens = rate
+        self._at: float | None = None
+
+    def allow(self, now: float) -> bool:
+        if self._at is not None:
+            self._tokens = min(self.rate, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
 
 
 class _Endpoint(asyncio.DatagramProtocol):
@@ -71,11 +104,16 @@ class Daemon:
         self._client: ev.Address | None = None
         self._client_seen = 0.0
         self._replies = ReplyCache()
-        self._events_out = Retransmitter(config.event_interval)
+        # an event is sent at most this many times: unacknowledged for a client timeout, it is gone
+        attempts = max(1, math.ceil(config.client_timeout / config.event_interval))
+        self._events_out = Retransmitter(config.event_interval, attempts=attempts)
         self._event_number = 0
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
-        self.stats_control: dict[str, int] = {"malformed_control": 0}
+        self._stranger_answers = _RateLimit(config.stranger_answers_per_s)
+        self._garbage_log = _RateLimit(1.0)
+        self.stats_control: dict[str, int] = {"malformed_control": 0, "foreign_control": 0,
+                                              "events_unsendable": 0}
         self.closed = asyncio.Event()
 
     async def start(self) -> None:
@@ -120,9 +158,16 @@ class Daemon:
         return self.node.counters() | self.stats_control
 
     def status(self) -> dict[str, str | int]:
-        """What a Status request answers: the counters plus `state` (free, invited, ...)."""
+        """What a Status request from the connected client answers: `state`, `quiet` (1 when the
+        protocol has no timer left: nothing will happen unless a datagram or a command comes; the
+        harness's process mode waits for it) and the counters."""
+        return {"state": self.state, "quiet": int(self.node.get_timer() is None), **self.counters()}
+
+    @property
+    def state(self) -> str:
+        """free, invited, established...: all a Status request from anyone else is told."""
         current = self.node.current
-        return {"state": current.state.value if current else "free", **self.counters()}
+        return current.state.value if current else "free"
 
     @property
     def _me(self) -> str:
@@ -143,17 +188,27 @@ class Daemon:
 
     # -- client (7778) -----------------------------------------------------------------------
 
+    def _is_local(self, host: str) -> bool:
+        return host == self.config.host or host.startswith("127.")
+
+    def _garbage(self, counter: str, now: float, what: str, source: ev.Address) -> None:
+        self.stats_control[counter] += 1
+        if log.isEnabledFor(logging.DEBUG) and self._garbage_log.allow(now):
+            log.debug("client port: %s from %s:%d (%d so far)", what, source[0], source[1],
+                      self.stats_control[counter])
+
     def _on_client_datagram(self, data: bytes, source: ev.Address) -> None:
         now = self._loop.time()
+        if not self._is_local(source[0]):
+            self._garbage("foreign_control", now, "datagram from another host ignored", source)
+            return
         try:
             msg = ctl.decode(data)
         except ctl.MalformedControl as exc:
-            self.stats_control["malformed_control"] += 1
-            log.info("malformed client datagram from %s:%d: %s", source[0], source[1], exc.reason)
+            self._garbage("malformed_control", now, f"malformed datagram: {exc.reason}", source)
             return
         if not isinstance(msg, ctl.Request):
-            self.stats_control["malformed_control"] += 1
-            log.info("client sent a daemon-only message %s from %s:%d", type(msg).__name__, *source)
+            self._garbage("malformed_control", now, f"daemon-only message {type(msg).__name__}", source)
             return
         if source == self._client:
             self._client_seen = now
@@ -169,14 +224,17 @@ class Daemon:
         reply = ctl.encode(ctl.Reply(ident=msg.ident, ok=ok, text=text))
         if source == self._client:
             self._replies.put(msg.ident, reply)
-        self._send_client(reply, source)
+            self._send_client(reply, source)
+        elif self._stranger_answers.allow(now):
+            self._send_client(reply, source)
         self._flush()
 
     def _handle_request(self, msg: ctl.Request, source: ev.Address, now: float) -> tuple[bool, str]:
         if isinstance(msg, ctl.Connect):
             return self._connect(msg, source, now)
         if isinstance(msg, ctl.Status):
-            return True, " ".join(f"{k}={v}" for k, v in sorted(self.status().items()))
+            status = self.status() if source == self._client else {"state": self.state}
+            return True, " ".join(f"{k}={v}" for k, v in sorted(status.items()))
         if source != self._client:
             return False, "not connected: send Connect first"
         try:
@@ -186,8 +244,7 @@ class Daemon:
 
     def _connect(self, msg: ctl.Connect, source: ev.Address, now: float) -> tuple[bool, str]:
         if self._client is not None and source != self._client:
-            return False, (f"daemon busy: user {self.node.user} is connected from "
-                           f"{self._client[0]}:{self._client[1]}")
+            return False, "daemon busy: another client is connected"
         try:
             self.node.connect_client(msg.user)
         except CommandError as exc:
@@ -240,13 +297,24 @@ class Daemon:
         if self._clients.transport is not None and not self._clients.transport.is_closing():
             self._clients.transport.sendto(data, addr)
 
-    def _send_event(self, event: ev.Event | ev.Undelivered, now: float) -> None:
+    def _send_event(self, event: ev.Event | ev.Undelivered, now: float) -> bool:
+        """Number, send and keep `event` for re-sending; False when it cannot be sent at all."""
         if self._client is None:
-            log.debug("no client for event %s", event)
-            return
-        self._event_number += 1
-        data = ctl.encode(ctl.EventPacket(ident=self._event_number, event=event))
-        self._send_client(self._events_out.add(self._event_number, data, now), self._client)
+            log.debug("no client for event %s", type(event).__name__)
+            return False
+        if len(self._events_out) >= self.config.max_pending_events:
+            self._drop_client(now, f"left {len(self._events_out)} events unacknowledged: considered gone")
+            return False
+        number = self._event_number + 1
+        try:  # encoded first: an event that cannot travel never takes a number (no gap)
+            data = ctl.encode(ctl.EventPacket(ident=number, event=event))
+        except ValueError as exc:
+            self.stats_control["events_unsendable"] += 1
+            log.warning("event not sent to the client (%s): %s", exc, type(event).__name__)
+            return False
+        self._event_number = number
+        self._send_client(self._events_out.add(number, data, now), self._client)
+        return True
 
     # -- output and timers -------------------------------------------------------------------
 
@@ -262,9 +330,9 @@ class Daemon:
         for note in self.node.notes():
             log.debug("%s", note)
         for event in self.node.events():
-            if isinstance(event, ev.ChatEnded):
-                for item in event.undelivered:
-                    self._send_event(item, now)
+            if isinstance(event, ev.ChatEnded):  # its count says how many Undelivered really went
+                sent = tuple(item for item in event.undelivered if self._send_event(item, now))
+                event = replace(event, undelivered=sent)
             self._send_event(event, now)
         self._arm_timer()
 
@@ -295,7 +363,10 @@ class Daemon:
         if self._client is not None and now >= self._client_seen + self.config.client_timeout:
             self._drop_client(now, f"silent for {self.config.client_timeout:g} s: considered gone")
         self.node.handle_timer(now)
-        resend, _ = self._events_out.handle_timer(now)
+        resend, given_up = self._events_out.handle_timer(now)
+        if given_up and self._client is not None:
+            self._drop_client(now, f"left event {given_up[0]} unacknowledged for about "
+                                   f"{self.config.client_timeout:g} s: considered gone")
         for data in resend:
             if self._client is not None:
                 self._send_client(data, self._client)

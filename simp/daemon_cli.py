@@ -11,6 +11,7 @@ import asyncio
 import errno
 import ipaddress
 import logging
+import math
 import signal
 import sys
 
@@ -18,13 +19,19 @@ from simp.daemon import Daemon, DaemonConfig
 from simp.node import NodeConfig
 from simp.session import SessionConfig
 
-MIN_CLIENT_TIMEOUT = 1.5  # seconds; the client library heartbeats every 1 s
+HEARTBEAT_MARGIN = 1.5  # --client-timeout must cover this many heartbeat intervals
+MIN_DURATION = 0.001  # seconds: below a millisecond a timer is only scheduling noise
 
 
-def _positive(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+def _duration(text: str) -> float:
+    """Seconds: a finite number of at least 1 ms (nan, inf, zero and negatives are mistakes)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value < MIN_DURATION:
+        raise argparse.ArgumentTypeError(
+            f"must be positive: a finite number of seconds, at least {MIN_DURATION:g} (1 ms), got {text}")
     return value
 
 
@@ -51,15 +58,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("ip", type=_ipv4, help="IPv4 address of this host to bind, e.g. 127.0.0.1")
     parser.add_argument("--port", type=_port, default=7777, help="daemon-to-daemon port (default 7777)")
     parser.add_argument("--client-port", type=_port, default=7778, help="client port (default 7778)")
-    parser.add_argument("--timeout", type=_positive, default=5.0,
+    parser.add_argument("--timeout", type=_duration, default=5.0,
                         help="retransmission timeout in seconds (default 5.0)")
     parser.add_argument("--retries", type=int, default=6,
                         help="re-sends of a datagram before giving up on the peer (default 6)")
-    parser.add_argument("--invite-expiry", type=_positive, default=60.0,
+    parser.add_argument("--invite-expiry", type=_duration, default=60.0,
                         help="seconds an invitation stays open (default 60)")
-    parser.add_argument("--client-timeout", type=_positive, default=3.0,
+    parser.add_argument("--client-timeout", type=_duration, default=3.0,
                         help="seconds of client silence after which it counts as gone "
-                        "(default 3, at least 1.5)")
+                        f"(default 3, at least {HEARTBEAT_MARGIN:g} heartbeat intervals)")
+    parser.add_argument("--client-heartbeat", type=_duration, default=1.0, metavar="SECONDS",
+                        help="how often this daemon's clients send a heartbeat (default 1, as client.py "
+                        "does); only bounds --client-timeout from below. The harness's process mode, "
+                        "whose clients run on a scaled clock, sets it")
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="DEBUG logs one line per datagram sent, received or ignored (default INFO)")
@@ -69,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> DaemonConfig:
     if args.retries < 0:
         raise ValueError("--retries must be 0 or more")
-    if args.client_timeout < MIN_CLIENT_TIMEOUT:
-        raise ValueError(f"--client-timeout must be at least {MIN_CLIENT_TIMEOUT:g} s: clients send a "
-                         "heartbeat every second; a shorter timeout would drop a client that is only idle")
+    shortest = HEARTBEAT_MARGIN * args.client_heartbeat
+    if args.client_timeout < shortest:
+        raise ValueError(f"--client-timeout must be at least {shortest:g} s: clients send a heartbeat "
+                         f"every {args.client_heartbeat:g} s; a shorter timeout would drop a client that is "
+                         "only idle")
     session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
     return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
                         node=NodeConfig(session=session), client_timeout=args.client_timeout)

@@ -373,6 +373,8 @@ class _LineReader:
         self._stream = stream
         self._want = threading.Event()
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self.phase_of: Callable[[], Phase] = lambda: Phase.MENU
+        self.arrived_in = Phase.MENU  # the phase when the last line arrived (it answers that one)
         threading.Thread(target=self._run, name="stdin", daemon=True).start()
 
     def _run(self) -> None:
@@ -380,9 +382,13 @@ class _LineReader:
             self._want.wait()
             self._want.clear()
             line = self._read_bounded()
-            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            self._loop.call_soon_threadsafe(self._arrive, line)
             if line is None:
                 return
+
+    def _arrive(self, line: str | None) -> None:
+        self.arrived_in = self.phase_of()
+        self._lines.put_nowait(line)
 
     def _read_bounded(self) -> str | None:
         line = self._stream.readline(MAX_LINE + 2)
@@ -421,8 +427,9 @@ async def _drive(ui: ChatUI, client: Client, read: Read, scripted: bool,
                  typed_in: Callable[[Phase], Phase] | None = None) -> int:
     """Run input and events together until the user is done; exit status (always said why).
 
-    A line answers the prompt of the phase in which its read began, unless `typed_in` (the
-    terminal UI, which sees keystrokes) says when its first character was typed.
+    `typed_in(began)` says which phase's prompt the line answered: the phase when its first
+    character was typed (terminal UI, which sees keystrokes) or when the line arrived (scripted
+    and plain input); without it, the phase in which the read began.
     """
     events = asyncio.ensure_future(_pump_events(client, ui))
     try:
@@ -478,8 +485,9 @@ async def run_scripted(client: Client, user: str | None, stdin: TextIO = sys.std
     if code:
         return code
     ui = ChatUI(client, emit)
+    reader.phase_of = lambda: ui.phase
     try:
-        return await _drive(ui, client, reader.readline, scripted=True)
+        return await _drive(ui, client, reader.readline, scripted=True, typed_in=lambda _: reader.arrived_in)
     finally:
         await client.close()
 
@@ -525,11 +533,12 @@ async def run_plain(client: Client, user: str | None, stdin: TextIO = sys.stdin)
         prompt["text"] = ui.prompt
 
     ui.on_change = redraw
+    reader.phase_of = lambda: ui.phase
     redraw()
     ui.notice(MENU_HINT)
 
     try:
-        return await _drive(ui, client, read, scripted=False)
+        return await _drive(ui, client, read, scripted=False, typed_in=lambda _: reader.arrived_in)
     finally:
         print(flush=True)
         await client.close()

@@ -174,7 +174,7 @@ class ClientUnderTest(RuleBasedStateMachine):
             self.loop.run_until_complete(asyncio.sleep(0))
 
     def deliver(self, data: bytes) -> None:
-        self.client._on_datagram(data)
+        self.loop.call_soon(self.client._on_datagram, data)  # as the socket would, on the loop
         self.settle()
 
     def teardown(self) -> None:

@@ -80,17 +80,21 @@ def sent(lines: list[str], what: str, to: str) -> list[str]:
 
 
 def status(ip: str) -> dict[str, str]:
-    """A daemon's Status reply (its counters), over 7778 from a throw-away socket."""
+    """A daemon's Status reply (its counters), over 7778 as its client (Connect first: anyone else
+    is told the state only); the daemon must have no other client."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(0.5)
-        for ident in range(1, 11):
-            sock.sendto(ctl.encode(ctl.Status(ident=ident)), (ip, 7778))
+        for ident in range(1, 21, 2):
+            sock.sendto(ctl.encode(ctl.Connect(ident=ident, user="monitor")), (ip, 7778))
+            sock.sendto(ctl.encode(ctl.Status(ident=ident + 1)), (ip, 7778))
             try:
-                reply = ctl.decode(sock.recv(65535))
+                replies = [ctl.decode(sock.recv(65535)) for _ in range(2)]
             except TimeoutError:
                 continue
-            if isinstance(reply, ctl.Reply) and reply.ident == ident:
-                return dict(item.partition("=")[::2] for item in reply.text.split())
+            for reply in replies:
+                if isinstance(reply, ctl.Reply) and reply.ident == ident + 1:
+                    sock.sendto(ctl.encode(ctl.Disconnect(ident=ident + 2)), (ip, 7778))
+                    return dict(item.partition("=")[::2] for item in reply.text.split())
     raise AssertionError(f"the daemon at {ip} did not answer Status within 5s")
 
 

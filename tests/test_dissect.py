@@ -255,7 +255,7 @@ CONTROL_MESSAGES: dict[str, control.ControlMessage] = {
     "Reply": control.Reply(ident=12, ok=True, text="sent=3 received=2"),
     "Invitation": control.EventPacket(ident=13, event=ev.Invitation(peer=PEER, user="bob")),
     "ChatStarted": control.EventPacket(ident=14, event=ev.ChatStarted(peer=PEER, user="bob")),
-    "MessageReceived": control.EventPacket(ident=15, event=ev.MessageReceived(user="bob", text="hi")),
+    "MessageReceived": control.EventPacket(ident=15, event=ev.MessageReceived(user="", text="hi")),
     "MessageDelivered": control.EventPacket(ident=16, event=ev.MessageDelivered(msg_id=6)),
     "PeerError": control.EventPacket(ident=17, event=ev.PeerError(peer=PEER, text="No user connected")),
     "Undelivered": control.EventPacket(ident=18, event=ev.Undelivered(msg_id=6, text="lost")),

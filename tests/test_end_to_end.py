@@ -135,7 +135,7 @@ def test_second_client_is_refused_while_the_first_stays_connected(net: _Net) -> 
     first = net.client(1, "first")
     first.expect("connected")
     second = net.client(1, "second")
-    second.expect(r"^\* error: daemon busy: user first is connected")
+    second.expect(r"^\* error: daemon busy: another client is connected$")
     assert second.wait() == 1
     first.send("w")
     first.expect("waiting for an invitation")
