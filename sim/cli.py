@@ -29,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     from sim.explore_cli import configure as configure_explore  # cheap: the harness loads on use
 
     configure_explore(commands.add_parser("explore", help="random schedules checked against invariants"))
+    from sim.check.cli import configure as configure_check  # cheap: the model loads on use
+
+    configure_check(commands.add_parser("check", help="model-check the protocol core within bounds"))
     return parser
 
 
@@ -48,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         from sim.bench.cli import main as bench_main
 
         return bench_main(quick=args.quick)
+    if args.command == "check":
+        from sim.check.cli import main as check_main
+
+        return check_main(args)
     if args.command == "explore":
         from sim.explore_cli import main as explore_main
 

@@ -1,7 +1,7 @@
 """The checked system: unmodified `Node`s, a network with bounded faults, and their users.
 
 State.  A global state is one flat tuple: the node states (ids into a table of interned,
-never-mutated Node objects), the order in which tied timers fire, the datagrams in flight, the
+never-mutated Node objects), which of the times they hold was set first, the datagrams in flight, the
 fault budget left, what each user has done, and the observations the properties need.  Every
 node is kept *normalised* so that the current time is 0.0 (see `sim.check.nodestate`), so the
 tuple is itself the canonical fingerprint: two states that differ only in absolute time are one.
@@ -28,8 +28,9 @@ a datagram may cross a timer deadline only if it arrives at most `lateness` time
 was sent, so with `lateness` < 1/2 ("delays under half the timeout") every datagram arrives
 before the clock moves on, and with `lateness` = 1.2 it may arrive after one retransmission.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
-by any real clock on which setting them took time; which timer was set later is read from
-`Node.get_timer()` changing.  What the abstraction does not distinguish: *where* between two
+by any real clock on which setting them took time: the state records, for every time a node
+holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
+that only the order counts.  What the abstraction does not distinguish: *where* between two
 deadlines an input arrives; a node that compared an arrival time with a window ending between
 two deadlines (none does: all windows are whole multiples of half a timeout after an event)
 would need a finer clock.
@@ -131,6 +132,7 @@ class NodeTable:
     ids: dict[tuple, int] = field(default_factory=dict)
     steps: dict[tuple, tuple | None] = field(default_factory=dict)
     shifts: dict[tuple[int, float], int] = field(default_factory=dict)
+    times_of: list[dict[tuple, float]] = field(default_factory=list)  # per node id: where -> time
 
     def __post_init__(self) -> None:
         self.addresses = [address(i) for i in range(self.bounds.hosts)]
@@ -144,6 +146,7 @@ class NodeTable:
             self.nodes.append(node)
             timer = node.get_timer()
             self.deadline.append(INF if timer is None else timer)
+            self.times_of.append(self.times.times_of(node))
         return nid
 
     def step(self, nid: int, inp: tuple) -> tuple | None:
@@ -193,15 +196,15 @@ class NodeTable:
 
 
 # -- global states -----------------------------------------------------------------------------------
-# A state is the tuple (nids, order, fifo, strays, budget, users, obs):
-#   nids    node ids;  order: node indices, earlier-set timer first among equal deadlines
+# A state is the tuple (nids, stamps, fifo, strays, budget, users, obs):
+#   nids    node ids;  stamps: per node, ((where a time is held, rank of the step that set it), ...)
 #   fifo    per path (src * n + dst) a tuple of (datagram, sent_at) oldest first
 #   strays  sorted tuple of (path, datagram, sent_at): copies and overtaken datagrams
 #   budget  (losses, duplicates, reorders) left
 #   users   per user (in_chat, quit_used, said, starts)
 #   obs     (shown, reported, ended, stale per user, blame per user, said_to per message)
 
-NIDS, ORDER, FIFO, STRAYS, BUDGET, USERS, OBS = range(7)
+NIDS, STAMPS, FIFO, STRAYS, BUDGET, USERS, OBS = range(7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +257,8 @@ class Model:
         users = tuple((False, False, 0, 0) for _ in range(n))
         obs = (0, 0, 0, (0,) * n, (0,) * n, (-1,) * (n * self.m))
         b = self.bounds
-        return (nids, tuple(range(n)), fifo, (), (b.losses, b.duplicates, b.reorders), users, obs)
+        stamps = tuple(tuple(sorted((where, 0) for where in self.table.times_of[nid])) for nid in nids)
+        return (nids, stamps, fifo, (), (b.losses, b.duplicates, b.reorders), users, obs)
 
     # -- enumeration -------------------------------------------------------------------------------
     # Actions are plain tuples (see Action's fields) while searching, which is measurably faster.
@@ -300,27 +304,27 @@ class Model:
     def _network_steps(self, out: list, s: tuple) -> None:
         n, act = self.n, self._act
         losses, dups, reorders = s[BUDGET]
-        nids, order, fifo, strays, budget, users, obs = s
+        nids, stamps, fifo, strays, budget, users, obs = s
         for p, queue in enumerate(fifo):
             if not queue:
                 continue
             src, dst = divmod(p, n)
             data, sent = queue[0]
             rest = (*fifo[:p], queue[1:], *fifo[p + 1:])
-            act(out, (nids, order, rest, strays, budget, users, obs), dst, ("recv", data, src),
+            act(out, (nids, stamps, rest, strays, budget, users, obs), dst, ("recv", data, src),
                 ("deliver", dst, src, data, 0, 0.0, -1))
             if losses:
                 out.append((("drop", dst, src, data, 0, 0.0, -1),
-                            (nids, order, rest, strays, (losses - 1, dups, reorders), users, obs), None))
+                            (nids, stamps, rest, strays, (losses - 1, dups, reorders), users, obs), None))
             if dups:
                 more = tuple(sorted((*strays, (p, data, sent))))
-                act(out, (nids, order, rest, more, (losses, dups - 1, reorders), users, obs), dst,
+                act(out, (nids, stamps, rest, more, (losses, dups - 1, reorders), users, obs), dst,
                     ("recv", data, src), ("duplicate", dst, src, data, 0, 0.0, -1))
             for k in range(1, min(reorders, len(queue) - 1) + 1):
                 data_k = queue[k][0]
                 more = tuple(sorted((*strays, *((p, d, t) for d, t in queue[:k]))))
                 rest_k = (*fifo[:p], queue[k + 1:], *fifo[p + 1:])
-                act(out, (nids, order, rest_k, more, (losses, dups, reorders - k), users, obs), dst,
+                act(out, (nids, stamps, rest_k, more, (losses, dups, reorders - k), users, obs), dst,
                     ("recv", data_k, src), ("reorder", dst, src, data_k, k, 0.0, -1))
         seen = set()
         for j, (p, data, _) in enumerate(strays):
@@ -328,16 +332,17 @@ class Model:
                 continue
             seen.add((p, data))
             src, dst = divmod(p, n)
-            act(out, (nids, order, fifo, strays[:j] + strays[j + 1:], budget, users, obs), dst,
+            act(out, (nids, stamps, fifo, strays[:j] + strays[j + 1:], budget, users, obs), dst,
                 ("recv", data, src), ("stray", dst, src, data, 0, 0.0, -1))
 
     def _tick(self, out: list, s: tuple) -> None:
         deadline = self.table.deadline
         nids = s[NIDS]
-        first = min(s[ORDER], key=lambda i: deadline[nids[i]])  # stable: earlier-set wins ties
-        when = deadline[nids[first]]
+        when = min(deadline[nid] for nid in nids)
         if when == INF:
             return
+        due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
+        first = due[0] if len(due) == 1 else min(due, key=lambda i: self._set_rank(s, i, when))
         if when > 0:
             limit = self.late_limit - when
             if any(-t > limit for q in s[FIFO] for _, t in q) or any(-t > limit for _, _, t in s[STRAYS]):
@@ -345,12 +350,31 @@ class Model:
             s = self._advance(s, when)
         self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
 
+    def _set_rank(self, s: tuple, i: int, when: float) -> int:
+        """How early node i's time `when` was set, compared with other nodes' times."""
+        held = self.table.times_of[s[NIDS][i]]
+        return min((rank for where, rank in s[STAMPS][i] if held.get(where) == when), default=0)
+
+    def _restamp(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
+        """Times node i set in this step rank after every time held so far; ranks renumbered."""
+        before, after = self.table.times_of[old], self.table.times_of[new]
+        fresh = max((r for node in stamps for _, r in node), default=-1) + 1
+        mine = tuple(sorted((where, r if before.get(where) == t else fresh)
+                            for where, t in after.items()
+                            for r in (dict(stamps[i]).get(where, fresh),)))
+        stamps = (*stamps[:i], mine, *stamps[i + 1:])
+        ranks = sorted({r for node in stamps for _, r in node})
+        if ranks == list(range(len(ranks))):
+            return stamps
+        renumber = {r: k for k, r in enumerate(ranks)}
+        return tuple(tuple((where, renumber[r]) for where, r in node) for node in stamps)
+
     def _advance(self, s: tuple, by: float) -> tuple:
         shift = self.table.shift
         nids = tuple(shift(nid, by) for nid in s[NIDS])
         fifo = tuple(tuple((d, t - by) for d, t in q) if q else q for q in s[FIFO])
         strays = tuple((p, d, t - by) for p, d, t in s[STRAYS])
-        return (nids, s[ORDER], fifo, strays, s[BUDGET], s[USERS], s[OBS])
+        return (nids, s[STAMPS], fifo, strays, s[BUDGET], s[USERS], s[OBS])
 
     # -- applying one node step -----------------------------------------------------------------
 
@@ -366,10 +390,7 @@ class Model:
             return
         new, sends, events = result
         nids = (*nids[:i], new, *nids[i + 1:])
-        order = s[ORDER]
-        deadline = table.deadline
-        if deadline[new] != deadline[old]:  # re-set: fires after timers set earlier at the same time
-            order = tuple(sorted((*(k for k in order if k != i), i), key=lambda k: deadline[nids[k]]))
+        stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
         fifo = s[FIFO]
         if sends:
             fifo = list(fifo)
@@ -379,7 +400,7 @@ class Model:
             fifo = tuple(fifo)
         kind = inp[0]
         if not events and kind not in USER_EFFECTS:
-            out.append((action, (nids, order, fifo, s[STRAYS], s[BUDGET], s[USERS], s[OBS]), None))
+            out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], s[USERS], s[OBS]), None))
             return
         users, obs = list(s[USERS]), s[OBS]
         violation = None
@@ -390,7 +411,7 @@ class Model:
         for event in events:
             users[i], obs, found = self._observe(users[i], obs, i, event, kind not in COMMANDS)
             violation = violation or found
-        out.append((action, (nids, order, fifo, s[STRAYS], s[BUDGET], tuple(users), obs), violation))
+        out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], tuple(users), obs), violation))
 
     def _user_effect(self, user: tuple, obs: tuple, i: int, inp: tuple, peer: int) -> tuple[tuple, tuple]:
         in_chat, quit_used, said, started = user

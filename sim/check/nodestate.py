@@ -93,25 +93,32 @@ def _fp(value: Any) -> Any:
 # -- which floats are times --------------------------------------------------------------------
 
 
-def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, float, Any, Any]]:
-    """Every float in `obj`'s state as (path, value, container, key); the path names the class
-    and attribute, with "[]" for any element of a container."""
+def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, Path, float, Any, Any]]:
+    """Every float in `obj`'s state as (kind, place, value, container, key).  `kind` names the
+    class and attribute ("[]" for any element of a container): what calibration classifies, the
+    same for a Session whether it is current or lingering; `place` is the whole way from the node."""
     for name, value in vars(obj).items():
-        yield from _floats(value, (*prefix, type(obj).__name__, name), obj, name)
+        kind = (type(obj).__name__, name)
+        yield from _floats(value, kind, (*prefix, *kind), obj, name)
 
 
-def _floats(value: Any, path: Path, holder: Any, key: Any) -> Iterable[tuple[Path, float, Any, Any]]:
-    kind = type(value)
-    if kind is float:
-        yield path, value, holder, key
-    elif kind is dict:
+def _floats(value: Any, kind: Path, place: Path, holder: Any, key: Any
+            ) -> Iterable[tuple[Path, Path, float, Any, Any]]:
+    if type(value) is float:
+        yield kind, place, value, holder, key
+    elif type(value) is dict:
         for k, v in value.items():
-            yield from _floats(v, (*path, "[]"), value, k)
-    elif kind in (list, deque):
+            yield from _floats(v, (*kind, "[]"), (*place, "[]"), value, k)
+    elif type(value) in (list, deque):
         for i, v in enumerate(value):
-            yield from _floats(v, (*path, "[]"), value, i)
+            yield from _floats(v, (*kind, "[]"), (*place, "[]"), value, i)
     elif _is_object(value):
-        yield from float_paths(value, path)
+        yield from float_paths(value, place)
+
+
+def _where(holder: Any, key: Any) -> Any:
+    """The identity of one stored time: its dict key, or (for an attribute) the holder's peer."""
+    return key if isinstance(holder, dict) else (getattr(holder, "peer", None), key)
 
 
 @dataclasses.dataclass
@@ -121,10 +128,15 @@ class TimePaths:
     times: set[Path] = dataclasses.field(default_factory=set)
     others: set[Path] = dataclasses.field(default_factory=set)
 
+    def times_of(self, node: Node) -> dict[tuple, float]:
+        """Every time the node holds, keyed by where it is held (attributes and dict keys)."""
+        return {(place, _where(holder, key)): value for kind, place, value, holder, key in float_paths(node)
+                if kind in self.times}
+
     def shift(self, node: Node, by: float) -> Node:
         """A copy of `node` with the clock moved on by `by` (every time it holds, minus `by`)."""
         new = clone(node)
-        for path, value, holder, key in list(float_paths(new)):
+        for path, _, value, holder, key in list(float_paths(new)):
             if path in self.times:
                 if isinstance(holder, dict):
                     holder[key] = value - by
@@ -154,7 +166,7 @@ def calibrate(make_pair: Callable[[], list[Node]], addresses: list[ev.Address], 
             if moves[0] is None:
                 break
             for a, b in zip(twins[0].nodes, twins[1].nodes, strict=True):
-                for (path, va, *_), (_, vb, *_) in zip(float_paths(a), float_paths(b), strict=True):
+                for (path, _, va, *_), (_, _, vb, *_) in zip(float_paths(a), float_paths(b), strict=True):
                     if abs(vb - va - OFFSET) < 1e-6:
                         found.times.add(path)
                     elif vb == va:

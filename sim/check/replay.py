@@ -206,8 +206,8 @@ def fault_rules(line: Timeline) -> list[str]:
         if not arrivals:
             if s.dropped:
                 rules.append(f"{{{where}, drop: true}}")
-            else:  # still in flight when the path ended: it must not arrive before the violation
-                rules.append(f"{{{where}, delay: {_seconds(line.end - s.at + 1.0)}}}")
+            else:  # still in flight when the path ended: lost, so the violation stays visible at the end
+                rules.append(f"{{{where}, drop: true}}")
             continue
         if len(arrivals) > 2:
             raise ReplayError("a datagram arrived more than twice; the scenario language cannot say so")
@@ -291,7 +291,6 @@ def _inviter(line: Timeline, accept: Action) -> int | None:
 def harness_violations(result, hosts: list[str]) -> set[str]:
     """The checker's properties, judged on a finished harness run (sim.runner.Result)."""
     found: set[str] = set()
-    user_of = {h: i for i, h in enumerate(hosts)}
     for receiver in hosts:
         shown = [s.text for s in result.notices.get(receiver, []) if s.kind == "message"]
         for text in set(shown):
@@ -308,10 +307,14 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
         if any(order != sorted(order) for order in by_sender.values()):
             found.add("in-order")
     for sender in hosts:
+        shown_at: dict[str, float] = {}
+        for h in hosts:
+            for s in result.notices.get(h, []):
+                if h != sender and s.kind == "message":
+                    shown_at.setdefault(s.text, s.t)
+        peers_shown = set(shown_at)
         for seen in result.notices.get(sender, []):
-            peers_shown = {s.text for h in hosts if h != sender
-                           for s in result.notices.get(h, []) if s.kind == "message"}
-            if seen.kind == "delivered" and seen.text not in peers_shown:
+            if seen.kind == "delivered" and shown_at.get(seen.text, float("inf")) > seen.t:
                 found.add("delivered-means-shown")
             if any(t in peers_shown for t in seen.undelivered):
                 found.add("shown-or-undelivered")
@@ -322,5 +325,4 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
                 found.add("every-message-accounted")
     if any(f.message.startswith("final state of") for f in result.failures):
         found.add("daemons-free")
-    del user_of
     return found
