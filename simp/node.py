@@ -10,6 +10,11 @@ Answers to strangers (ERR+FIN for busy or no user, ACK for a stray FIN, FIN for 
 SYN+ACK or ACK, so a stale peer learns quickly; an ACK that follows our own answer within two
 timeouts is taken for its acknowledgement and not answered, so two daemons never ping-pong)
 are rate-limited per source and overall, so the daemon is never an amplifier.
+
+A chat whose peer lost it (restarted) ends when the peer's SYNs prove it (Session
+`_on_syn_in_chat`); the proving SYN is then handled as a new invitation.  A chat whose peer
+vanished silently is still our user's chat: third parties get the busy answer until the user
+quits (the FIN then gives up after the retries) or the client goes away; we do not guess.
 """
 
 from __future__ import annotations
@@ -162,6 +167,9 @@ class Node:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
         elif (session := self._session_for(source, dg)) is not None:
             reason = session.handle_datagram(dg, now)
+            if session is self.current and session.peer_lost_chat:
+                self._collect()  # the chat is over: the SYN that proved it is a new invitation
+                reason = self._answer_stranger(dg, source, now)
         else:
             reason = self._answer_stranger(dg, source, now)
         if reason:

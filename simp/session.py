@@ -139,6 +139,9 @@ class Session:
         self._after_chat = False  # an earlier chat with this peer still lingered when this one began
         self._old_fin_possible = False  # ...and its peer may still re-send that chat's FIN
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
+        self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
+        self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
+        self._began = False  # the chat was established (the handshake is complete on both sides)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -335,6 +338,7 @@ class Session:
         self._stop_retransmitting()
         self._expire_at = None
         self.state = State.ESTABLISHED
+        self._began = True
         self._events.append(ev.ChatStarted(peer=self.peer, user=self.peer_user))
 
     def _send_next(self, now: float) -> None:
@@ -477,6 +481,7 @@ class Session:
 
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = True
+        self._peer_is_in_chat()
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:
             return f"duplicate CHAT seq={dg.seq} acknowledged again"
@@ -498,6 +503,7 @@ class Session:
 
     def _on_chat_ack(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = True
+        self._peer_is_in_chat()
         if self._late_handshake_ack(dg, now):  # at worst, our first message is re-sent once
             return "ACK seq=0 taken for the handshake's late ACK"
         if self._current is None:
@@ -520,6 +526,7 @@ class Session:
         return late
 
     def _on_fin_ack(self, dg: Datagram, now: float) -> str | None:
+        self._peer_is_in_chat()
         if dg.seq != self._send_bit:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
@@ -575,6 +582,44 @@ class Session:
         self._handshake_ack_until = now + self.config.timeout
         self._send_next(now)
         return None
+
+    def _on_syn_in_chat(self, dg: Datagram, now: float) -> str | None:
+        """A SYN from the peer during the chat (ESTABLISHED, DRAINING): has it lost the chat?
+
+        SPEC: a peer that restarted and invites us again must get its new chat promptly, but a
+        late duplicate SYN of this chat's own handshake must never end it.  A SYN alone cannot
+        tell the two apart, so we wait for proof: SYNs from the peer repeated across at least half
+        a timeout, with nothing else from the peer in between.  Why that is proof:
+        - a daemon that lost the chat and invites us re-sends its SYN every timeout and sends
+          nothing of this chat, so it is recognised one timeout after its first SYN at most;
+        - the handshake's SYNs were all sent before the inviter saw our SYN+ACK, so (delays under
+          half a timeout) every copy still arriving after the chat began arrives within half a
+          timeout of its start; one late duplicate, however late, is one SYN and never enough, and
+          copies of one SYN arriving together count once;
+        - any other datagram of the chat from the peer (chat, ACK, FIN) shows it still has the
+          chat and starts the count again (`_peer_is_in_chat`).
+        The chat then ends without a FIN (the peer has no chat to end; a FIN would read as a
+        decline of its new invitation) and the node shows the SYN as a new invitation.
+        In FIN_SENT the rule is not needed, and would be harmful: our FIN, re-sent every timeout,
+        is acknowledged by whatever the peer now runs (a new invitation of a peer that restarted
+        takes it for a decline, one of a peer that got our FIN acknowledges it again), so that
+        state ends within a timeout anyway, and ending it earlier would let the ACK of our FIN,
+        still on its way, fall into the next chat's handshake.
+        """
+        if not self._began:
+            return "SYN of this invitation (we left before the chat began)"
+        if self._first_syn_in_chat is None or now - self._first_syn_in_chat < self.config.timeout / 2:
+            if self._first_syn_in_chat is None:
+                self._first_syn_in_chat = now
+            return "SYN from the peer during the chat (a late copy of the handshake's, or the peer lost the chat?)"
+        self.peer_lost_chat = True
+        self._stop_retransmitting()
+        self._end(self._closing_reason if self.state is State.FIN_SENT else ev.EndReason.PEER_LEFT, now)
+        return None
+
+    def _peer_is_in_chat(self) -> None:
+        """A datagram only a peer still in this chat sends: forget any SYN seen before it."""
+        self._first_syn_in_chat = None
 
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
@@ -655,6 +700,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.ESTABLISHED, _I.ACK): Session._on_chat_ack,
     (_S.ESTABLISHED, _I.FIN): Session._on_fin_peer_left,
     (_S.ESTABLISHED, _I.ERR): Session._on_err_in_chat,
+    (_S.ESTABLISHED, _I.SYN): Session._on_syn_in_chat,
     (_S.ESTABLISHED, _I.SAY): Session._cmd_say,
     (_S.ESTABLISHED, _I.QUIT): Session._cmd_quit,
     (_S.ESTABLISHED, _I.ABORT): Session._cmd_abort,
@@ -663,6 +709,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.DRAINING, _I.ACK): Session._on_chat_ack,
     (_S.DRAINING, _I.FIN): Session._on_fin_peer_left,
     (_S.DRAINING, _I.ERR): Session._on_err_in_chat,
+    (_S.DRAINING, _I.SYN): Session._on_syn_in_chat,
     (_S.DRAINING, _I.ABORT): Session._cmd_abort,
     # leaving
     (_S.FIN_SENT, _I.ACK): Session._on_fin_ack,

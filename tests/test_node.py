@@ -344,6 +344,62 @@ def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str)
     assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.reasons("bob") == [EndReason.QUIT]
 
 
+def restart(net: Net, name: str) -> None:
+    """`name`'s daemon crashes and starts again at once: a fresh Node, same address, same user."""
+    net.nodes[name] = Node(net.config)
+    net.nodes[name].connect_client(name)
+
+
+@pytest.mark.parametrize("state_of_alice", ["established", "message in flight", "quitting"])
+def test_restarted_peer_that_invites_again_gets_a_new_chat_within_a_timeout(state_of_alice: str) -> None:
+    """bob's daemon lost the chat (crash, restart) and invites alice again.  alice's daemon takes
+    SYNs from bob repeated across half a timeout, with nothing else from bob in between, for proof
+    that bob lost the chat: her chat ends ("peer left", no FIN that could read as a decline) and
+    the SYN is shown as a new invitation."""
+    net = chatting()
+    net.say("bob", "before the crash")
+    restart(net, "bob")
+    net.drop(src="bob", dst="alice", label="FIN", nth=None)  # bob's new daemon's answers are lost
+    if state_of_alice == "message in flight":
+        net.say("alice", "lost in the crash")
+    elif state_of_alice == "quitting":
+        net.quit("alice")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    assert net.now <= T
+    assert net.reasons("alice") == [EndReason.QUIT if state_of_alice == "quitting" else EndReason.PEER_LEFT]
+    assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
+    if state_of_alice == "message in flight":
+        assert net.undelivered("alice") == ["lost in the crash"]
+    net.accept("alice")
+    net.say("bob", "after the restart")
+    assert net.received("alice") == ["before the crash", "after the restart"]
+    assert net.ended("bob") == []
+
+
+LATE_SYNS = {  # seconds after the chat began at which a copy of alice's handshake SYN reaches bob
+    "one copy, late": [4 * T],
+    "one copy, very late": [100 * T],
+    "three copies together": [3 * T, 3 * T, 3 * T + T / 4],
+    "copies spread, alice chatting between them": [T, 2 * T, 3 * T, 4 * T],
+}
+
+
+@pytest.mark.parametrize("arrivals", LATE_SYNS.values(), ids=LATE_SYNS.keys())
+def test_late_duplicates_of_the_handshake_syn_never_end_a_live_chat(arrivals: list[float]) -> None:
+    """Copies of the chat's own SYN arriving late never end it: one copy is never enough, copies
+    closer than half a timeout count as one, and anything else alice sends in the chat shows she
+    still has it."""
+    net = chatting()
+    syn = wire.control(Op.SYN, 0, "alice")
+    for i, when in enumerate(arrivals):
+        net.run(until=when)
+        net.inject("alice", "bob", syn)
+        net.say("alice", f"m{i}")
+    assert net.received("bob") == [f"m{i}" for i in range(len(arrivals))]
+    assert_chat_untouched(net)
+
+
 def crossing(net: Net) -> None:
     """alice and bob invite each other at the same instant."""
     net["alice"].start(net.addr("bob"), net.now)
