@@ -611,7 +611,7 @@ class Session:
         if self._first_syn_in_chat is None or now - self._first_syn_in_chat < self.config.timeout / 2:
             if self._first_syn_in_chat is None:
                 self._first_syn_in_chat = now
-            return "SYN from the peer during the chat (a late copy of the handshake's, or the peer lost the chat?)"
+            return "SYN from the peer during the chat (a late copy of its handshake, or it lost the chat?)"
         self.peer_lost_chat = True
         self._stop_retransmitting()
         self._end(self._closing_reason if self.state is State.FIN_SENT else ev.EndReason.PEER_LEFT, now)
