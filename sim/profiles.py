@@ -287,8 +287,9 @@ class BuiltinDriver:
 class _LineDriver:
     """Shared by the stdio and udp shapes: steps are templates, notices are regexes."""
 
-    def __init__(self, shape: UserShape) -> None:
+    def __init__(self, shape: UserShape, ip: str = "") -> None:
         self._shape = shape
+        self._ip = ip  # the daemon's address: step templates may use {ip} (a client that asks for it)
         self._events: asyncio.Queue[UserEvent | None] = asyncio.Queue()
         self._lines: list[str] = []
         self._user = ""
@@ -303,7 +304,7 @@ class _LineDriver:
     def _render(self, verb: str, **values: object) -> list[str]:
         if verb not in self._shape.steps:
             raise NotSupported(f"the profile has no step for '{verb}'")
-        return [t.format(user=self._user, **values) for t in self._shape.steps[verb]]
+        return [t.format(user=self._user, ip=self._ip, **values) for t in self._shape.steps[verb]]
 
     async def _send(self, verb: str, **values: object) -> None:
         for line in self._render(verb, **values):
@@ -356,8 +357,8 @@ class StdioDriver(_LineDriver):
     """A program whose stdin the user types into and whose stdout shows notices."""
 
     def __init__(self, shape: UserShape, proc: asyncio.subprocess.Process | None = None,
-                 spawn: Sequence[str] = (), cwd: Path = ROOT) -> None:
-        super().__init__(shape)
+                 spawn: Sequence[str] = (), cwd: Path = ROOT, ip: str = "") -> None:
+        super().__init__(shape, ip)
         self._proc = proc
         self._spawn = tuple(spawn)
         self._cwd = cwd
@@ -375,9 +376,20 @@ class StdioDriver(_LineDriver):
         await super().connect(user)
 
     async def _read(self) -> None:
+        """Lines, and also a prompt that waits without a newline (`input("accept? ")`): as pexpect
+        does, output is matched as it comes, and a matched partial line is consumed."""
         assert self._proc is not None and self._proc.stdout is not None
-        while line := await self._proc.stdout.readline():
-            self._feed(line.decode("ascii", "replace").rstrip("\r\n"))
+        pending = ""
+        while chunk := await self._proc.stdout.read(4096):
+            pending += chunk.decode("ascii", "replace").replace("\r", "")
+            *lines, pending = pending.split("\n")
+            for line in lines:
+                self._feed(line)
+            if pending and any(r.search(pending) for r in self._shape.notices.values()):
+                self._feed(pending)
+                pending = ""
+        if pending:
+            self._feed(pending)
         self._events.put_nowait(None)
 
     async def _write(self, line: str) -> None:
@@ -391,10 +403,9 @@ class StdioDriver(_LineDriver):
         if self._spawn and self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
             await self._proc.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        if self._spawn and self._proc is not None and self._proc.stdin is not None:
+            self._proc.stdin.close()
+        await _finish(self._reader)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -410,7 +421,7 @@ class UdpTextDriver(_LineDriver):
     """A text protocol on the daemon's client port: one datagram per rendered step line."""
 
     def __init__(self, shape: UserShape, address: tuple[str, int]) -> None:
-        super().__init__(shape)
+        super().__init__(shape, address[0])
         self._address = address
         self._transport: asyncio.DatagramTransport | None = None
 
@@ -423,6 +434,19 @@ class UdpTextDriver(_LineDriver):
     async def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+
+async def _finish(reader: asyncio.Task[None] | None) -> None:
+    """Let a reader drain its pipe to the end (so the transport closes inside the loop); cancel it
+    if a grandchild keeps the pipe open."""
+    if reader is None:
+        return
+    try:
+        await asyncio.wait_for(asyncio.shield(reader), 2.0)
+    except TimeoutError:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
 
 
 def _unbuffered() -> dict[str, str]:
@@ -532,11 +556,12 @@ class Implementation:
         if shape.shape == "udp":
             return UdpTextDriver(shape, (self.bind_ip, p.client_port))
         if shape.attach:
-            return StdioDriver(shape, proc=self.proc)
+            return StdioDriver(shape, proc=self.proc, ip=self.bind_ip)
         values = {"ip": self.bind_ip, "client_port": p.client_port, "port": p.port, "python": sys.executable}
         argv = [a.replace("{user}", "\0") for a in shape.command]
         argv = [a.format(**values).replace("\0", "{user}") for a in argv]
-        return StdioDriver(shape, spawn=self.netns.wrap(argv) if self.netns is not None else argv, cwd=p.cwd)
+        return StdioDriver(shape, spawn=self.netns.wrap(argv) if self.netns is not None else argv, cwd=p.cwd,
+                           ip=self.bind_ip)
 
     def output(self) -> list[str]:
         return list(self._output)
@@ -557,10 +582,9 @@ class Implementation:
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
+        if self.proc is not None and self.proc.stdin is not None:
+            self.proc.stdin.close()
+        await _finish(self._reader)
         if self.netns is not None:
             self.netns.close()
             self.netns = None

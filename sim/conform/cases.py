@@ -127,6 +127,14 @@ async def ack_for_duplicate(c: Ctx, bit: int, of: str) -> Got:
                         "again: a sender whose ACK was lost re-sends it until it gives up") from None
 
 
+def not_answered_before_the_user(c: Ctx) -> None:
+    """SPEC: the invited daemon answers a SYN only after its user decides."""
+    early = [g for g in c.peer.pending() if g.label in ("SYN+ACK", "FIN")]
+    if early:
+        raise Deviation(f"{early[0].label} sent at once on the SYN, before the user was asked: the daemon "
+                        "answers the invitation on the wire whatever its user decides")
+
+
 def first_bit(got: Got, what: str) -> None:
     assert got.dg is not None
     if got.dg.seq != 0:
@@ -192,6 +200,7 @@ async def _(c: Ctx) -> None:
             raise Deviation(f"the user field's NUL padding is kept in the name shown ({PEER!r} + "
                             f"{len(shown) - len(PEER)} NUL bytes): padding is not stripped on receipt")
         raise Deviation(f"the invitation names {shown!r}; the SYN's user field says {PEER!r}")
+    not_answered_before_the_user(c)
     await c.act("accept")
     synack = await c.peer.expect(kind("SYN+ACK"), c.prompt, "SYN+ACK after the user accepted")
     if synack.dg is not None and synack.dg.seq != 0:
@@ -219,6 +228,7 @@ async def _(c: Ctx) -> None:
         await c.act("wait")
     c.peer.control(wire.Op.SYN)
     await c.see("invitation")
+    not_answered_before_the_user(c)
     await c.act("decline")
     got = await c.peer.expect(lambda g: g.label in ("FIN", "SYN+ACK", "ERR"), c.prompt,
                               "FIN after the user declined")
@@ -513,7 +523,7 @@ async def _(c: Ctx) -> None:
     for junk in (b"", b"\x02\x01", good[:20], b"\x07" + good[1:], good[:2] + b"\x05" + good[3:],
                  good[:35] + b"\x00\x00\x00\x63" + good[39:], good[:-1] + b"\xff"):
         c.peer.send(junk)
-    noise = await c.peer.collect(c.prompt)
+    noise = [g for g in await c.peer.collect(c.prompt) if g.dg is None or not g.dg.is_chat]
     if noise:
         raise Deviation(f"malformed datagrams were answered: {', '.join(g.describe() for g in noise)}")
     c.peer.send(good)
