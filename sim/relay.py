@@ -129,6 +129,17 @@ class Relay:
         if transport is not None:
             transport.close()
 
+    def move_host(self, name: str, real: Address) -> None:
+        """Host `name`'s daemon is now at `real` (its alias stays): the harness's process mode
+        starts each incarnation of a daemon on an address of its own."""
+        owner = self._by_real.get(real)
+        if owner is not None and owner != name:
+            raise ValueError(f"address {real} already belongs to host {owner!r}")
+        addresses = self._hosts[name]
+        del self._by_real[addresses.real]
+        self._hosts[name] = HostAddresses(real=real, alias=addresses.alias)
+        self._by_real[real] = name
+
     def alias(self, name: str) -> Address:
         """The address peers must use to reach host `name` through the relay."""
         return self._hosts[name].alias

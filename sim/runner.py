@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +28,14 @@ from sim.faults import FaultPlan
 from sim.ladder_mermaid import markdown
 from sim.listdiff import brief, difference
 from sim.loopback import new_block
+from sim.process_mode import (
+    PROBE_PERIOD,
+    LatenessProbe,
+    ProcessDaemon,
+    StartError,
+    retransmission_lateness,
+    slack,
+)
 from sim.relay import Relay
 from sim.trace import DROPPED, Marker, Trace
 from simp import events as ev
@@ -39,7 +45,7 @@ from simp.node import NodeConfig
 from simp.session import SessionConfig, State
 
 ROOT = Path(__file__).resolve().parent.parent
-PROCESS_JITTER = 0.05  # real seconds of scheduling noise allowed around expected times (process mode)
+SPARE_ADDRESSES = 150  # process mode: later incarnations of daemons listen on 127.X.Y.150 and up
 SETTLE_POLL = 0.05  # in timeouts: how often the end of a run checks whether all is quiet
 _FINAL = {None: "free", State.SYN_SENT: "inviting", State.INVITED: "invited", State.SYN_ACK_SENT: "invited",
           State.ESTABLISHED: "chatting", State.DRAINING: "chatting", State.FIN_SENT: "chatting"}
@@ -134,9 +140,10 @@ class _InProcessDaemon:
         self.config = config
         self.daemon: Daemon | None = None
 
-    async def start(self) -> None:
+    async def start(self) -> str:
         self.daemon = Daemon(self.config)
         await self.daemon.start()
+        return self.config.host
 
     async def kill(self) -> None:
         if self.daemon is not None:
@@ -144,81 +151,49 @@ class _InProcessDaemon:
             await self.daemon.wait_closed()
             self.daemon = None
 
-    async def final_state(self) -> str:
+    close = kill
+
+    async def final_state(self, client: Client | None) -> str:
         if self.daemon is None:
             return "down"
         current = self.daemon.node.current
         return _FINAL[current.state if current else None]
 
-    async def malformed(self) -> int:
+    async def malformed(self, client: Client | None) -> int:
         return self.daemon.counters().get("malformed", 0) if self.daemon else 0
 
-    def quiet(self) -> bool:
+    async def quiet(self, client: Client | None, silent_for: float) -> bool:
         """Nothing will happen on its own any more (no retransmission, expiry or linger)."""
         return self.daemon is None or self.daemon.node.get_timer() is None
 
 
-class _ProcessDaemon:
-    """A real `daemon.py` process; durations are scaled to real time by `scale`."""
+class _ProcessDaemon(ProcessDaemon):
+    """A real `daemon.py` process (sim.process_mode), seen through the same questions."""
 
-    def __init__(self, config: DaemonConfig, scale: float) -> None:
-        self.config = config
-        self.scale = scale
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._probe: Client | None = None
-
-    async def start(self) -> None:
-        session = self.config.node.session
-        args = [sys.executable, str(ROOT / "daemon.py"), self.config.host,
-                "--timeout", f"{session.timeout * self.scale:g}", "--retries", str(session.retries),
-                "--invite-expiry", f"{session.invite_expiry * self.scale:g}", "--log-level", "WARNING"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 10
-        while not await self._listening():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-                raise StepFailed(f"daemon.py {self.config.host} did not start: {err.strip()}")
-
-    async def _listening(self) -> bool:
-        """True once the client port answers (a throw-away Status request)."""
-        probe = Client(self.config.host, self.config.client_port)
+    async def prepare(self, addresses: list[str]) -> None:
         try:
-            await probe.open()
-            await probe.status()
-            return True
-        except ClientError:
-            await asyncio.sleep(0.05 / self.scale)
-            return False
-        finally:
-            probe.abandon()
+            await super().prepare(addresses)
+        except StartError as exc:
+            raise StepFailed(str(exc)) from None
 
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        self.proc = None
-
-    async def _status(self) -> dict[str, str]:
-        probe = Client(self.config.host, self.config.client_port)
+    async def start(self) -> str:
         try:
-            await probe.open()
-            return await probe.status()
-        finally:
-            probe.abandon()
+            return await super().start()
+        except StartError as exc:
+            raise StepFailed(str(exc)) from None
 
-    async def final_state(self) -> str:
-        if self.proc is None or self.proc.poll() is not None:
-            return "down"
-        state = (await self._status()).get("state", "?")
+    async def final_state(self, client: Client | None) -> str:
+        self.client = client
+        state = await super().final_state()
         return next((name for s, name in _FINAL.items() if s is not None and s.value == state), state)
 
-    async def malformed(self) -> int:
-        if self.proc is None:
-            return 0
-        return int((await self._status()).get("malformed", 0))
+    async def malformed(self, client: Client | None) -> int:  # type: ignore[override]
+        self.client = client
+        return await super().malformed()
 
-    def quiet(self) -> bool:
-        return True  # not observable from outside; the run settles on its own time limit instead
+    async def quiet(self, client: Client | None, silent_for: float) -> bool:  # type: ignore[override]
+        self.client = client
+        return await super().quiet(silent_for)
 
 
 @dataclass
@@ -253,6 +228,7 @@ class _Run:
         self.relay: Relay | None = None
         self.origin = 0.0
         self.drops: set[int] = set()
+        self.lateness = LatenessProbe(PROBE_PERIOD * sc.daemon.timeout)  # process mode only
 
     # time, in scenario seconds since the start
     def now(self) -> float:
@@ -265,6 +241,8 @@ class _Run:
         loop = asyncio.get_running_loop()
         self.origin = loop.time()
         self.relay = Relay(FaultPlan(self.sc.faults, self.seed), self.trace, origin=self.origin)
+        if self.scale is not None:
+            self.lateness.start()
         try:
             await self._set_up()
             self.origin = self.relay.origin = loop.time()  # t=0 is when the first step runs
@@ -275,6 +253,7 @@ class _Run:
         except Exception as exc:  # a harness fault must still give a report, not a traceback
             self.fail(f"harness error: {type(exc).__name__}: {self._named(str(exc))}")
         finally:
+            self.lateness.stop()
             await self._collect_checks()
             await self._tear_down()
         self.result.virtual_time = self.now()
@@ -286,20 +265,40 @@ class _Run:
         prefix = new_block()
         opts = self.sc.daemon
         session = SessionConfig(timeout=opts.timeout, retries=opts.retries, invite_expiry=opts.invite_expiry)
+        spares = (f"{prefix}{n}" for n in range(SPARE_ADDRESSES, 255))
         for index, spec in enumerate(self.sc.hosts, start=1):
             ip, alias = f"{prefix}{index}", f"{prefix}{100 + index}"
             config = DaemonConfig(host=ip, node=NodeConfig(session=session))
-            daemon = _InProcessDaemon(config) if self.scale is None else _ProcessDaemon(config, self.scale)
+            if self.scale is None:
+                daemon: _InProcessDaemon | _ProcessDaemon = _InProcessDaemon(config)
+            else:
+                daemon = _ProcessDaemon(config, self.scale)
+                first = [ip] if spec.daemon else []  # a daemon started by a step: nothing at ip till then
+                later = [next(spares) for _ in range(self._starts(spec.name) - len(first))]
+                await daemon.prepare(first + later)
             host = _Host(spec, index, ip, alias, daemon)
             self.hosts[spec.name] = host
             assert self.relay is not None
             await self.relay.add_host(spec.name, (ip, 7777), (alias, 7777))
         for host in self.hosts.values():
             if host.spec.daemon:
-                await host.daemon.start()
+                await self._start_daemon(host)
         for host in self.hosts.values():
             if host.spec.daemon and host.spec.client:
                 await self._connect(host, host.spec.user)
+
+    def _starts(self, name: str) -> int:
+        """How many daemons host `name` runs in this scenario, one after the other."""
+        steps = sum(1 for step in self.sc.steps
+                    if step.host == name and isinstance(step, S.StartDaemon | S.RestartDaemon))
+        return steps + (1 if self.sc.host(name).daemon else 0)
+
+    async def _start_daemon(self, host: _Host) -> None:
+        ip = await host.daemon.start()
+        if ip != host.ip:  # process mode: this incarnation listens on an address of its own
+            assert self.relay is not None
+            self.relay.move_host(host.spec.name, (ip, 7777))
+            host.ip = ip
 
     async def _tear_down(self) -> None:
         for host in self.hosts.values():
@@ -307,7 +306,7 @@ class _Run:
                 host.pump.cancel()
             if host.client is not None:
                 host.client.abandon()
-            await host.daemon.kill()
+            await host.daemon.close()
         if self.relay is not None:
             self.relay.close()
 
@@ -417,12 +416,12 @@ class _Run:
             case S.Connect(user=user):
                 await self._connect(host, user or host.spec.user)
             case S.StartDaemon():
-                await host.daemon.start()
+                await self._start_daemon(host)
             case S.KillDaemon():
                 await host.daemon.kill()
             case S.RestartDaemon():
                 await host.daemon.kill()
-                await host.daemon.start()
+                await self._start_daemon(host)
             case S.WaitUntil(notice=notice, within=within):
                 await self._await_notice(host, notice, within)
             case _:
@@ -458,17 +457,27 @@ class _Run:
                 raise StepFailed(f"unsupported step {step!r}")
 
     async def _settle(self) -> None:
-        """Let the run finish: until no daemon has anything left to do, or the time limit."""
+        """Let the run finish: until no daemon has anything left to do, or the time limit.
+
+        In process mode a daemon's answer may still be crossing the relay when it says it is
+        quiet, so all must be quiet twice in a row, a poll apart."""
         poll = SETTLE_POLL * self.sc.daemon.timeout
-        while not all(h.daemon.quiet() for h in self.hosts.values()):
-            if self.now() >= self.sc.time_limit:
-                busy = [n for n, h in self.hosts.items() if not h.daemon.quiet()]
+        quiet_polls = 0
+        while quiet_polls < (1 if self.scale is None else 2):
+            busy = [name for name, host in self.hosts.items()
+                    if not await host.daemon.quiet(host.client, self._silent_for(name))]
+            quiet_polls = 0 if busy else quiet_polls + 1
+            if busy and self.now() >= self.sc.time_limit:
                 self.fail(f"not settled within the time limit of {self.sc.time_limit:g}s: "
                           f"{', '.join(busy)} still had timers running (a state that never ends?)")
                 return
-            await asyncio.sleep(poll)
-        if self.scale is not None:  # process mode: give stragglers the longest linger there is
-            await asyncio.sleep(4 * self.sc.daemon.timeout)
+            if quiet_polls < (1 if self.scale is None else 2):
+                await asyncio.sleep(poll)
+
+    def _silent_for(self, name: str) -> float:
+        """Scenario seconds since a datagram from or to host `name` last crossed the relay."""
+        times = [e.t for e in self.trace.sent() if name in (e.src, e.dst)]
+        return self.now() - max(times, default=0.0)
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -489,11 +498,11 @@ class _Run:
             if not count.ok(n):
                 self.fail(f"count of {count.line.source}: expected {count.describe()}, got {n}")
         for name, state in expect.final.items():
-            got_state = await self.hosts[name].daemon.final_state()
+            got_state = await self.hosts[name].daemon.final_state(self.hosts[name].client)
             if got_state != state:
                 self.fail(f"final state of {name}: expected {state}, got {got_state}")
         for name, wanted_count in expect.malformed.items():
-            got_count = await self.hosts[name].daemon.malformed()
+            got_count = await self.hosts[name].daemon.malformed(self.hosts[name].client)
             if got_count != wanted_count:
                 self.fail(f"malformed datagrams counted by {name}: expected {wanted_count}, got {got_count}")
 
@@ -509,19 +518,35 @@ class _Run:
                 return
             i += 1
 
-    def _on_time(self, line: S.WireLine, t: float, previous: float) -> bool:
-        """`line.time_ok`, with the tolerance widened to PROCESS_JITTER of real time in process mode."""
+    def _on_time(self, line: S.WireLine, t: float, previous: float, lateness: float) -> bool:
+        """`line.time_ok`; in process mode the tolerance is widened by what the scheduler really
+        did in this run (`lateness`, see sim.process_mode)."""
         due = line.expected_time(previous)
-        slack = 0.0 if self.scale is None else PROCESS_JITTER / self.scale
-        return due is None or abs(t - due) <= max(line.tolerance, slack) + 1e-9
+        if due is None:
+            return True
+        allowed = line.tolerance
+        if self.scale is not None:
+            allowed = max(allowed, slack(due=due, timeout=self.sc.daemon.timeout, scale=self.scale,
+                                         lateness=lateness))
+        return abs(t - due) <= allowed + 1e-9
 
     def _check_wire(self, lines: tuple[S.WireLine, ...]) -> None:
+        """Each line matches a datagram after the previous line's, on time.  In process mode two
+        datagrams sent within the scheduling noise of each other (`concurrent`) may have crossed
+        the relay in either order, so a line may also match one of those, if no line took it."""
         sent = self.trace.sent()
-        previous, start = 0.0, 0
+        previous, start, used = 0.0, 0, set[int]()
+        lateness, concurrent = 0.0, 0.0
+        if self.scale is not None:
+            lateness = max(self.lateness.worst, retransmission_lateness(self.trace, self.sc.daemon.timeout))
+            concurrent = slack(due=0.0, timeout=self.sc.daemon.timeout, scale=self.scale, lateness=lateness)
         for k, line in enumerate(lines):
-            candidates = [j for j in range(start, len(sent)) if line.matches(
+            first = start
+            while first > 0 and previous - sent[first - 1].t <= concurrent:
+                first -= 1
+            candidates = [j for j in range(first, len(sent)) if j not in used and line.matches(
                 sent[j].src, sent[j].dst, sent[j].datagram, sent[j].n in self.drops)]
-            timely = [j for j in candidates if self._on_time(line, sent[j].t, previous)]
+            timely = [j for j in candidates if self._on_time(line, sent[j].t, previous, lateness)]
             if not timely:
                 due = line.expected_time(previous)
                 near = (f"; the nearest match was #{sent[candidates[0]].n} at {sent[candidates[0]].t:.3f}s"
@@ -530,8 +555,8 @@ class _Run:
                 self.fail(f"wire[{k}]: expected {line.source}{when}{near}",
                           due if due is not None else (sent[start].t if start < len(sent) else previous))
                 return
-            previous, start = sent[timely[0]].t, timely[0] + 1
-
+            used.add(timely[0])
+            previous, start = sent[timely[0]].t, max(start, timely[0] + 1)
 
 def run_scenario(sc: S.Scenario, *, seed: int | None = None, wall_limit: float = 60.0) -> Result:
     """Run `sc` in-process under the virtual clock; deterministic for a given seed."""
