@@ -3,8 +3,9 @@
 Collected: every YAML file named on the command line, and every *.yaml / *.yml under a collected
 folder that looks like a scenario (a top-level `hosts:` or `steps:` key, or the schema line; see
 `sim.scenario.is_scenario_file`), so `pytest my_scenarios/` works and unrelated YAML is left
-alone.  Inside this checkout the root conftest.py loads the plugin; elsewhere load it with
-`pytest -p sim.pytest_plugin PATH`.
+alone.  The installed package registers the plugin with pytest (entry point `pytest11`), so
+`pytest PATH` works from any folder; a bare checkout loads it from its root conftest.py, and
+`pytest -p sim.pytest_plugin PATH` loads it where neither applies.
 
 A failing item reports what a person needs instead of a traceback: the failed expectations, the
 ladder diagram with the failure marked, the seed, and the command that replays it.  A file that
