@@ -34,6 +34,7 @@ END_KINDS = ("chat ended", "peer left", "peer stopped answering", "no answer", "
 INVITED_WITHDRAWN = "invitation withdrawn"
 LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
+IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
 REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
 _MESSAGE = re.compile(r"([a-z])(\d+)-(\d+)")
 
@@ -58,7 +59,7 @@ class StepLog:
 
 
 @dataclass(frozen=True)
-class Fin:
+class Sent:
     sent: float
     src: str
     dst: str
@@ -73,7 +74,8 @@ class RunLog:
     steps: list[StepLog]
     notices: dict[str, list[Notice]]
     said: dict[str, list[str]]
-    fins: list[Fin] = field(default_factory=list)
+    fins: list[Sent] = field(default_factory=list)
+    syns: list[Sent] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     crossings: tuple[tuple[int, int], ...] = ()
     timeout: float = 5.0
@@ -93,7 +95,8 @@ class Attempt:
     seq: int = 0  # with `start`, where it began among same-time steps and notices
     notices: list[Notice] = field(default_factory=list)
     end: Notice | None = None
-    cut: bool = False
+    cut: bool = False  # a kill of this host's client or daemon cut it
+    dead: bool = False  # ... its daemon's
 
     @property
     def stop(self) -> float:
@@ -126,6 +129,8 @@ def attempts(log: RunLog) -> dict[str, list[Attempt]]:
             if isinstance(item, Notice):
                 if item.kind == "client error":
                     continue
+                if item.kind == "invitation":  # the daemon is free: a chat cut by a kill is over
+                    opened = [a for a in opened if not a.cut]
                 if not opened:
                     role = "invited" if item.kind == "invitation" else "unknown"
                     peer = item.text if role == "invited" else None
@@ -138,13 +143,17 @@ def attempts(log: RunLog) -> dict[str, list[Attempt]]:
             i, step = item  # type: ignore[misc]
             verb, _, arg = step.action.partition(" ")
             if verb == "start" and arg != "daemon":
+                opened = [a for a in opened if not a.cut]  # the daemon is free: a cut chat is over
                 opened.append(Attempt(host, arg, "inviting", t, step=i, seq=step.seq))
                 mine.append(opened[-1])
-            elif step.action in ("kill client", "kill daemon", "restart daemon", "disconnect"):
-                for a in opened:  # notices already on their way still belong to them, till `connect`
+            elif step.action in ("kill client", "disconnect"):
+                for a in opened:  # the daemon still ends it: a new client may hear the rest
                     a.cut = True
-            elif step.action == "connect" or step.action.startswith("connect "):
-                opened = [a for a in opened if not a.cut]
+            elif step.action in ("kill daemon", "restart daemon"):
+                for a in opened:  # gone with the daemon (notices already sent may still come)
+                    a.cut = a.dead = True
+            elif verb == "connect":
+                opened = [a for a in opened if not a.dead]
         out[host] = mine
     return out
 
@@ -288,12 +297,38 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == "declined" and declined_at:
                 found += _late_decline(log, where, host, p, declined_at[0], t1)
+    found += _ignored_invitations(log, by_host)
     return found
 
 
 def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0: float, t1: float) -> bool:
     """`host` was in a chat or invitation with someone else than `other` during [t0, t1]."""
     return any(a.peer != other and a.start <= t1 and a.stop >= t0 for a in by_host.get(host, []))
+
+
+def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+    """A daemon that gets an invitation's SYNs shows it or refuses it (busy): never ignores it, as
+    a daemon still holding a chat its peer has lost (it restarted, or re-invites at once) would."""
+    found = []
+    for host, atts in by_host.items():
+        for a in atts:
+            if a.role != "inviting" or a.peer is None or a.cut or a.step is None:
+                continue
+            p, t1 = a.peer, a.stop if a.end is not None else log.end
+            if _cut_between(log, p, a.start, t1) or any(n.kind in ("error", "refused") for n in a.notices):
+                continue
+            arrived = [s.arrived for s in log.syns if s.src == host and s.dst == p and s.arrived is not None
+                       and a.start <= s.sent and s.arrived <= t1]
+            if len(arrived) < IGNORED_SYNS:
+                continue
+            answered = any(b.start <= t1 and b.stop >= a.start and (
+                b.peer != host or b.role == "invited"  # busy elsewhere, or showing an invitation from host
+                or any(n.kind in ("invitation", "chat started") and a.start <= n.t <= t1 for n in b.notices))
+                for b in by_host.get(p, []))
+            if not answered:
+                found.append(f"{host}'s invitation to {p} ({a.start:.3f}s-{t1:.3f}s): {len(arrived)} of its "
+                             f"SYNs reached {p}, which neither showed it nor refused it")
+    return found
 
 
 def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float) -> list[str]:

@@ -35,7 +35,7 @@ EPISODES = ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "bu
             "vanished", "kill-client", "kill-daemon", "reinvite")
 TIMEOUT = 5.0
 RETRIES = 8
-CROSSING_DELAY = 0.5  # seconds every SYN of a host that crosses invitations takes (< timeout / 4)
+CROSSING_DELAY = 0.5  # seconds every datagram of a host that crosses invitations takes (< timeout / 4)
 STEP_WAIT = 30.0  # seconds accept/decline/say wait for their precondition
 NEVER = "{match: {op: ERR, text: never-sent}, drop: true}"  # a rule that never fires (keeps positions)
 
@@ -132,7 +132,7 @@ class _Builder:
         self.passive: set[str] = set()  # survivors of a vanished peer: their users do nothing more
         self.episode = 0
         self.count: dict[str, int] = {}
-        self.slow_syn: set[str] = set()  # hosts whose SYNs take CROSSING_DELAY (crossing invitations)
+        self.slow_path: set[str] = set()  # hosts whose datagrams take CROSSING_DELAY (crossings)
 
     def add(self, *steps: str) -> None:
         self.steps.extend(steps)
@@ -232,12 +232,12 @@ def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple
         b.add(f"{y}: quit")  # in case the invitation (or the chat) is still open on y's side
         return None
     if kind == "cross":
-        b.add(f"{x}: start {y}")  # x's SYNs are slowed (see generate) so that y's start crosses them
+        b.add(f"{x}: start {y}")  # x's datagrams are slowed (see generate) so that y's start crosses
         first = len(b.steps) - 1
         b.maybe_sleep(0.5, (0.1, 0.3))
         b.add(f"{y}: start {x}")
         b.crossings.append((first, len(b.steps) - 1))
-        b.slow_syn.add(x)
+        b.slow_path.add(x)
     else:  # chat, busy
         b.invite(x, y)
         b.maybe_sleep(0.2, (0.5, 3))
@@ -280,7 +280,7 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
             b.add(f"{h}: quit")
     final = {h: "down" if h in b.down else "free" for h in hosts}
     # a loopback path has no latency: without it, the first SYN would arrive before the second
-    # user typed `start`, and the invitations would not cross (a small delay: still drop-only)
-    faults += tuple(f"{{match: {{from: {h}, op: SYN}}, delay: {CROSSING_DELAY:g}s}}"
-                    for h in sorted(b.slow_syn))
+    # user typed `start`, and the invitations would not cross (the same small delay for every
+    # datagram of that host keeps its order: still a drop-only path)
+    faults += tuple(f"{{match: {{from: {h}}}, delay: {CROSSING_DELAY:g}s}}" for h in sorted(b.slow_path))
     return Schedule(seed, hosts, faults, tuple(b.steps), tuple(b.episodes), tuple(b.crossings), final)
