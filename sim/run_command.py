@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,6 +129,9 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {outcome.error}", flush=True)
         elif outcome.status != PASS or args.verbose:
             assert outcome.result is not None
+            if outcome.status == SEED_BOUND:
+                reason = outcome.message().splitlines()[0]
+                print(textwrap.fill(reason, COLUMNS, initial_indent="  ", subsequent_indent="  "), flush=True)
             print(outcome.result.report(), flush=True)
         outcomes.append(outcome)
     summary(outcomes)
