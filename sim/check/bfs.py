@@ -53,7 +53,9 @@ class Outcome:
 
 
 def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool = False,
-          model: Model | None = None) -> Outcome:
+          until: str | None = None, model: Model | None = None) -> Outcome:
+    """Search every state within `bounds`; stop early at the first violation (`stop_at_first`), when
+    property `until` is found violated, or after `max_states` states."""
     model = model or Model(bounds)
     out = Outcome(bounds)
     start = time.process_time()
@@ -91,7 +93,7 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
             violation = model.at_end(s)
             if violation is not None and violation.prop not in out.found:
                 out.found[violation.prop] = Counterexample(violation, _path(k, parent, via))
-        if stop_at_first and out.found.keys() & wanted:
+        if (stop_at_first and out.found.keys() & wanted) or (until is not None and until in out.found):
             out.complete = False
             break
         if max_states is not None and len(states) >= max_states:

@@ -17,7 +17,7 @@ from pathlib import Path
 from sim.check.bfs import Counterexample, Outcome, check
 from sim.check.model import EXTENSIONS, Bounds, Model
 from sim.check.properties import ALWAYS, EVENTUALLY, KIND, SOMETIMES
-from sim.check.replay import ReplayError, scenario_yaml, timeline
+from sim.check.replay import ReplayError, Timeline, replay_disagreement, scenario_yaml, timeline
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -70,31 +70,29 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:50]
 
 
-def write_counterexample(model: Model, cx: Counterexample, out_dir: Path) -> tuple[str, Path | None, str]:
-    """(ladder text, path of the scenario written or None, why not)."""
+def write_counterexample(model: Model, cx: Counterexample, out_dir: Path
+                         ) -> tuple[str, Path | None, str, Timeline | None]:
+    """(ladder text, path of the scenario written or None, why not, the timed replay)."""
     try:
         line = timeline(model, cx)
     except ReplayError as exc:
         ladder = "\n".join(f"  {k + 1:3}. {a.describe()}" for k, a in enumerate(cx.path))
-        return ladder, None, f"no concrete timing reproduces this path: {exc}"
+        return ladder, None, f"no concrete timing reproduces this path: {exc}", None
     ladder = "\n".join(f"  {k + 1:3}. {t:9.4f}s  {a.describe()}" + (f"   [{caused}]" if caused else "")
                        for k, (t, a, caused) in enumerate(line.steps))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"check-{slug(cx.violation.prop)}-{slug(model.bounds.describe())}.yaml"
     path.write_text(scenario_yaml(model, cx, line))
-    return ladder, path, ""
+    return ladder, path, "", line
 
 
-def verify(path: Path, prop: str, hosts: int) -> str:
-    from sim.check.model import NAMES
-    from sim.check.replay import harness_violations
+def verify(path: Path, line: Timeline, prop: str) -> str:
     from sim.runner import run_scenario
     from sim.scenario import load_scenario
 
-    result = run_scenario(load_scenario(path))
-    broken = harness_violations(result, list(NAMES[:hosts]))
-    same = "fails the same way" if prop in broken else "does NOT fail the same way"
-    return f"replayed in-process: {same} (broken there: {', '.join(sorted(broken)) or 'nothing'})"
+    why = replay_disagreement(line, run_scenario(load_scenario(path)), prop)
+    return "replayed in-process: " + ("fails the same way" if why is None
+                                      else f"does NOT fail the same way: {why}")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -111,14 +109,14 @@ def main(args: argparse.Namespace) -> int:
     wall = time.perf_counter() - wall
     for prop, cx in out.found.items():
         print(f"\n✗ {KIND[prop]} property {prop!r} violated in {len(cx.path)} steps: {cx.violation.text}")
-        ladder, path, why = write_counterexample(model, cx, args.out)
+        ladder, path, why, line = write_counterexample(model, cx, args.out)
         print(ladder)
-        if path is None:
+        if path is None or line is None:
             print(f"  ({why})")
             continue
         print(f"  scenario: {path}  (replay: python -m sim run {path})")
         if args.verify:
-            print(f"  {verify(path, prop, bounds.hosts)}")
+            print(f"  {verify(path, line, prop)}")
     print()
     print(table(out, wall))
     return 0 if out.passed else 1

@@ -52,6 +52,7 @@ NAMES = ("alice", "bob", "carol")
 PORT = 7777
 INF = float("inf")
 EXTENSIONS = ("none", "one", "both")
+LABELS = frozenset({"SYN", "SYN+ACK", "ACK", "FIN", "ERR", "CHAT"})
 COMMANDS = frozenset({"start", "accept", "decline", "say", "quit"})
 USER_EFFECTS = frozenset({"start", "quit", "decline", "say"})  # accept changes nothing properties track
 _MISSING = object()
@@ -71,6 +72,7 @@ class Bounds:
     retries: int = 6
     invite_expiry: float = 60.0
     extension: str = "none"  # which nodes run the negotiated extension, when NodeConfig has one
+    faulty: frozenset[str] = LABELS  # the datagram labels faults may hit (lost, copied, overtaken, late)
 
     def __post_init__(self) -> None:
         if not 2 <= self.hosts <= 3:
@@ -79,6 +81,9 @@ class Bounds:
             raise ValueError("message, fault and chat bounds must be whole numbers >= 0 (chats >= 1)")
         if self.lateness < 0:
             raise ValueError(f"lateness must be >= 0 timeouts, got {self.lateness}")
+        if not self.faulty <= LABELS:
+            raise ValueError(f"faults can hit only {', '.join(sorted(LABELS))}; "
+                             f"got {', '.join(sorted(self.faulty))}")
         if self.extension not in EXTENSIONS:
             raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, got {self.extension!r}")
         if self.extension != "none" and "extension" not in {f.name for f in dataclasses.fields(NodeConfig)}:
@@ -87,6 +92,7 @@ class Bounds:
     def describe(self) -> str:
         return (f"hosts={self.hosts} msgs={self.messages} loss={self.losses} dup={self.duplicates} "
                 f"reorder={self.reorders} late={self.lateness:g}T chats={self.chats}"
+                + ("" if self.faulty == LABELS else f" on={'/'.join(sorted(self.faulty))}")
                 + ("" if self.extension == "none" else f" ext={self.extension}"))
 
     def node_config(self, index: int) -> NodeConfig:
@@ -242,6 +248,7 @@ class Model:
         self.times = times or calibrate(lambda: fresh_nodes(bounds), [address(i) for i in range(self.n)])
         self.table = NodeTable(bounds, self.times)
         self.late_limit = bounds.lateness * bounds.timeout + 1e-9
+        self.faulty: dict[bytes, bool] = {}  # datagram -> may faults hit it (bounds.faulty)
         self.m = bounds.messages
         self.by_text = {text_of(u, k): u * 1000 + k for u in range(self.n) for k in range(self.m)}
         self.blaming = frozenset(r for r in ev.EndReason if r.name in BLAMING)
@@ -313,6 +320,8 @@ class Model:
             rest = (*fifo[:p], queue[1:], *fifo[p + 1:])
             act(out, (nids, stamps, rest, strays, budget, users, obs), dst, ("recv", data, src),
                 ("deliver", dst, src, data, 0, 0.0, -1))
+            if not self.hits(data):
+                continue
             if losses:
                 out.append((("drop", dst, src, data, 0, 0.0, -1),
                             (nids, stamps, rest, strays, (losses - 1, dups, reorders), users, obs), None))
@@ -321,6 +330,8 @@ class Model:
                 act(out, (nids, stamps, rest, more, (losses, dups - 1, reorders), users, obs), dst,
                     ("recv", data, src), ("duplicate", dst, src, data, 0, 0.0, -1))
             for k in range(1, min(reorders, len(queue) - 1) + 1):
+                if not all(self.hits(d) for d, _ in queue[1:k]):
+                    break  # only datagrams faults may hit can be overtaken
                 data_k = queue[k][0]
                 more = tuple(sorted((*strays, *((p, d, t) for d, t in queue[:k]))))
                 rest_k = (*fifo[:p], queue[k + 1:], *fifo[p + 1:])
@@ -335,6 +346,13 @@ class Model:
             act(out, (nids, stamps, fifo, strays[:j] + strays[j + 1:], budget, users, obs), dst,
                 ("recv", data, src), ("stray", dst, src, data, 0, 0.0, -1))
 
+    def hits(self, data: bytes) -> bool:
+        """May faults hit this datagram (its label is in bounds.faulty)?"""
+        hit = self.faulty.get(data)
+        if hit is None:
+            hit = self.faulty[data] = wire.decode(data).label in self.bounds.faulty
+        return hit
+
     def _tick(self, out: list, s: tuple) -> None:
         deadline = self.table.deadline
         nids = s[NIDS]
@@ -344,8 +362,9 @@ class Model:
         due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
         first = due[0] if len(due) == 1 else min(due, key=lambda i: self._set_rank(s, i, when))
         if when > 0:
-            limit = self.late_limit - when
-            if any(-t > limit for q in s[FIFO] for _, t in q) or any(-t > limit for _, _, t in s[STRAYS]):
+            limit, hits = self.late_limit - when, self.hits
+            if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
+                    or any(-t > limit for _, _, t in s[STRAYS])):
                 return  # a datagram in flight would arrive later than the bounds allow
             s = self._advance(s, when)
         self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
@@ -417,9 +436,8 @@ class Model:
         in_chat, quit_used, said, started = user
         shown, reported, ended, stale, blame, said_to = obs
         kind = inp[0]
-        if kind == "start":  # a new invitation: what either side ended before is about older chats
-            target = inp[1]
-            blame = tuple(0 if k == i else (b & ~(1 << i) if k == target else b) for k, b in enumerate(blame))
+        if kind == "start":  # our new invitation: what the peer ended before is about older chats
+            blame = (*blame[:i], 0, *blame[i + 1:])
             return (in_chat, False, said, started + 1), (shown, reported, ended, stale, blame, said_to)
         if kind == "say":
             slot = inp[1]
@@ -484,7 +502,7 @@ class Model:
                     "did not end, decline or withdraw anything since this chat began")
             if event.reason is ev.EndReason.DECLINED:
                 self.examples.add("decline-seen")
-            blame = tuple(b | (1 << i) if k != i else b for k, b in enumerate(blame))
+            blame = tuple(0 if k == i else b | (1 << i) for k, b in enumerate(blame))  # ours is consumed
         return (in_chat, quit_used, said, started), (shown, reported, ended, stale, blame, said_to), violation
 
     def _user_mask(self, user: int) -> int:

@@ -118,7 +118,7 @@ def _floats(value: Any, kind: Path, place: Path, holder: Any, key: Any
 
 def _where(holder: Any, key: Any) -> Any:
     """The identity of one stored time: its dict key, or (for an attribute) the holder's peer."""
-    return key if isinstance(holder, dict) else (getattr(holder, "peer", None), key)
+    return key if isinstance(holder, (dict, list, deque)) else (getattr(holder, "peer", None), key)
 
 
 @dataclasses.dataclass
@@ -138,7 +138,7 @@ class TimePaths:
         new = clone(node)
         for path, _, value, holder, key in list(float_paths(new)):
             if path in self.times:
-                if isinstance(holder, dict):
+                if isinstance(holder, (dict, list, deque)):
                     holder[key] = value - by
                 else:
                     setattr(holder, key, value - by)

@@ -10,8 +10,8 @@
 - `shown-or-undelivered`: a message is never both shown to the peer and reported undelivered;
 - `chats-isolated`: nothing of chat k changes chat k+1: a message said in a chat that has ended
   for its sender is never shown in a chat its receiver started after that end, and a notice that
-  blames the peer ("peer left", "declined", "invitation withdrawn") comes only after that peer
-  ended, declined or withdrew something since the invitation that began this chat was made.
+  blames the peer ("peer left", "declined", "invitation withdrawn") comes only if that peer ended,
+  declined or withdrew something since this side's last chat ended or its own invitation began.
 
 *Eventually* properties are judged on every path that ends (no transition left): both daemons
 free (`daemons-free`), and every message shown or reported undelivered to its sender

@@ -58,6 +58,7 @@ class Timeline:
     steps: list[tuple[float, Action, str]]  # (time, action, what it caused)
     sent: list[Sent]
     end: float
+    notices: dict[str, list[str]] = field(default_factory=dict)  # per host, as the harness names them
 
 
 def timeline(model: Model, cx: Counterexample, spacing: float = SPACING) -> Timeline:
@@ -71,6 +72,7 @@ def timeline(model: Model, cx: Counterexample, spacing: float = SPACING) -> Time
     strays: list[int] = []
     steps: list[tuple[float, Action, str]] = []
     state, last = model.initial(), 0.0
+    notices: dict[str, list[str]] = {name: [] for name in NAMES[:model.bounds.hosts]}
     for k, action in enumerate(cx.path):
         node = nodes[action.node]
         now = _time_of(nodes, cx.path, k, last, gap)
@@ -116,8 +118,17 @@ def timeline(model: Model, cx: Counterexample, spacing: float = SPACING) -> Time
             flight.setdefault((action.node, dst), []).append(len(sent))
             sent.append(Sent(action.node, dst, data, now, counts[(action.node, dst, label)]))
         steps.append((now, action, _brief(sends, events)))
+        notices[NAMES[action.node]] += [notice_kind(e) for e in events]
         last = now
-    return Timeline(steps, sent, last)
+    return Timeline(steps, sent, last, notices)
+
+
+def notice_kind(e: ev.Event) -> str:
+    """The event as the harness's notices name it (sim.runner's Seen.kind)."""
+    if isinstance(e, ev.ChatEnded):
+        return e.reason.text
+    return {ev.Invitation: "invitation", ev.ChatStarted: "chat started", ev.MessageReceived: "message",
+            ev.MessageDelivered: "delivered", ev.PeerError: "error"}.get(type(e), type(e).__name__)
 
 
 NETWORK = frozenset({"deliver", "duplicate", "reorder", "stray", "drop"})
@@ -326,3 +337,20 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
     if any(f.message.startswith("final state of") for f in result.failures):
         found.add("daemons-free")
     return found
+
+
+# properties a finished run's notices cannot show on their own (which chat a notice belongs to)
+NOT_JUDGED = frozenset({"chats-isolated"})
+
+
+def replay_disagreement(line: Timeline, result, prop: str) -> str | None:
+    """Why the harness run did not fail the way the model's path did, or None if it did: each user
+    was shown the model path's notices first, and the run broke `prop` (for properties the
+    notices can show)."""
+    for host, expected in line.notices.items():
+        got = [s.kind for s in result.notices.get(host, [])][:len(expected)]
+        if got != expected:
+            return f"{host} was shown {got}, the model's path {expected}"
+    if prop not in NOT_JUDGED and prop not in harness_violations(result, list(line.notices)):
+        return f"the run did not break {prop}"
+    return None
