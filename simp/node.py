@@ -19,6 +19,7 @@ quits (the FIN then gives up after the retries) or the client goes away; we do n
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -41,6 +42,9 @@ class NodeConfig:
     # this daemon's own (host, port) addresses, peer and client port: inviting one of them is
     # refused, and a datagram claiming to come from one (looped back or spoofed) is ignored
     own_addresses: frozenset[ev.Address] = frozenset()
+    # ended sessions still lingering at most; beyond, the oldest is forgotten early (its peer's
+    # stragglers then get the stranger answers, which are the same for FIN and chat datagrams)
+    max_lingering: int = 1024
 
     @property
     def per_source_interval(self) -> float:
@@ -54,7 +58,13 @@ class Node:
         self.config = config
         self.user: str | None = None  # the connected client's user name
         self.current: Session | None = None
-        self._ended: dict[ev.Address, Session] = {}
+        self._ended: dict[ev.Address, Session] = {}  # oldest first
+        # the lingering sessions' deadlines, found without looking at each: a heap of [deadline,
+        # peer]; an entry counts only while `_scheduled` holds the same deadline for that peer
+        self._deadlines: list[list] = []
+        self._scheduled: dict[ev.Address, float] = {}
+        self._touched: set[ev.Address] = set()  # lingering sessions that took input since _collect
+        self._invited_at: dict[ev.Address, float] = {}  # when each source last invited us
         self._out: list[tuple[ev.Address, Datagram]] = []
         self._events: list[ev.Event] = []
         self._notes: list[str] = []
@@ -81,8 +91,20 @@ class Node:
         return out
 
     def get_timer(self) -> float | None:
-        sessions = [self.current, *self._ended.values()] if self.current else self._ended.values()
-        return min((t for s in sessions if (t := s.get_timer()) is not None), default=None)
+        self._collect()
+        heap = self._deadlines
+        while heap and self._scheduled.get(heap[0][1]) != heap[0][0]:
+            heapq.heappop(heap)  # stale: that session was rescheduled or forgotten
+        deadlines = [heap[0][0]] if heap else []
+        if self.current is not None and (t := self.current.get_timer()) is not None:
+            deadlines.append(t)
+        return min(deadlines, default=None)
+
+    @property
+    def lingering(self) -> int:
+        """How many ended sessions still answer their peers."""
+        self._collect()
+        return len(self._ended)
 
     def counters(self) -> dict[str, int]:
         """Everything counted so far, retransmissions of live sessions included."""
@@ -118,6 +140,7 @@ class Node:
         previous = self._ended.get(peer)
         if previous is not None and previous.state is State.CLOSING:
             previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
+            self._touched.add(peer)
         self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
                                         previous=previous)
         self.stats["chats_started"] += 1
@@ -167,6 +190,8 @@ class Node:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
         elif (session := self._session_for(source, dg)) is not None:
             reason = session.handle_datagram(dg, now)
+            if session is not self.current:
+                self._touched.add(source)
             if session is self.current and session.peer_lost_chat:
                 self._collect()  # the chat is over: the SYN that proved it is a new invitation
                 reason = self._answer_stranger(dg, source, now)
@@ -180,8 +205,13 @@ class Node:
     def handle_timer(self, now: float) -> None:
         if self.current is not None:
             self.current.handle_timer(now)
-        for session in list(self._ended.values()):
-            session.handle_timer(now)
+        heap = self._deadlines
+        while heap and heap[0][0] <= now:
+            deadline, peer = heapq.heappop(heap)
+            if self._scheduled.get(peer) == deadline:
+                del self._scheduled[peer]
+                self._ended[peer].handle_timer(now)
+                self._touched.add(peer)
 
     def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
         """The session a datagram from `source` belongs to; None: the stranger rules answer it.
@@ -202,6 +232,10 @@ class Node:
         if dg.is_control(Op.SYN):
             if self.user is not None and self.current is None:
                 previous = self._ended.get(source)
+                refused = self._admit_invitation(source, previous, now)
+                if refused:
+                    self.stats["invitations_suppressed"] += 1
+                    return refused
                 if previous is not None:
                     self._forget(source)  # its re-sent FIN stops: the SYN shows the peer left it
                 self.current = Session.invited(self.config.session, local_user=self.user, peer=source,
@@ -229,23 +263,50 @@ class Node:
     def _me(self) -> str:
         return self.user or ""
 
+    def _admit_invitation(self, source: ev.Address, previous: Session | None, now: float) -> str | None:
+        """A new invitation is shown to our user within the stranger limits: all strangers together
+        share the overall rate with our answers, and one source is shown at most one invitation per
+        half timeout unless its previous one became a chat (a peer inviting again after a chat,
+        or after restarting, is not held back; one that invites and withdraws in a loop is)."""
+        last = self._invited_at.get(source)
+        if (last is not None and now - last < self.config.per_source_interval
+                and not (previous is not None and previous.began)):
+            return "invitation suppressed (this source invited us less than half a timeout ago)"
+        if not self._take_budget(now):
+            return "invitation suppressed (strangers are over the overall rate)"
+        self._invited_at = self._remember(self._invited_at, source, now)
+        return None
+
+    def _take_budget(self, now: float) -> bool:
+        """Take one unit of the overall stranger rate (a token bucket), if there is one."""
+        rate = self.config.stranger_rate
+        self._stranger_budget = min(rate, self._stranger_budget + (now - self._stranger_budget_at) * rate)
+        self._stranger_budget_at = now
+        if self._stranger_budget < 1:
+            return False
+        self._stranger_budget -= 1
+        return True
+
+    def _remember(self, seen: dict[ev.Address, float], source: ev.Address,
+                  now: float) -> dict[ev.Address, float]:
+        """`seen` with `source` at `now`; sources quiet for longer than the interval are forgotten
+        once it holds more than 4096, so the memory stays bounded whatever the traffic."""
+        if len(seen) > 4096:
+            horizon = now - self.config.per_source_interval
+            seen = {a: t for a, t in seen.items() if t > horizon}
+        seen[source] = now
+        return seen
+
     def _answer_limited(self, source: ev.Address, now: float, answer: list[Datagram]) -> str | None:
         """Send `answer` unless this source or all strangers together are over their rate."""
         last = self._stranger_last.get(source)
         if last is not None and now - last < self.config.per_source_interval:
             self.stats["stranger_answers_suppressed"] += 1
             return "answer suppressed (this source is over its rate)"
-        rate = self.config.stranger_rate
-        self._stranger_budget = min(rate, self._stranger_budget + (now - self._stranger_budget_at) * rate)
-        self._stranger_budget_at = now
-        if self._stranger_budget < 1:
+        if not self._take_budget(now):
             self.stats["stranger_answers_suppressed"] += 1
             return "answer suppressed (strangers are over the overall rate)"
-        self._stranger_budget -= 1
-        if len(self._stranger_last) > 4096:  # forget sources quiet for longer than the interval
-            horizon = now - self.config.per_source_interval
-            self._stranger_last = {a: t for a, t in self._stranger_last.items() if t > horizon}
-        self._stranger_last[source] = now
+        self._stranger_last = self._remember(self._stranger_last, source, now)
         self.stats["stranger_answers"] += 1
         self._out.extend((source, d) for d in answer)
         return None
@@ -253,21 +314,39 @@ class Node:
     # -- plumbing ----------------------------------------------------------------------------
 
     def _collect(self) -> None:
-        """Move the sessions' outputs into ours and retire sessions that ended or finished."""
+        """Move the sessions' outputs into ours and retire sessions that ended or finished.
+
+        Only the current session and the lingering ones that took input or a timer since the
+        last call are looked at, so the cost does not grow with the number of lingering ones."""
         if self.current is not None:
             self._drain(self.current)
             if not self.current.active:
-                if self.current.peer in self._ended:  # an older chat with the same peer, still lingering
-                    self._forget(self.current.peer)
-                self._ended[self.current.peer] = self.current
-                self.current = None
-        for peer, session in list(self._ended.items()):
+                session, self.current = self.current, None
+                if session.peer in self._ended:  # an older chat with the same peer, still lingering
+                    self._forget(session.peer)
+                self._ended[session.peer] = session
+                self._touched.add(session.peer)
+                if len(self._ended) > self.config.max_lingering:
+                    self._forget(next(iter(self._ended)))  # the oldest: its linger ends first
+        touched, self._touched = self._touched, set()
+        for peer in touched:
+            session = self._ended.get(peer)
+            if session is None:
+                continue
             self._drain(session)
-            if session.finished:
+            deadline = session.get_timer()
+            if session.finished or deadline is None:
                 self._forget(peer)
+            elif self._scheduled.get(peer) != deadline:
+                self._scheduled[peer] = deadline
+                heapq.heappush(self._deadlines, [deadline, peer])
+        if len(self._deadlines) > 2 * len(self._scheduled) + 64:  # drop stale entries in bulk
+            self._deadlines = [[t, p] for p, t in self._scheduled.items()]
+            heapq.heapify(self._deadlines)
 
     def _forget(self, peer: ev.Address) -> None:
         session = self._ended.pop(peer)
+        self._scheduled.pop(peer, None)
         self._drain(session)
         self.stats["retransmissions"] += session.retransmissions
 

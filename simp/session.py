@@ -57,9 +57,13 @@ class SessionConfig:
     retries: int = 6  # re-sends before giving up
     invite_expiry: float = 60.0  # how long an invitation lives, either side
     linger: float = 3.0  # in timeouts: how long an ended session still answers its peer
+    # our messages not yet acknowledged (in flight and queued); a Say beyond is refused: at one
+    # round trip each they would take long to go out, and each may hold 65,468 bytes
+    max_queued: int = 1000
 
     def __post_init__(self) -> None:
-        if self.timeout <= 0 or self.retries < 0 or self.invite_expiry <= 0 or self.linger < 0:
+        if (self.timeout <= 0 or self.retries < 0 or self.invite_expiry <= 0 or self.linger < 0
+                or self.max_queued < 1):
             raise ValueError(f"invalid session configuration: {self}")
 
 
@@ -203,6 +207,11 @@ class Session:
         """True when a FIN of this session may still come from the peer: it ended the session with
         FIN (repeated if our ACK is lost), or we gave up on it without its acknowledgement."""
         return self._peer_may_send_fin
+
+    @property
+    def began(self) -> bool:
+        """True once the chat was established (not merely an invitation)."""
+        return self._began
 
     @property
     def finished(self) -> bool:
@@ -639,6 +648,9 @@ class Session:
         self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
 
     def _cmd_say(self, message: Outgoing, now: float) -> None:
+        if len(self._queue) + (self._current is not None) >= self.config.max_queued:
+            raise CommandError(f"too many messages waiting for the peer: {self.config.max_queued}; "
+                               "wait until some are delivered")
         self._queue.append(message)
         if self.state is State.ESTABLISHED:
             self._send_next(now)

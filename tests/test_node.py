@@ -9,7 +9,7 @@ from simp import events as ev
 from simp import wire
 from simp.events import EndReason
 from simp.node import BUSY_TEXT, NO_USER_TEXT, Node, NodeConfig
-from simp.session import CommandError, SessionConfig, State
+from simp.session import CommandError, Session, SessionConfig, State
 from simp.wire import Op
 
 T = DEFAULT_CONFIG.session.timeout
@@ -168,6 +168,58 @@ def test_stranger_answers_are_limited_overall() -> None:
     for source in sources[10:15]:  # half a second later the bucket holds five answers
         node.receive(fin, source, now + 0.5)
     assert len(node.datagrams_to_send()) == 5
+
+
+def withdrawn_invitations(node: Node, count: int, now: float = 0.0, step: float = 0.0) -> list[ev.Address]:
+    """`count` strangers each invite `node` and withdraw at once: each leaves a lingering session."""
+    sources = [(f"10.7.{i // 250}.{i % 250}", 7777) for i in range(count)]
+    for i, source in enumerate(sources):
+        node.receive(wire.encode(wire.control(Op.SYN, 0, "x")), source, now + i * step)
+        node.receive(wire.encode(wire.control(Op.FIN, 0, "x")), source, now + i * step)
+        node.datagrams_to_send()
+    return sources
+
+
+def test_invitations_from_strangers_go_through_the_stranger_rate_limit() -> None:
+    """A flood of invitations (each withdrawn at once, so the daemon is free for the next) shows the
+    user at most `stranger_rate` per second, and one source at most one per half timeout."""
+    node = Node(NodeConfig(stranger_rate=10.0))
+    node.connect_client("bob")
+    withdrawn_invitations(node, 30)
+    assert len([e for e in node.events() if isinstance(e, ev.Invitation)]) == 10
+    assert node.counters()["invitations_suppressed"] == 20
+    flood = wire.encode(wire.control(Op.SYN, 0, "x"))
+    source = ("10.6.0.1", 7777)
+    for t in (100.0, 100.0, 100.0 + T / 4):
+        node.receive(flood, source, t)
+        node.receive(wire.encode(wire.control(Op.FIN, 0, "x")), source, t)
+    assert len([e for e in node.events() if isinstance(e, ev.Invitation)]) == 1
+    node.receive(flood, source, 100.0 + T / 2)
+    assert len([e for e in node.events() if isinstance(e, ev.Invitation)]) == 1
+
+
+def test_lingering_sessions_are_capped_and_a_datagram_costs_the_same_whatever_their_number(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    config = NodeConfig(stranger_rate=1e9, max_lingering=500)
+    node = Node(config)
+    node.connect_client("bob")
+    withdrawn_invitations(node, 600)
+    assert node.lingering == 500
+    calls = 0
+    real = Session.datagrams_to_send
+
+    def counted(self: Session) -> list[wire.Datagram]:
+        nonlocal calls
+        calls += 1
+        return real(self)
+
+    monkeypatch.setattr(Session, "datagrams_to_send", counted)
+    node.receive(wire.encode(wire.control(Op.FIN, 0, "x")), ("10.7.1.1", 7777), 1.0)  # a lingering peer's
+    node.receive(wire.encode(wire.control(Op.FIN, 0, "x")), STRANGER, 1.0)
+    assert len(node.datagrams_to_send()) == 2 and node.get_timer() == LINGER
+    assert calls <= 4
+    node.handle_timer(LINGER)
+    assert node.lingering == 0 and node.get_timer() is None
 
 
 def test_rate_limit_never_suppresses_the_peer_of_the_chat() -> None:
@@ -519,6 +571,18 @@ def test_message_that_cannot_be_sent_is_refused_before_anything_is_queued(text: 
         net.say("alice", text)
     assert net.sent("alice", "CHAT") == []
     assert net["alice"].current is not None and net["alice"].current.pending == ()
+
+
+def test_say_beyond_the_queue_cap_is_refused_with_a_clear_error() -> None:
+    config = NodeConfig(session=SessionConfig(max_queued=5))
+    net = Net("alice", "bob", config=config)
+    establish(net)
+    net.drop(src="bob", label="ACK", nth=None)
+    for i in range(5):
+        net.say("alice", f"m{i}")
+    with pytest.raises(CommandError, match="too many messages waiting for the peer: 5"):
+        net.say("alice", "one too many")
+    assert [m.text for m in net["alice"].current.pending] == [f"m{i}" for i in range(5)]  # type: ignore[union-attr]
 
 
 def test_largest_message_goes_through() -> None:
