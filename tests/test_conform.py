@@ -83,6 +83,17 @@ def test_spec_standin_passes_every_case_in_parallel(tmp_path: Path) -> None:
     assert not bad, "\n".join(_explain(r) for r in bad)
 
 
+def test_a_user_acting_through_a_text_protocol_on_the_client_port(tmp_path: Path) -> None:
+    """The other client shape: each step one datagram to the client port, each notice one back."""
+    path = profile_path("spec", tmp_path, client="udp")
+    profile = load_profile(path)
+    assert profile.user.shape == "udp"
+    for case_id in ("handshake-inviter", "dup-chat", "fin-from-peer"):
+        r = _run(path, case_id)
+        assert r.status == PASS, _explain(r)
+        assert "> name tester" in r.user_lines and "< ready" in r.user_lines
+
+
 # -- what a profile cannot do or see -----------------------------------------------------------
 
 

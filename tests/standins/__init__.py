@@ -8,9 +8,16 @@ HERE = Path(__file__).resolve().parent
 DIALECTS = ("spec", "ack-next", "first-bit-1", "shared-bit", "short-fields")
 
 
-def profile_path(dialect: str, folder: Path) -> Path:
-    """Write the stand-in's profile for `dialect` into `folder` (cwd points back here)."""
+def profile_path(dialect: str, folder: Path, *, client: str = "stdio") -> Path:
+    """Write the stand-in's profile for `dialect` into `folder` (cwd points back here).
+
+    `client="udp"`: its user acts through a text protocol on its client port instead of stdin.
+    """
     text = (HERE / "profile_template.yaml").read_text().replace("DIALECT", dialect)
-    path = folder / f"standin-{dialect}.yaml"
-    path.write_text(text.replace("cwd: .", f"cwd: {HERE}"))
+    text = text.replace("cwd: .", f"cwd: {HERE}")
+    if client == "udp":
+        text = text.replace("--timeout {timeout}", "--timeout {timeout} --client-port {client_port}")
+        text = text.replace("  shape: stdio\n  attach: daemon\n", "  shape: udp\n")
+    path = folder / f"standin-{dialect}-{client}.yaml"
+    path.write_text(text)
     return path

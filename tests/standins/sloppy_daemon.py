@@ -10,9 +10,12 @@ and user at once, commands on stdin, notices on stdout.  `--dialect`:
 - shared-bit:   one bit for both directions (sending and receiving flip the same bit);
 - short-fields: user field of 16 bytes and length field of 2 bytes (it reads SPEC's too).
 
-stdin: `invite IP`, `accept`, `decline`, `say TEXT`, `quit`.  stdout: `invitation from USER`,
-`chat started with USER`, `message from USER: TEXT`, `declined`, `error: TEXT`, `peer left`,
-`chat ended`, `peer not answering`.  Deliberately simple: no linger, no rate limits.
+stdin: `name USER`, `invite IP`, `accept`, `decline`, `say TEXT`, `quit`.  stdout: `invitation
+from USER`, `chat started with USER`, `message from USER: TEXT`, `declined`, `error: TEXT`, `peer
+left`, `chat ended`, `peer not answering`.  With `--client-port P` the same commands are also
+taken as UDP datagrams on IP:P and every notice is sent back to the last sender as a datagram
+(the other client shape: a text protocol on the client port).  Deliberately simple: no linger,
+no rate limits.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class Sloppy(asyncio.DatagramProtocol):
         self.in_flight: bytes | None = None
         self.tries = 0
         self.timer: asyncio.TimerHandle | None = None
+        self.client: asyncio.DatagramTransport | None = None
+        self.client_addr: tuple[str, int] | None = None
         self.reset_bits()
 
     def reset_bits(self) -> None:
@@ -114,9 +119,10 @@ class Sloppy(asyncio.DatagramProtocol):
         self.state, self.peer, self.outbox = "idle", None, []
         self.reset_bits()
 
-    @staticmethod
-    def say(line: str) -> None:
+    def say(self, line: str) -> None:
         print(line, flush=True)
+        if self.client is not None and self.client_addr is not None:
+            self.client.sendto(line.encode("ascii", "replace"), self.client_addr)
 
     # -- receiving -------------------------------------------------------------------------------
 
@@ -199,6 +205,9 @@ class Sloppy(asyncio.DatagramProtocol):
 
     def command(self, line: str) -> None:
         verb, _, arg = line.strip().partition(" ")
+        if verb == "name":
+            self.user = arg
+            self.say("ready")
         if verb == "invite" and self.state == "idle":
             self.state, self.peer = "inviting", (arg, 7777)
             self.send_reliably(self.encode(CONTROL, SYN, 0))
@@ -217,6 +226,15 @@ class Sloppy(asyncio.DatagramProtocol):
             self.send_reliably(self.encode(CONTROL, FIN, self._get_send()))
 
 
+class _ClientPort(asyncio.DatagramProtocol):
+    def __init__(self, daemon: Sloppy) -> None:
+        self.daemon = daemon
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.daemon.client_addr = addr
+        self.daemon.command(data.decode("ascii", "replace"))
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("ip")
@@ -224,19 +242,19 @@ async def main() -> None:
     parser.add_argument("--user", default="tester")
     parser.add_argument("--timeout", type=float, default=0.5)
     parser.add_argument("--retries", type=int, default=6)
+    parser.add_argument("--client-port", type=int)
     args = parser.parse_args()
     loop = asyncio.get_running_loop()
     daemon = Sloppy(args.ip, args.user, args.dialect, args.timeout, args.retries)
     await loop.create_datagram_endpoint(lambda: daemon, local_addr=(args.ip, 7777))
+    if args.client_port:
+        daemon.client, _ = await loop.create_datagram_endpoint(
+            lambda: _ClientPort(daemon), local_addr=(args.ip, args.client_port))
     print(f"listening on {args.ip}:7777 ({args.dialect})", file=sys.stderr, flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while line := await reader.readline():
-        text = line.decode("ascii", "replace").strip()
-        if text.startswith("name "):
-            daemon.user = text[5:]
-        else:
-            daemon.command(text)
+        daemon.command(line.decode("ascii", "replace").strip())
 
 
 if __name__ == "__main__":
