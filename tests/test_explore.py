@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 
 from sim.explore import drops_only, explore, one_seed, run, run_log
-from sim.explore_check import END_KINDS, Fin, Notice, RunLog, StepLog, violations
+from sim.explore_check import END_KINDS, Notice, RunLog, Sent, StepLog, violations
 from sim.explore_gen import EPISODES, NEVER, Schedule, generate, step_parts
 from sim.scenario import load_scenario, parse_scenario
 
 
-def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fins: tuple[Fin, ...] = (),
-           failures: tuple[str, ...] = ()) -> RunLog:
+def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fins: tuple[Sent, ...] = (),
+           syns: tuple[Sent, ...] = (), failures: tuple[str, ...] = ()) -> RunLog:
     """A RunLog from lines `T HOST > action` (a step), `T HOST ! action` (a skipped step) and
     `T HOST * kind [text] [| undelivered,...]` (a notice), in the order they happened."""
     steps: list[StepLog] = []
@@ -39,8 +39,8 @@ def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fin
             said.setdefault(s.host, []).append(s.action[4:])
     for host in {s.host for s in steps if s.host} | set(notices):
         said.setdefault(host, [])
-    return RunLog(steps=steps, notices=notices, said=said, fins=list(fins), failures=list(failures),
-                  crossings=crossings, end=float(lines[-1].split(" ")[0]) + 100)
+    return RunLog(steps=steps, notices=notices, said=said, fins=list(fins), syns=list(syns),
+                  failures=list(failures), crossings=crossings, end=float(lines[-1].split(" ")[0]) + 100)
 
 
 HAPPY = [
@@ -127,8 +127,19 @@ def test_notice_agreement_and_wording() -> None:
 def test_a_decline_heard_a_linger_late() -> None:
     lines = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice", "0 bob * declined",
              "15 alice * declined"]
-    assert "told 'declined' 15.0s after bob's FIN" in _one(lines, fins=(Fin(0.0, "bob", "alice", 0, 0.0),))
-    assert violations(log_of(lines, fins=(Fin(14.8, "bob", "alice", 0, 14.9),))) == []
+    assert "told 'declined' 15.0s after bob's FIN" in _one(lines, fins=(Sent(0.0, "bob", "alice", 0, 0.0),))
+    assert violations(log_of(lines, fins=(Sent(14.8, "bob", "alice", 0, 14.9),))) == []
+
+
+def test_an_invitation_whose_syns_arrive_is_shown_or_refused_never_ignored() -> None:
+    lines = [*HAPPY[:5], "10 bob > restart daemon", "10 bob > connect", "10 bob > start alice",
+             "40 bob > quit", "40 bob * invitation withdrawn"]  # alice's stale chat swallowed the SYNs
+    syns = tuple(Sent(10.0 + 5 * k, "bob", "alice", 0, 10.0 + 5 * k) for k in range(6))
+    found = violations(log_of(lines, syns=syns))
+    assert any("6 of its SYNs reached alice, which neither showed it nor refused it" in f for f in found)
+    shown = [*lines[:-1], "10 alice * peer left", "10 alice * invitation bob",
+             "40 bob * invitation withdrawn"]
+    assert not any("SYNs reached" in f for f in violations(log_of(shown, syns=syns)))
 
 
 def test_crossing_invitations_must_not_end_declined_or_unanswered() -> None:
@@ -231,3 +242,13 @@ def test_a_written_violation_replays(tmp_path: Path) -> None:
     again = run_scenario(replay)
     assert not again.passed
     assert violations(run_log(again, schedule)) == problems
+
+
+def test_the_known_limit_over_a_reordering_path_is_counted_per_message() -> None:
+    from sim.explore_limit import Tally, scenario_text
+    from sim.runner import run_scenario
+
+    tally = Tally()
+    tally.add(run_scenario(parse_scenario(scenario_text(0.3, messages=6), "limit.yaml"), seed=1))
+    assert sum(tally.outcomes.values()) == 12  # every message said is counted once
+    assert "lost silently" in tally.report()
