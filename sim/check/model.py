@@ -138,7 +138,9 @@ class NodeTable:
     ids: dict[tuple, int] = field(default_factory=dict)
     steps: dict[tuple, tuple | None] = field(default_factory=dict)
     shifts: dict[tuple[int, float], int] = field(default_factory=dict)
-    times_of: list[dict[tuple, float]] = field(default_factory=list)  # per node id: where -> time
+    times_of: list[dict[int, float]] = field(default_factory=list)  # per node id: place id -> time
+    places: dict[tuple, int] = field(default_factory=dict)  # where a node holds a time -> small id
+    restamps: dict[tuple[int, int], tuple[frozenset[int], tuple[int, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.addresses = [address(i) for i in range(self.bounds.hosts)]
@@ -152,7 +154,9 @@ class NodeTable:
             self.nodes.append(node)
             timer = node.get_timer()
             self.deadline.append(INF if timer is None else timer)
-            self.times_of.append(self.times.times_of(node))
+            places = self.places
+            self.times_of.append({places.setdefault(where, len(places)): t
+                                  for where, t in self.times.times_of(node).items()})
         return nid
 
     def step(self, nid: int, inp: tuple) -> tuple | None:
@@ -188,6 +192,15 @@ class NodeTable:
             node.say(inp[1] + 1, inp[2], 0.0)
         else:
             getattr(node, kind)(0.0)  # accept, decline, quit
+
+    def restamp_plan(self, old: int, new: int) -> tuple[frozenset[int], tuple[int, ...]]:
+        """Which of node `new`'s times it kept from `old` unchanged, and which it set (sorted)."""
+        plan = self.restamps.get((old, new))
+        if plan is None:
+            before, after = self.times_of[old], self.times_of[new]
+            kept = frozenset(w for w, t in after.items() if before.get(w) == t)
+            plan = self.restamps[(old, new)] = (kept, tuple(sorted(w for w in after if w not in kept)))
+        return plan
 
     def shift(self, nid: int, by: float) -> int:
         key = (nid, by)
@@ -376,11 +389,11 @@ class Model:
 
     def _restamp(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
         """Times node i set in this step rank after every time held so far; ranks renumbered."""
-        before, after = self.table.times_of[old], self.table.times_of[new]
-        fresh = max((r for node in stamps for _, r in node), default=-1) + 1
-        mine = tuple(sorted((where, r if before.get(where) == t else fresh)
-                            for where, t in after.items()
-                            for r in (dict(stamps[i]).get(where, fresh),)))
+        kept, fresh = self.table.restamp_plan(old, new)
+        if not fresh and len(kept) == len(stamps[i]):
+            return stamps
+        top = max((r for node in stamps for _, r in node), default=-1) + 1
+        mine = tuple(sorted((*((w, r) for w, r in stamps[i] if w in kept), *((w, top) for w in fresh))))
         stamps = (*stamps[:i], mine, *stamps[i + 1:])
         ranks = sorted({r for node in stamps for _, r in node})
         if ranks == list(range(len(ranks))):

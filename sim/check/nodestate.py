@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import random
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
@@ -44,10 +45,19 @@ class TimeModelError(RuntimeError):
     """A node's behaviour or state does not fit the checker's time abstraction."""
 
 
+@functools.cache
+def _is_object_type(kind: type) -> bool:
+    return (hasattr(kind, "__dict__") and not dataclasses.is_dataclass(kind) and not issubclass(kind, enum.Enum)
+            and kind not in _SHARED and kind.__module__ != "builtins")
+
+
 def _is_object(value: object) -> bool:
     """A mutable object whose attributes are state (a Session), not a value."""
-    return (hasattr(value, "__dict__") and not dataclasses.is_dataclass(value)
-            and not isinstance(value, enum.Enum))
+    return _is_object_type(type(value))
+
+
+# immutable types a copy shares with its original (tuples in a node hold values only)
+_SHARED = frozenset({int, float, str, bool, type(None), bytes, tuple, frozenset})
 
 
 def clone(obj: Any) -> Any:
@@ -59,6 +69,8 @@ def clone(obj: Any) -> Any:
 
 def _copy(value: Any) -> Any:
     kind = type(value)
+    if kind in _SHARED:
+        return value
     if kind in (list, deque):
         return kind(_copy(v) for v in value)
     if kind is Counter:
@@ -79,6 +91,8 @@ def fingerprint(obj: Any) -> tuple:
 
 def _fp(value: Any) -> Any:
     kind = type(value)
+    if kind in _SHARED and kind is not tuple:
+        return value
     if kind in (list, deque, tuple):
         return tuple(_fp(v) for v in value)
     if kind is dict:
