@@ -45,5 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     runner = run_interactive if interactive else run_scripted
     try:
         return asyncio.run(runner(client, args.user))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # never a silent exit: say what becomes of the chat
+        print("\n* interrupted: bye (the daemon ends any chat of ours once it stops hearing from "
+              "this client)", flush=True)
         return 0

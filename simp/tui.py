@@ -38,6 +38,7 @@ class Phase(enum.Enum):
     MENU = "menu"
     ASK_PEER = "ask-peer"  # after `s`: the next line is the peer's IP[:PORT]
     STARTING = "starting"  # invitation sent, waiting for the answer
+    WITHDRAWING = "withdrawing"  # `q` typed while inviting: the peer is being told
     WAITING = "waiting"  # after `w`: waiting for an invitation
     INVITED = "invited"  # the next line answers the invitation: y or n
     ACCEPTING = "accepting"
@@ -51,6 +52,7 @@ PROMPTS = {
     Phase.MENU: "[s]tart a chat, [w]ait for an invitation, [q]uit > ",
     Phase.ASK_PEER: "peer daemon IP[:PORT] > ",
     Phase.STARTING: "(inviting; q withdraws) > ",
+    Phase.WITHDRAWING: "(withdrawing the invitation) > ",
     Phase.WAITING: "(waiting; q or Enter goes back to the menu) > ",
     Phase.INVITED: "accept? [y/n] > ",
     Phase.ACCEPTING: "(accepting) > ",
@@ -64,6 +66,7 @@ TUI_HINT = "for the full terminal UI (input line kept below the messages): pip i
 _SCRIPT_INPUT = frozenset({Phase.MENU, Phase.ASK_PEER, Phase.INVITED, Phase.CHAT})
 # phases in which the daemon holds an invitation to us that the user may still answer
 _ANSWERING = frozenset({Phase.INVITED, Phase.ACCEPTING, Phase.DECLINING})
+_INVITING = frozenset({Phase.STARTING, Phase.WITHDRAWING})
 END_NOTICES = {
     ev.EndReason.QUIT: "chat ended",
     ev.EndReason.PEER_LEFT: "{user} left the chat",
@@ -162,10 +165,11 @@ class ChatUI:
                 self.on_change()
         return self._epoch
 
-    def _undo(self, epoch: int) -> None:
-        """A request failed: leave its phase for what the events so far say, unless they moved on."""
+    def _undo(self, epoch: int, back: Phase | None) -> None:
+        """A request failed: leave its phase (for `back`, or what the events so far say), unless
+        events moved the phase on meanwhile."""
         if epoch == self._epoch:
-            self._go(Phase.INVITED if self._invitation else Phase.MENU)
+            self._go(back or (Phase.INVITED if self._invitation else Phase.MENU))
 
     def notice(self, text: str) -> None:
         self.emit(f"* {text}")
@@ -186,6 +190,10 @@ class ChatUI:
                 self.notice(f"not sent (the chat had ended): {text}; type it again if it was meant "
                             "for the menu")
             return
+        if typed_in is Phase.ASK_PEER and self.phase is Phase.INVITED and command:
+            _, user = self._invitation or (None, "the peer")
+            self.notice(f"invitation to {command} not sent: {user} invited you first; answer y or n")
+            return
         if len(text) > MAX_LINE:
             self.notice(f"error: message too long: {len(text)} characters, the limit is {MAX_LINE}; "
                         "not used")
@@ -195,14 +203,15 @@ class ChatUI:
         except ClientError as exc:
             self.notice(f"error: {exc}")
 
-    async def _request(self, phase: Phase, call: Callable[[], Awaitable[object]]) -> bool:
+    async def _request(self, phase: Phase, call: Callable[[], Awaitable[object]],
+                       back: Phase | None = None) -> bool:
         """Enter `phase`, then run the request; on failure say why and roll back (see `_undo`)."""
         epoch = self._go(phase)
         try:
             await call()
         except ClientError as exc:
             self.notice(f"error: {exc}")
-            self._undo(epoch)
+            self._undo(epoch, back)
             return False
         return True
 
@@ -270,7 +279,7 @@ class ChatUI:
     async def _busy_line(self, text: str, command: str) -> None:
         if command == "q" and self.phase is Phase.STARTING:
             self.notice("withdrawing the invitation")
-            await self.client.quit()
+            await self._request(Phase.WITHDRAWING, self.client.quit, back=Phase.STARTING)
         else:
             self._not_sent(text)
 
@@ -286,6 +295,7 @@ class ChatUI:
         Phase.MENU: _menu_line,
         Phase.ASK_PEER: _peer_line,
         Phase.STARTING: _busy_line,
+        Phase.WITHDRAWING: _busy_line,
         Phase.WAITING: _waiting_line,
         Phase.INVITED: _invited_line,
         Phase.ACCEPTING: _ignore_line,
@@ -301,8 +311,10 @@ class ChatUI:
         try:
             if self.phase is Phase.CHAT:
                 await self._request(Phase.LEAVING, self.client.quit)
-            elif self.phase in (Phase.INVITED, Phase.STARTING):
-                await self.client.quit()
+            elif self.phase is Phase.INVITED:
+                await self._request(Phase.DECLINING, self.client.quit)
+            elif self.phase is Phase.STARTING:
+                await self._request(Phase.WITHDRAWING, self.client.quit, back=Phase.STARTING)
             elif self.phase in (Phase.MENU, Phase.ASK_PEER, Phase.WAITING):
                 self._go(Phase.DONE)
         except ClientError as exc:
@@ -343,7 +355,10 @@ class ChatUI:
     def _chat_ended(self, event: ev.ChatEnded) -> None:
         host = event.peer[0]
         user = self._peer_name or (self._invitation[1] if self._invitation else shown_name(event.user, host))
-        self.notice(END_NOTICES[event.reason].format(user=user, host=host))
+        if event.reason is ev.EndReason.WITHDRAWN and self.phase in _INVITING:  # our own invitation
+            self.notice(f"invitation to {host}:{event.peer[1]} withdrawn")
+        else:
+            self.notice(END_NOTICES[event.reason].format(user=user, host=host))
         for item in event.undelivered:
             if self._pending.pop(item.msg_id, None) is None:
                 self._early[item.msg_id] = "reported"
@@ -375,6 +390,7 @@ class _LineReader:
         self._lines: asyncio.Queue[str | None] = asyncio.Queue()
         self.phase_of: Callable[[], Phase] = lambda: Phase.MENU
         self.arrived_in = Phase.MENU  # the phase when the last line arrived (it answers that one)
+        self._eof = False
         threading.Thread(target=self._run, name="stdin", daemon=True).start()
 
     def _run(self) -> None:
@@ -401,9 +417,13 @@ class _LineReader:
         return self.TOO_LONG
 
     async def readline(self) -> str | None:
-        """The next line, or None at end of input."""
+        """The next line, or None at end of input (and for every call after it)."""
+        if self._eof:
+            return None
         self._want.set()
-        return await self._lines.get()
+        line = await self._lines.get()
+        self._eof = line is None
+        return line
 
 
 async def _pump_events(client: Client, ui: ChatUI) -> None:

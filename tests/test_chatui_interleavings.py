@@ -33,7 +33,7 @@ LINES = ["s", "w", "q", "y", "n", "127.0.0.2", "hello", "x", ""]
 AGREEING = {
     "free": {Phase.MENU, Phase.WAITING, Phase.ASK_PEER},
     "inviting": {Phase.STARTING},
-    "withdrawing": {Phase.STARTING},
+    "withdrawing": {Phase.WITHDRAWING},
     "invited": {Phase.INVITED},
     "accepting": {Phase.ACCEPTING},
     "chat": {Phase.CHAT},

@@ -53,10 +53,13 @@ def test_fifty_messages_each_way_interleaved_arrive_once_in_order(net: _Net) -> 
     bob.expect(r"^\* alice left the chat$")
     for c in (alice, bob):
         c.end_input()
+        c.expect(r"^\* end of input: bye$")
         assert c.wait() == 0
-    for c, peer in ((alice, "bob"), (bob, "alice")):
+    for c, me, peer in ((alice, "alice", "bob"), (bob, "bob", "alice")):
         received = [line for line in c.out.lines if line.startswith(f"{peer}: ")]
         assert received == [f"{peer}: from {peer} {i}" for i in range(50)]
+        delivered = [line for line in c.out.lines if line.startswith("* delivered: ")]
+        assert delivered == [f"* delivered: from {me} {i}" for i in range(50)]
 
 
 def test_declined_invitation_is_reported_to_the_inviter(net: _Net) -> None:
@@ -116,10 +119,15 @@ def test_killed_peer_daemon_reports_undelivered_messages(net: _Net) -> None:
 
 
 def test_daemon_stopped_by_sigterm_ends_the_chat_with_fin(net: _Net) -> None:
-    _alice, bob = net.chat()
+    alice, bob = net.chat()
     assert net.procs[0].stop(signal.SIGTERM) == 0
     bob.expect(r"^\* alice left the chat$")
     net.procs[0].log.expect(r"-> .*  FIN seq=")
+    # alice's client never exits without saying why
+    alice.expect(r"^\* chat ended: daemon shutting down$")
+    alice.expect(r"^\* error: lost the daemon: ")
+    alice.expect(r"^\* exiting: the daemon is gone$")
+    assert alice.wait() == 1
 
 
 def test_client_without_daemon_fails_fast_with_a_clear_error(net: _Net) -> None:

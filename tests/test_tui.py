@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import io
 
 import pytest
 
+from sim.loopback import new_block
 from simp import events as ev
-from simp.client import ClientError
-from simp.tui import ChatUI, Phase, parse_peer
+from simp.client import Client, ClientError
+from simp.daemon import Daemon, DaemonConfig
+from simp.tui import (
+    MAX_LINE,
+    MENU_HINT,
+    PROMPTS,
+    TUI_HINT,
+    ChatUI,
+    Phase,
+    _LineReader,
+    parse_peer,
+    run_plain,
+    shown,
+)
 
 PEER = ("127.0.0.2", 7777)
 
@@ -122,3 +136,111 @@ def test_peer_address_parsing(text: str, expected: tuple[str, int]) -> None:
 def test_bad_peer_addresses_are_refused(text: str) -> None:
     with pytest.raises(ValueError):
         parse_peer(text)
+
+
+# -- what the peer sends is escaped; names come from the handshake ------------------------------
+
+
+def test_a_peer_cannot_forge_a_line_or_a_notice() -> None:
+    ui, _, out = make()
+    ui.on_event(ev.Invitation(peer=PEER, user="* bob\x1b[2J"))
+    assert out[-1] == '* invitation from "* bob\\x1b[2J" at 127.0.0.2:7777: accept? (y/n)'
+    ui.on_event(ev.ChatStarted(peer=PEER, user="bob"))
+    ui.on_event(ev.MessageReceived(user="mallory", text="hi\n* bob left the chat\r"))
+    assert out[-1] == "bob: hi\\n* bob left the chat\\r"  # one line, and the handshake's name
+    ui.on_event(ev.PeerError(peer=PEER, text="busy\nalice: fake"))
+    assert out[-1] == "* error from peer: busy\\nalice: fake"
+    assert shown("tab\there\x7f") == "tab\\there\\x7f"
+
+
+# -- delivery state ------------------------------------------------------------------------------
+
+
+def test_each_own_line_is_pending_until_acknowledged_then_delivered_undelivered_or_not_confirmed() -> None:
+    out: list[str] = []
+    ui = ChatUI(FakeClient(), out.append, echo=True)  # type: ignore[arg-type]
+    ui.on_event(ev.ChatStarted(peer=PEER, user="bob"))
+    lines(ui, "one", "two", "three")
+    assert out[-3:] == ["[pending] you: one", "[pending] you: two", "[pending] you: three"]
+    assert ui.prompt == "(3 pending) > "
+    ui.on_event(ev.MessageDelivered(msg_id=1))
+    assert out[-1] == "[delivered] you: one"
+    ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.NOT_ANSWERING,
+                             undelivered=(ev.Undelivered(msg_id=3, text="three"),)))
+    assert out[-3:] == ["* peer stopped answering: chat with bob ended", "[undelivered] you: three",
+                        "[not confirmed] you: two"]
+
+
+def test_an_acknowledgement_that_overtakes_its_reply_still_marks_the_line_delivered() -> None:
+    ui, _, out = make()
+    ui.on_event(ev.ChatStarted(peer=PEER, user="bob"))
+    ui.on_event(ev.MessageDelivered(msg_id=1))  # the event was handled before the Say reply
+    lines(ui, "quick")
+    assert out[-1] == "* delivered: quick"
+    assert ui.pending_messages == []
+
+
+# -- lines that answer a prompt that is gone -----------------------------------------------------
+
+
+def test_a_line_typed_for_a_chat_that_ended_is_reported_and_not_run() -> None:
+    ui, client, out = make()
+    ui.on_event(ev.ChatStarted(peer=PEER, user="bob"))
+    ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.PEER_LEFT))
+    asyncio.run(ui.on_line("q\n", typed_in=Phase.CHAT))
+    assert ui.phase is Phase.MENU and client.calls == []
+    assert out[-1].startswith("* not sent (the chat had ended): q")
+
+
+def test_an_invitation_while_the_peer_address_is_typed_keeps_the_address_and_asks_for_y_or_n() -> None:
+    ui, client, out = make()
+    lines(ui, "s")
+    ui.on_event(ev.Invitation(peer=PEER, user="bob"))
+    asyncio.run(ui.on_line("127.0.0.9\n", typed_in=Phase.ASK_PEER))
+    assert out[-1] == "* invitation to 127.0.0.9 not sent: bob invited you first; answer y or n"
+    assert ui.phase is Phase.INVITED and client.calls == []
+    lines(ui, "y")
+    assert client.calls == [("accept",)]
+
+
+def test_the_inviter_is_told_its_own_invitation_was_withdrawn() -> None:
+    ui, client, out = make()
+    lines(ui, "s", "127.0.0.2", "q")
+    assert client.calls[-1] == ("quit",) and ui.phase is Phase.WITHDRAWING
+    ui.on_event(ev.ChatEnded(peer=PEER, user="", reason=ev.EndReason.WITHDRAWN))
+    assert out[-1] == "* invitation to 127.0.0.2:7777 withdrawn" and ui.phase is Phase.MENU
+
+
+def test_an_over_long_line_is_refused_while_it_is_read() -> None:
+    async def read_all(text: str) -> list[str | None]:
+        reader = _LineReader(asyncio.get_running_loop(), io.StringIO(text))
+        return [await reader.readline() for _ in range(3)]
+
+    got = asyncio.run(read_all("x" * (MAX_LINE + 10) + "\nnext\n"))
+    assert got == [_LineReader.TOO_LONG, "next\n", None]
+    assert asyncio.run(read_all("x" * MAX_LINE + "\n"))[0] == "x" * MAX_LINE + "\n"
+
+
+# -- the plain terminal client (no prompt_toolkit) -----------------------------------------------
+
+
+def test_the_plain_client_prompts_and_says_how_to_get_the_full_ui(capsys: pytest.CaptureFixture[str]) -> None:
+    prefix = new_block()
+
+    async def main() -> int:
+        daemon = Daemon(DaemonConfig(host=prefix + "1"))
+        await daemon.start()
+        try:
+            return await run_plain(Client(prefix + "1"), None, io.StringIO("bad\tname\nalice\nz\nq\n"))
+        finally:
+            daemon.close()
+            await daemon.wait_closed()
+
+    assert asyncio.run(main()) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"* {TUI_HINT}\nuser name > ")
+    assert "* error: invalid user name" in out
+    assert f"* connected to {prefix}1 as alice" in out
+    assert f"* {MENU_HINT}\n{PROMPTS[Phase.MENU]}" in out
+    assert "* unknown command 'z'" in out
+    assert out.rstrip().endswith("* bye")
