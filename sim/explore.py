@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sim.explore_check import Fin, Notice, RunLog, StepLog, violations
+from sim.explore_check import Notice, RunLog, Sent, StepLog, violations
 from sim.explore_gen import KINDS, NEVER, STEP_WAIT, TIMEOUT, Schedule, beyond_drops, generate, step_parts
 from sim.runner import Result, run_scenario
 from sim.scenario import parse_scenario
@@ -36,7 +36,7 @@ from sim.trace import DUPLICATED, FORWARDED, NOTE, RECEIVED, REORDERED
 from simp.wire import Op, Type
 
 DEFAULT_RUNS = 400
-SHRINK_BUDGET = 80  # runs spent shrinking one violation
+SHRINK_BUDGET = 60  # runs spent shrinking one kind of violation
 _STEP_INDEX = re.compile(r"steps\[(\d+)\]")
 
 
@@ -64,16 +64,18 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
     for e in result.trace.events:
         if e.action == FORWARDED and e.copy == 0:
             arrived.setdefault(e.n, e.t)
-    fins = []
+    fins, syns = [], []
     for e in result.trace.events:
         dg = e.datagram if e.action == RECEIVED else None
         if dg is not None and dg.type is Type.CONTROL and dg.op == Op.FIN:
-            fins.append(Fin(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
+            fins.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
+        elif dg is not None and dg.type is Type.CONTROL and dg.op == Op.SYN:
+            syns.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
     said: dict[str, list[str]] = {h: [] for h in schedule.hosts}  # (the runner's said is per client)
     for s in steps:
         if s.done and s.host and s.action.startswith("say "):
             said[s.host].append(s.action[4:])
-    return RunLog(steps=steps, notices=notices, said=said, fins=fins,
+    return RunLog(steps=steps, notices=notices, said=said, fins=fins, syns=syns,
                   failures=[f.message for f in result.failures], crossings=schedule.crossings,
                   timeout=result.scenario.daemon.timeout, invite_expiry=result.scenario.daemon.invite_expiry,
                   end=result.virtual_time)
@@ -200,6 +202,13 @@ class Summary:
     def inconclusive_runs(self) -> int:
         return sum(self.inconclusive.values())
 
+    def kinds(self) -> dict[str, Found]:
+        """The first run of each kind of real violation (its first problem, numbers blanked)."""
+        first: dict[str, Found] = {}
+        for found in self.found:
+            first.setdefault(_shape(found.problems[0]), found)
+        return first
+
 
 def _written(schedule: Schedule, problems: list[str], title: str) -> str:
     result = run(schedule)
@@ -216,7 +225,8 @@ def _peers(schedule: Schedule) -> dict[str, str]:
     return {a: b, b: a}
 
 
-def one_seed(seed: int, kinds: Sequence[str], shrinking: bool = True) -> Outcome:
+def one_seed(seed: int, kinds: Sequence[str]) -> Outcome:
+    """Run and check the schedule of `seed`; a violation is classified, not yet shrunk."""
     schedule = generate(seed, kinds)
     try:
         result, problems = check(schedule)
@@ -224,46 +234,52 @@ def one_seed(seed: int, kinds: Sequence[str], shrinking: bool = True) -> Outcome
         return Outcome(seed, 0.0, schedule.episodes, 0, inconclusive=f"harness crashed: {type(exc).__name__}")
     outcome = Outcome(seed, result.virtual_time, schedule.episodes, len(result.skipped))
     if problems:
+        found = Found(schedule, problems, "")
         if known_limit(schedule, result):
-            outcome.known_limit = Found(schedule, problems, "")
-            return outcome
-        small = shrink(schedule, problems) if shrinking else schedule
-        small_problems = check(small)[1] or problems
-        outcome.found = Found(small, small_problems, _written(small, small_problems, "real violation"))
+            outcome.known_limit = found
+        else:
+            outcome.found = found
         return outcome
     outcome.inconclusive = inconclusive(result, schedule)
     return outcome
 
 
-def _one_seed_star(args: tuple[int, tuple[str, ...], bool]) -> Outcome:
+def _one_seed_star(args: tuple[int, tuple[str, ...]]) -> Outcome:
     return one_seed(*args)
 
 
 def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None, jobs: int = 1,
             stop_after: int | None = None, shrinking: bool = True) -> Summary:
+    """Run `runs` seeds from `seed`; then shrink and write one scenario per kind of real violation."""
     unknown = set(kinds) - set(KINDS)
     if unknown:
         raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {', '.join(KINDS)}")
     summary = Summary()
     started = time.monotonic()
-    work = [(s, tuple(kinds), shrinking) for s in range(seed, seed + runs)]
+    work = [(s, tuple(kinds)) for s in range(seed, seed + runs)]
     if jobs > 1:
         # spawn, not fork: each worker must draw its own loopback blocks (sim.loopback), not a copy
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            outcomes = pool.map(_one_seed_star, work, chunksize=8)
-            for outcome in outcomes:
-                if _add(summary, outcome, kinds, out, stop_after):
+            for outcome in pool.map(_one_seed_star, work, chunksize=8):
+                if _add(summary, outcome, stop_after):
                     break
     else:
         for item in work:
-            if _add(summary, _one_seed_star(item), kinds, out, stop_after):
+            if _add(summary, _one_seed_star(item), stop_after):
                 break
+    for first in summary.kinds().values():
+        small = shrink(first.schedule, first.problems) if shrinking else first.schedule
+        problems = check(small)[1] or first.problems
+        first.yaml = _written(small, problems, "real violation")
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            first.path = out / f"explore-{','.join(kinds)}-seed{first.schedule.seed}.yaml"
+            first.path.write_text(first.yaml)
     summary.wall_time = time.monotonic() - started
     return summary
 
 
-def _add(summary: Summary, outcome: Outcome, kinds: Sequence[str], out: Path | None,
-         stop_after: int | None) -> bool:
+def _add(summary: Summary, outcome: Outcome, stop_after: int | None) -> bool:
     """Count one outcome; True when enough violations were found to stop."""
     summary.runs += 1
     summary.protocol_time += outcome.protocol_time
@@ -274,22 +290,19 @@ def _add(summary: Summary, outcome: Outcome, kinds: Sequence[str], out: Path | N
     if outcome.known_limit:
         summary.known_limit.append(outcome.known_limit)
     if outcome.found:
-        found = outcome.found
-        if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            found.path = out / f"explore-{','.join(kinds)}-seed{outcome.seed}.yaml"
-            found.path.write_text(found.yaml)
-        summary.found.append(found)
+        summary.found.append(outcome.found)
     return stop_after is not None and len(summary.found) >= stop_after
 
 
 def report(summary: Summary, kinds: Sequence[str]) -> str:
     lines = []
-    for f in summary.found:
-        lines.append(f"VIOLATION seed {f.schedule.seed}: {f.problems[0]}")
-        lines += [f"    also: {p}" for p in f.problems[1:4]]
-        if f.path is not None:
-            lines.append(f"    replay: python -m sim run {f.path}")
+    counts = Counter(_shape(f.problems[0]) for f in summary.found)
+    for shape, first in summary.kinds().items():
+        seed = first.schedule.seed
+        lines.append(f"VIOLATION in {counts[shape]} runs, first seed {seed}: {first.problems[0]}")
+        lines += [f"    also: {p}" for p in first.problems[1:4]]
+        if first.path is not None:
+            lines.append(f"    replay: python -m sim run {first.path}")
     if summary.known_limit:
         lines.append(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
                      f"SPEC 'Known limit'): {len(summary.known_limit)} runs")

@@ -215,7 +215,7 @@ def test_a_run_whose_steps_no_longer_apply_still_reaches_its_checks() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_runs_are_checked_and_classified(seed: int) -> None:
-    outcome = one_seed(seed, ["drop"], shrinking=False)
+    outcome = one_seed(seed, ["drop"])
     assert outcome.protocol_time > 0 and outcome.episodes
 
 
