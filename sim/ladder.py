@@ -4,12 +4,15 @@ A ladder has one column per host and one row per datagram sent (with its fate), 
 altered arrival, per note (a step, a notice) and per marker (a failed expectation).  The SVG
 (`sim.ladder_svg`) and Mermaid (`sim.ladder_mermaid`) renderings draw the same rows.
 
-Long runs are folded: when the same block of rows (same kinds, hosts, datagram types and fates,
-whatever the message texts, sequence numbers and times) repeats FOLD_MIN times or more in a row,
-the first and last blocks are kept and the ones between become one `fold` row that says how many
-repeats were left out and over which time span.  50 identical retransmissions then take five
-rows, not fifty, and every ladder still shows how each run begins and ends.  Markers are never
-folded.  `fold=False` gives every row.
+Long runs are folded, in two passes.  First repeats: when the same block of rows (same kinds,
+hosts, datagram types and fates, whatever the message texts, sequence numbers and times) repeats
+FOLD_MIN times or more in a row, the first and last blocks are kept and the ones between become
+one `fold` row that says how many repeats were left out and over which time span.  50 identical
+retransmissions then take five rows, not fifty, and every ladder still shows how each run begins
+and ends.  Then quiet stretches: QUIET_MIN or more rows in a row where nothing happens but
+datagrams delivered at once and the steps and notices of ordinary messages (say, message,
+delivered) keep QUIET_KEEP rows at each end around one `fold` row that counts the rest.  Losses,
+late or altered copies, markers, chat starts and ends are never folded.  `fold=False` gives every row.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from sim.trace import DROPPED, FORWARDED, NOTE, RECEIVED, UNKNOWN, Marker, Trace
 
 FOLD_MIN = 4  # repeats of a block before it is folded (3 would save nothing)
 FOLD_MAX_BLOCK = 8  # the longest block of rows looked for
+QUIET_MIN = 16  # uneventful rows in a row before they are folded
+QUIET_KEEP = 3  # uneventful rows kept at each end of a folded stretch
+_ORDINARY_NOTES = ("> say", "* message", "* delivered", "> wait-until")
 _VARYING = re.compile(r'"(?:[^"\\]|\\.)*"|#\d+|\d+(?:\.\d+)?')  # texts, datagram numbers, numbers
 
 
@@ -93,9 +99,10 @@ def columns(hosts: Sequence[str], rows: Sequence[Row]) -> list[str]:
 
 
 def rows(events: Sequence[TraceEvent], markers: Sequence[Marker] = (), *, fold: bool = True) -> list[Row]:
-    """The ladder's rows in time order, markers placed by time, long repeats folded."""
+    """The ladder's rows in time order, markers placed by time; long repeats and long uneventful
+    stretches folded."""
     out = _all_rows(events, markers)
-    return folded(out) if fold else out
+    return quiet_folded(folded(out)) if fold else out
 
 
 def _shape(r: Row) -> tuple[str, ...] | None:
@@ -148,6 +155,47 @@ def _fold_row(hidden: list[Row], size: int, repeats: int) -> Row:
     block = "row" if size == 1 else f"{size} rows"
     text = f"{repeats} more like the {block} above ({hidden[0].t:.3f}s to {hidden[-1].t:.3f}s{span})"
     return Row(hidden[0].t, "fold", note=text)
+
+
+def _uneventful(r: Row) -> bool:
+    """A datagram delivered at once and untouched, or a step or notice of an ordinary exchange."""
+    if r.kind == "send":
+        return r.head == "▶" and r.note == f"#{r.n}"
+    return r.kind == "note" and r.note.startswith(_ORDINARY_NOTES)
+
+
+def quiet_folded(all_rows: list[Row]) -> list[Row]:
+    """`all_rows` with every stretch of QUIET_MIN or more uneventful rows (see `_uneventful`) cut
+    to its first and last QUIET_KEEP rows around one `fold` row that counts what it hides.
+
+    Repeats are folded first (`folded`); this catches what does not repeat exactly, such as 100
+    messages pipelined under random loss, where the reader wants the losses and the late copies,
+    not every message that went through."""
+    out: list[Row] = []
+    i = 0
+    while i < len(all_rows):
+        end = i
+        while end < len(all_rows) and _uneventful(all_rows[end]):
+            end += 1
+        if end - i < QUIET_MIN:
+            out += all_rows[i : max(end, i + 1)]
+            i = max(end, i + 1)
+            continue
+        hidden = all_rows[i + QUIET_KEEP : end - QUIET_KEEP]
+        numbers = [r.n for r in hidden if r.n]
+        datagrams = f"{len(numbers)} datagrams delivered at once (#{min(numbers)}..#{max(numbers)})"
+        notes = len(hidden) - len(numbers)
+        text = (
+            f"{len(hidden)} rows where nothing was lost or late: {datagrams if numbers else 'no datagrams'}, "
+            f"{notes} steps and notices ({hidden[0].t:.3f}s to {hidden[-1].t:.3f}s)"
+        )
+        out += [
+            *all_rows[i : i + QUIET_KEEP],
+            Row(hidden[0].t, "fold", note=text),
+            *all_rows[end - QUIET_KEEP : end],
+        ]
+        i = end
+    return out
 
 
 # -- text ladder -----------------------------------------------------------------------------

@@ -108,7 +108,7 @@ _LEGEND = (
     ('<line class="a late" x1="0" y1="0" x2="26" y2="0"/>', "in flight (its arrival is drawn later)"),
     ('<circle cx="13" cy="0" r="4" fill="#555"/>', "> a step, * a notice"),
     ('<line class="m" x1="0" y1="0" x2="26" y2="0"/>', "failed expectation"),
-    ('<text class="t" x="13" y="4" text-anchor="middle">⋮</text>', "repeats folded"),
+    ('<text class="t" x="13" y="4" text-anchor="middle">⋮</text>', "rows folded (repeats, or nothing lost)"),
 )
 LEGEND_W = 560.0  # px: the legend wraps to this width
 
@@ -206,7 +206,7 @@ def _arrow(r: Row, y: float, lay: _Layout, send_y: dict[int, float]) -> list[str
     if r.head == "✗":
         end = x1 + (x2 - x1) * 0.7
         out.append(f'<line class="a d" x1="{x1:.1f}" y1="{y:.1f}" x2="{end:.1f}" y2="{y:.1f}">{tip}</line>')
-        out.append(f'<text class="x" x="{end:.1f}" y="{y + 4:.1f}" text-anchor="middle">✗</text>')
+        out.append(f'<text class="x" x="{end:.1f}" y="{y + 7:.1f}" text-anchor="middle">✗</text>')
     elif r.head == "⋯":
         end = x1 + (x2 - x1) * 0.5
         out.append(
@@ -220,5 +220,5 @@ def _arrow(r: Row, y: float, lay: _Layout, send_y: dict[int, float]) -> list[str
         )
     label = _esc(_fit(r.label, lay.label_chars()))
     x = lay.label_x(r.src, r.dst)
-    out.append(f'<text x="{x:.1f}" y="{y - 4:.1f}" text-anchor="middle">{label}{tip}</text>')
+    out.append(f'<text x="{x:.1f}" y="{y - 5:.1f}" text-anchor="middle">{label}{tip}</text>')
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from sim.ladder import FOLD_MIN, rows
+from sim.ladder import FOLD_MIN, QUIET_KEEP, QUIET_MIN, rows
 from sim.ladder_mermaid import markdown
 from sim.ladder_svg import CHAR_W, NOTE_CHARS
 from sim.trace import Marker, Trace
@@ -88,7 +88,11 @@ def test_long_notes_and_failures_wrap_and_the_legend_explains_the_marks() -> Non
     width = float(root.get("width"))
     marker_lines = [t for t in texts if "a very long explanation" in t]
     assert len(marker_lines) >= 2 and all(len(t) * CHAR_W < width for t in marker_lines)
-    for meaning in ("delivered", "late or extra copy", "dropped", "failed expectation", "repeats folded"):
+    legend = (
+        "delivered", "late or extra copy", "dropped", "failed expectation",
+        "rows folded (repeats, or nothing lost)",
+    )
+    for meaning in legend:
         assert meaning in texts
 
 
@@ -131,3 +135,25 @@ def test_a_long_note_never_makes_a_multi_kilobyte_text_ladder_line() -> None:
     lines = trace.ladder().splitlines()
     assert max(len(line) for line in lines) < 300
     assert any(line.endswith("…") for line in lines)
+
+
+def test_a_long_uneventful_stretch_is_folded_but_losses_and_late_copies_stay() -> None:
+    trace = Trace(["alice", "bob"])
+    n = 0
+    for i in range(40):  # no exact repeats: alice and bob take turns unevenly
+        sender, receiver = ("alice", "bob") if i % 3 else ("bob", "alice")
+        n += 1
+        leg(trace, i * 0.1, n, sender, receiver, wire.encode(wire.chat(i % 2, sender, f"t{i}")))
+        if i % 5 == 0:
+            trace.annotate(i * 0.1, receiver, f'* message "t{i}"')
+    n += 1
+    trace.record(5.0, "received", "alice", "bob", wire.encode(wire.chat(0, "alice", "lost")), n=n)
+    trace.record(5.0, "dropped", "alice", "bob", wire.encode(wire.chat(0, "alice", "lost")), n=n,
+                 note="faults[0]: drop")  # fmt: skip
+    shown = rows(trace.events)
+    folds = [r for r in shown if r.kind == "fold"]
+    assert len(folds) == 1 and "rows where nothing was lost or late" in folds[0].note
+    hidden = len(rows(trace.events, fold=False)) - (len(shown) - 1)
+    assert hidden >= QUIET_MIN - 2 * QUIET_KEEP
+    assert f"{hidden} rows where nothing was lost or late" in folds[0].note
+    assert any(r.head == "✗" and r.label.startswith("CHAT seq=0") for r in shown)  # the loss is kept
