@@ -198,6 +198,32 @@ def load_profile(path: str | Path) -> Profile:
     )
 
 
+def profiles_in(folder: str | Path) -> dict[str, Profile]:
+    """Every profile (*.yaml, *.yml) in `folder` by its name, plus the built-in one; a name used
+    twice is an error naming both files."""
+    found: dict[str, Profile] = {BUILTIN: builtin_profile()}
+    for path in sorted([*Path(folder).glob("*.yaml"), *Path(folder).glob("*.yml")]):
+        profile = load_profile(path)
+        if profile.name in found:
+            raise ProfileError(f"{path}: profile name {profile.name!r} is already used by "
+                               f"{found[profile.name].source}")
+        found[profile.name] = profile
+    return found
+
+
+def resolve(spec: str, folder: str | Path | None = None) -> Profile:
+    """A profile file, `simp-sim`, or (with `folder`) a profile name or file stem in that folder."""
+    if spec == BUILTIN or Path(spec).is_file() or folder is None:
+        return load_profile(spec)
+    known = profiles_in(folder)
+    if spec in known:
+        return known[spec]
+    by_stem = [p for p in known.values() if Path(p.source).stem == spec]
+    if by_stem:
+        return by_stem[0]
+    raise ProfileError(f"no profile {spec!r} in {folder} (there: {', '.join(sorted(known))})")
+
+
 # -- the user side ---------------------------------------------------------------------------
 
 

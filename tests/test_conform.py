@@ -166,6 +166,21 @@ def test_select_and_profile_errors(tmp_path: Path) -> None:
         load_profile(bad)
 
 
+def test_profiles_found_by_name_in_a_folder(tmp_path: Path) -> None:
+    from sim.profiles import profiles_in, resolve
+
+    profile_path("ack-next", tmp_path)
+    profile_path("spec", tmp_path)
+    assert set(profiles_in(tmp_path)) == {"simp-sim", "standin-ack-next", "standin-spec"}
+    assert resolve("standin-spec", tmp_path).name == "standin-spec"
+    assert resolve("standin-spec-stdio", tmp_path).name == "standin-spec"  # by file name too
+    with pytest.raises(ProfileError, match="no profile 'nobody'"):
+        resolve("nobody", tmp_path)
+    (tmp_path / "again.yaml").write_text((tmp_path / "standin-spec-stdio.yaml").read_text())
+    with pytest.raises(ProfileError, match="already used by"):
+        profiles_in(tmp_path)
+
+
 def test_cli_lists_and_runs(tmp_path: Path) -> None:
     from sim.cli import main
 
@@ -174,3 +189,5 @@ def test_cli_lists_and_runs(tmp_path: Path) -> None:
     assert main(["conform", "-k", "fin-from-peer", "--junit", str(junit)]) == 0
     assert ET.parse(junit).getroot().find("testsuite").get("tests") == "1"  # type: ignore[union-attr]
     assert main(["conform", str(tmp_path / "missing.yaml")]) == 2
+    profile_path("spec", tmp_path)
+    assert main(["conform", "--implementations", str(tmp_path), "standin-spec", "-k", "fin-from-peer"]) == 0

@@ -1,6 +1,7 @@
 """`python -m sim conform PROFILE...`: run the conformance cases and report.
 
-PROFILE is a profile YAML file (see docs/CONFORMANCE.md) or `simp-sim`, this project's daemon.
+PROFILE is a profile YAML file (see docs/CONFORMANCE.md), `simp-sim` (this project's daemon),
+or with `--implementations DIR` the name of a profile in DIR.
 Exit status: 0 when no case failed or errored, 1 otherwise, 2 for an unusable profile.
 """
 
@@ -13,12 +14,14 @@ from pathlib import Path
 
 from sim.conform import report
 from sim.conform.runner import ERROR, FAIL, CaseResult, run_suite, select, write_artifacts
-from sim.profiles import BUILTIN, ProfileError, load_profile
+from sim.profiles import BUILTIN, ProfileError, resolve
 
 
 def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("profiles", nargs="*", default=[BUILTIN], metavar="PROFILE",
                         help=f"profile YAML files, or {BUILTIN} for this project's daemon (the default)")
+    parser.add_argument("--implementations", type=Path, metavar="DIR",
+                        help="a folder of profiles: PROFILE may then be a profile's name")
     parser.add_argument("-j", "--jobs", type=int, default=4, help="cases run at once (default 4)")
     parser.add_argument("-k", dest="keyword", metavar="EXPR",
                         help="only cases whose id, group or title contains EXPR")
@@ -38,7 +41,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"{c.id:<26} {c.group:<12} {c.title}")
         return 0
     try:
-        profiles = [load_profile(p) for p in args.profiles]
+        profiles = [resolve(p, args.implementations) for p in args.profiles]
     except ProfileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
