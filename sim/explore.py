@@ -132,7 +132,9 @@ def known_limit(schedule: Schedule, result: Result) -> bool:
 
 
 def _shape(problem: str) -> str:
-    """A violation with its times and numbers blanked, to shrink towards the same kind of violation."""
+    """A violation with hosts, messages, times and numbers blanked: its kind."""
+    problem = re.sub(r"'[a-z]\d+-\d+'", "'m'", problem)
+    problem = re.sub(r"\b(alice|bob|carol)\b", "X", problem)
     return re.sub(r"\d+(\.\d+)?s?", "#", problem)
 
 
@@ -197,23 +199,31 @@ class Summary:
     episodes: Counter[str] = field(default_factory=Counter)
     found: list[Found] = field(default_factory=list)
     known_limit: list[Found] = field(default_factory=list)
+    examples: dict[str, tuple[int, Found]] = field(default_factory=dict)  # kinds(), shrunk and written
 
     @property
     def inconclusive_runs(self) -> int:
         return sum(self.inconclusive.values())
 
-    def kinds(self) -> dict[str, Found]:
-        """The first run of each kind of real violation (its first problem, numbers blanked)."""
-        first: dict[str, Found] = {}
+    def kinds(self) -> dict[str, tuple[int, Found]]:
+        """Per kind of real violation (`_shape`): in how many runs, and the first run with it (its
+        problems reordered so that this kind comes first)."""
+        first: dict[str, tuple[int, Found]] = {}
         for found in self.found:
-            first.setdefault(_shape(found.problems[0]), found)
+            for shape, problem in {_shape(p): p for p in reversed(found.problems)}.items():
+                n, example = first.get(shape, (0, None))
+                if example is None:
+                    others = [p for p in found.problems if p != problem]
+                    example = Found(found.schedule, [problem, *others], "")
+                first[shape] = (n + 1, example)
         return first
 
 
 def _written(schedule: Schedule, problems: list[str], title: str) -> str:
     result = run(schedule)
     return schedule.yaml(f"explore seed {schedule.seed}: {problems[0]}",
-                         f"Found by python -m sim explore ({title}); violations:\n" + "\n".join(problems),
+                         f"Found by python -m sim explore ({title}); check it again with "
+                         f"python -m sim explore --replay FILE; violations:\n" + "\n".join(problems),
                          delivered={h: result.said.get(o, []) for h, o in _peers(schedule).items()})
 
 
@@ -267,13 +277,15 @@ def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None, jobs: 
         for item in work:
             if _add(summary, _one_seed_star(item), stop_after):
                 break
-    for first in summary.kinds().values():
+    summary.examples = summary.kinds()
+    for number, (_, first) in enumerate(summary.examples.values(), start=1):
         small = shrink(first.schedule, first.problems) if shrinking else first.schedule
-        problems = check(small)[1] or first.problems
+        want = _shape(first.problems[0])
+        problems = sorted(check(small)[1] or first.problems, key=lambda p, want=want: _shape(p) != want)
         first.yaml = _written(small, problems, "real violation")
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
-            first.path = out / f"explore-{','.join(kinds)}-seed{first.schedule.seed}.yaml"
+            first.path = out / f"explore-{','.join(kinds)}-seed{first.schedule.seed}-{number}.yaml"
             first.path.write_text(first.yaml)
     summary.wall_time = time.monotonic() - started
     return summary
@@ -296,11 +308,10 @@ def _add(summary: Summary, outcome: Outcome, stop_after: int | None) -> bool:
 
 def report(summary: Summary, kinds: Sequence[str]) -> str:
     lines = []
-    counts = Counter(_shape(f.problems[0]) for f in summary.found)
-    for shape, first in summary.kinds().items():
+    for count, first in sorted(summary.examples.values(), key=lambda e: e[1].schedule.seed):
         seed = first.schedule.seed
-        lines.append(f"VIOLATION in {counts[shape]} runs, first seed {seed}: {first.problems[0]}")
-        lines += [f"    also: {p}" for p in first.problems[1:4]]
+        lines.append(f"VIOLATION in {count} runs, first seed {seed}: {first.problems[0]}")
+        lines += [f"    also: {p}" for p in first.problems[1:3]]
         if first.path is not None:
             lines.append(f"    replay: python -m sim run {first.path}")
     if summary.known_limit:
@@ -317,6 +328,18 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
     lines += [f"    inconclusive: {n} x {reason}" for reason, n in summary.inconclusive.most_common()]
     lines.append("episodes: " + ", ".join(f"{k} {n}" for k, n in sorted(summary.episodes.items())))
     return "\n".join(lines)
+
+
+def replay(paths: Sequence[Path]) -> int:
+    """Run scenarios written by the explorer again and check them with its invariants."""
+    status = 0
+    for path in paths:
+        schedule = Schedule.from_yaml(path.read_text())
+        problems = check(schedule)[1]
+        print(f"{path}: " + ("no violation" if not problems else f"{len(problems)} violations"))
+        print("".join(f"    {p}\n" for p in problems), end="")
+        status = status or (1 if problems else 0)
+    return status
 
 
 def main(runs: int, seed: int, faults: list[str], out: Path, jobs: int = 1) -> int:

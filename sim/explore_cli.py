@@ -36,6 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="worker processes (runs are independent)")
     parser.add_argument("--out", type=Path, default=Path("found"), metavar="DIR",
                         help="where real violations are written as scenario YAML")
+    parser.add_argument("--replay", type=Path, nargs="+", metavar="FILE",
+                        help="instead: run scenarios the explorer wrote and check its invariants on them")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,6 +45,14 @@ def main(args: argparse.Namespace) -> int:
         print("error: --runs and --jobs must be at least 1")
         return 2
     from sim.explore import main as explore_main
+    from sim.explore import replay
+
+    if args.replay:
+        try:
+            return replay(args.replay)
+        except (OSError, ValueError) as exc:
+            print(f"error: {exc}")
+            return 2
 
     return explore_main(runs=args.runs, seed=args.seed, faults=args.faults.split(","), out=args.out,
                         jobs=args.jobs)

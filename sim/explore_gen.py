@@ -57,7 +57,9 @@ class Schedule:
 
     def yaml(self, name: str, description: str = "",
              delivered: dict[str, Sequence[str]] | None = None) -> str:
-        lines = [f"name: {json.dumps(name)}"]
+        lines = [f"# explore: episodes {' '.join(self.episodes) or '-'}; crossings "
+                 + (" ".join(f"{a}-{b}" for a, b in self.crossings) or "-"),
+                 f"name: {json.dumps(name)}"]
         if description:
             lines += ["description: >", *(f"  {line}" for line in description.splitlines())]
         lines += [f"seed: {self.seed}", f"timeout: {TIMEOUT:g}s", f"retries: {RETRIES}", "time_limit: 60m",
@@ -70,6 +72,30 @@ class Schedule:
             lines += ["  delivered:", *(f"    {h}: [{', '.join(delivered.get(h, ()))}]" for h in self.hosts)]
         lines += ["  final: {" + ", ".join(f"{h}: {s}" for h, s in self.final.items()) + "}"]
         return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_yaml(cls, text: str) -> Schedule:
+        """Read back what `yaml` wrote (for `python -m sim explore --replay`)."""
+        head = re.match(r"# explore: episodes (.*); crossings (.*)", text)
+        if head is None:
+            raise ValueError("not a scenario written by python -m sim explore (no '# explore:' first line)")
+        section, lists, final = "", {"faults": [], "steps": []}, {}
+        seed, hosts = 0, ()
+        for line in text.splitlines():
+            if line.startswith("seed: "):
+                seed = int(line[6:])
+            elif line.startswith("hosts: ["):
+                hosts = tuple(h.strip() for h in line[8:].rstrip("]").split(","))
+            elif line.startswith("  final: {"):
+                final = dict(item.split(": ") for item in line[10:].rstrip("}").split(", "))
+            elif not line.startswith(" "):
+                section = line.split(":")[0]
+            elif section in lists and line.startswith("  - "):
+                lists[section].append(line[4:])
+        episodes = () if head[1] == "-" else tuple(head[1].split())
+        crossings = () if head[2] == "-" else tuple(
+            (int(a), int(b)) for a, b in (pair.split("-") for pair in head[2].split()))
+        return cls(seed, hosts, tuple(lists["faults"]), tuple(lists["steps"]), episodes, crossings, final)
 
     def without_step(self, index: int) -> Schedule:
         """The schedule with step `index` removed (crossing indices shifted, broken ones dropped)."""

@@ -187,6 +187,7 @@ def test_generated_schedules_are_valid_and_reproducible() -> None:
         for kinds in (["drop"], ["drop", "dup", "delay", "reorder"]):
             first = generate(seed, kinds)
             assert generate(seed, kinds) == first
+            assert Schedule.from_yaml(first.yaml("x", "why", {"alice": ["a1-1"]})) == first
             sc = parse_scenario(first.yaml(f"seed {seed}"), "generated.yaml")
             assert sc.continue_on_step_failure
             assert sc.expect.final == first.final
@@ -227,7 +228,7 @@ def test_duplicates_and_long_delays_give_known_limit_violations_apart(tmp_path: 
         assert any(f != NEVER and ("duplicate" in f or "delay: " in f) for f in found.schedule.faults)
 
 
-def test_a_written_violation_replays(tmp_path: Path) -> None:
+def test_a_written_violation_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     schedule = Schedule(5, ("alice", "bob"), (), ("alice: start bob", "bob: accept", "alice: say a1-1"),
                         final={"alice": "free", "bob": "free"})  # alice never quits: not free at the end
     from sim.explore import _written, check
@@ -236,12 +237,14 @@ def test_a_written_violation_replays(tmp_path: Path) -> None:
     assert problems and problems[0].startswith("final state of")
     path = tmp_path / "found.yaml"
     path.write_text(_written(schedule, problems, "test"))
-    replay = load_scenario(path)
+    from sim.explore import replay
     from sim.runner import run_scenario
 
-    again = run_scenario(replay)
+    again = run_scenario(load_scenario(path))  # python -m sim run: fails on its expectations
     assert not again.passed
     assert violations(run_log(again, schedule)) == problems
+    assert replay([path]) == 1  # python -m sim explore --replay: the same violations
+    assert problems[0] in capsys.readouterr().out
 
 
 def test_the_known_limit_over_a_reordering_path_is_counted_per_message() -> None:
