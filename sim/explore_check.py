@@ -279,7 +279,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                              f"wording")
             if a.role == "invited" and end == INVITED_WITHDRAWN and not peer_cut:
                 expired = t1 - t0 >= log.invite_expiry - 1e-6
-                if not (expired or _actions(log, p, ("quit",), t0, t1) or _ends(log, p, t0, t1)):
+                sent = max(_actions(log, p, (f"start {host}",), 0.0, t0), default=t0)  # its SYN may be late
+                if not (expired or _actions(log, p, ("quit",), sent, t1) or _ends(log, p, sent, t1)):
                     found.append(f"{where}: told {INVITED_WITHDRAWN!r} but {p} did not withdraw it")
             if a.role != "inviting" or peer_cut:
                 continue
