@@ -137,3 +137,48 @@ def test_unusable_arguments_exit_2() -> None:
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: a relay needs at least two hosts"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
+def test_relay_between_loopback_and_a_namespace(hosts: LoopbackHosts, tmp_path: Path) -> None:
+    """alice's daemon on loopback, bob's inside a namespace; each reaches the other's alias."""
+    from sim.netns import Namespace
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    with Namespace() as ns:
+        hosts.daemon(1)
+        inside = [sys.executable, str(ROOT / "daemon.py"), ns.inside, "--timeout", "0.2", "--retries", "3"]
+        bob_daemon = subprocess.Popen(ns.wrap(inside), cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
+        bob = subprocess.Popen(ns.wrap([sys.executable, str(ROOT / "client.py"), ns.inside, "--user", "bob"]),
+                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "sim", "relay", f"alice={hosts.ip(1)}@{ns.outside_extra}",
+             f"bob={ns.inside}@{hosts.ip(102)}", "--out", str(tmp_path / "out")],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            Output(bob_daemon.stderr).expect("listening on")
+            notes, bob_out = Output(relay.stderr), Output(bob.stdout)
+            notes.expect(r"faults: none")
+            assert bob.stdin is not None
+            bob.stdin.write("w\n")
+            bob.stdin.flush()
+            bob_out.expect("waiting")
+            alice = hosts.client(1, "alice")
+            alice.send("s", hosts.ip(102))
+            bob_out.expect(rf"invitation from alice at {ns.outside_extra}:7777")
+            bob.stdin.write("y\n")
+            bob.stdin.flush()
+            alice.expect("started")
+            alice.send("across the link")
+            bob_out.expect("^alice: across the link$")
+            alice.send("q")
+            bob_out.expect("alice left the chat")
+            relay.send_signal(signal.SIGINT)
+            assert relay.wait(10) == 0
+        finally:
+            for proc in (relay, bob, bob_daemon):
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait(5)
+    events = [json.loads(line) for line in (tmp_path / "out" / "trace.jsonl").read_text().splitlines()]
+    assert any(e["desc"] == 'CHAT seq=0 "across the link"' and e["action"] == "forwarded" for e in events)
