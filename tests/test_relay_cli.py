@@ -145,18 +145,23 @@ def test_relay_between_loopback_and_a_namespace(hosts: LoopbackHosts, tmp_path: 
     from sim.netns import Namespace
 
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    procs: list[subprocess.Popen[str]] = []
+
+    def spawn(argv: list[str], **kw: object) -> subprocess.Popen[str]:
+        procs.append(subprocess.Popen(argv, cwd=ROOT, text=True, env=env, **kw))  # type: ignore[call-overload]
+        return procs[-1]
+
     with Namespace() as ns:
-        hosts.daemon(1)
-        inside = [sys.executable, str(ROOT / "daemon.py"), ns.inside, "--timeout", "0.2", "--retries", "3"]
-        bob_daemon = subprocess.Popen(ns.wrap(inside), cwd=ROOT, stderr=subprocess.PIPE, text=True, env=env)
-        bob = subprocess.Popen(ns.wrap([sys.executable, str(ROOT / "client.py"), ns.inside, "--user", "bob"]),
-                               cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-        relay = subprocess.Popen(
-            [sys.executable, "-m", "sim", "relay", f"alice={hosts.ip(1)}@{ns.outside_extra}",
-             f"bob={ns.inside}@{hosts.ip(102)}", "--out", str(tmp_path / "out")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         try:
+            hosts.daemon(1)
+            daemon_argv = [sys.executable, str(ROOT / "daemon.py"), ns.inside, "--timeout", "0.2"]
+            bob_daemon = spawn(ns.wrap(daemon_argv), stderr=subprocess.PIPE)
             Output(bob_daemon.stderr).expect("listening on")
+            bob = spawn(ns.wrap([sys.executable, str(ROOT / "client.py"), ns.inside, "--user", "bob"]),
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            relay = spawn([sys.executable, "-m", "sim", "relay", f"alice={hosts.ip(1)}@{ns.outside_extra}",
+                           f"bob={ns.inside}@{hosts.ip(102)}", "--out", str(tmp_path / "out")],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             notes, bob_out = Output(relay.stderr), Output(bob.stdout)
             notes.expect(r"faults: none")
             assert bob.stdin is not None
@@ -176,7 +181,7 @@ def test_relay_between_loopback_and_a_namespace(hosts: LoopbackHosts, tmp_path: 
             relay.send_signal(signal.SIGINT)
             assert relay.wait(10) == 0
         finally:
-            for proc in (relay, bob, bob_daemon):
+            for proc in procs:
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait(5)
