@@ -55,8 +55,9 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
         if e.action == NOTE and e.note.startswith("* "):
             shown.setdefault(e.src, []).append(k)
     notices = {
-        host: [Notice(s.t, s.kind, s.text, tuple(s.undelivered) + tuple(getattr(s, "unconfirmed", ())),
-                      tuple(s.undelivered), shown.get(host, [])[j] if j < len(shown.get(host, [])) else 0)
+        host: [Notice(s.t, s.kind, s.text, s.undelivered,
+                      tuple(u for u in s.undelivered if u not in s.unconfirmed),
+                      shown.get(host, [])[j] if j < len(shown.get(host, [])) else 0)
                for j, s in enumerate(seen)]
         for host, seen in result.notices.items()
     }

@@ -29,9 +29,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-END_KINDS = ("chat ended", "peer left", "peer stopped answering", "no answer", "declined", "refused",
-             "daemon shutting down", "invitation withdrawn")
-INVITED_WITHDRAWN = "invitation withdrawn"
+from simp.events import EndReason
+
+END_KINDS = tuple(reason.text for reason in EndReason)
+INVITED_WITHDRAWN = EndReason.WITHDRAWN.text  # the invited side's wording
 LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
@@ -45,7 +46,7 @@ class Notice:
     kind: str
     text: str | None = None
     reported: tuple[str, ...] = ()  # messages reported undelivered or not confirmed (chat ends)
-    undelivered: tuple[str, ...] = ()  # ... of which reported as undelivered
+    undelivered: tuple[str, ...] = ()  # ... of which reported as undelivered (never sent, or so worded)
     seq: int = 0  # order among steps and notices happening at the same time
 
 
@@ -131,6 +132,9 @@ def attempts(log: RunLog) -> dict[str, list[Attempt]]:
                     continue
                 if item.kind == "invitation":  # the daemon is free: a chat cut by a kill is over
                     opened = [a for a in opened if not a.cut]
+                if not opened and mine and item.kind in ("message", "delivered", "error"):
+                    mine[-1].notices.append(item)  # a late word on the last chat (an ACK after its end)
+                    continue
                 if not opened:
                     role = "invited" if item.kind == "invitation" else "unknown"
                     peer = item.text if role == "invited" else None

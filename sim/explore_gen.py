@@ -255,7 +255,9 @@ def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple
             b.add(f"{y}: wait-until invitation within {STEP_WAIT:g}s")
         b.maybe_sleep(0.3, (0.5, 2, 6))
         b.add(f"{x}: quit")
-        b.add(f"{y}: quit")  # in case the invitation (or the chat) is still open on y's side
+        # y answers what it was shown: declines an invitation still open, or (skipped) takes note of
+        # the withdrawn one, so that its next `accept` waits for a new invitation
+        b.add(f"{y}: {'quit' if kind == 'withdraw-after-accept' else 'decline'}")
         return None
     if kind == "cross":
         b.add(f"{x}: start {y}")  # x's datagrams are slowed (see generate) so that y's start crosses
@@ -296,6 +298,8 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
             b.add(f"{who}: wait-until {notice} within 60s")
             x, y = who, (y if who == x else x)
             b.episodes.append("reinvite")
+        elif b.episode:  # later, when the last chat's FIN exchange has had time to end
+            b.add(f"sleep: {rng.choice([6, 12, 20])}s")
         else:
             b.maybe_sleep(0.3, (1, 6, 20))
         again = _episode(b, rng.choice(kinds_here), x, y, third)

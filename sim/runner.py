@@ -69,6 +69,7 @@ class Seen:
     kind: str
     text: str | None = None
     undelivered: tuple[str, ...] = ()
+    unconfirmed: tuple[str, ...] = ()  # of `undelivered`: those sent, whose ACK had not come
 
     def fits(self, want: S.Notice) -> bool:
         return (self.kind == want.kind and (want.text is None or want.text == self.text)
@@ -353,7 +354,8 @@ class _Run:
                 return Seen(t, "error", text)
             case ev.ChatEnded(reason=reason, undelivered=undelivered):
                 host.chatting = False
-                return Seen(t, reason.text, None, tuple(u.text for u in undelivered))
+                return Seen(t, reason.text, None, tuple(u.text for u in undelivered),
+                            tuple(u.text for u in undelivered if getattr(u, "sent", False)))
         raise AssertionError(f"unexpected event {event!r}")
 
     def _notice(self, host: _Host, seen: Seen) -> None:
