@@ -160,7 +160,7 @@ _EVENTS: dict[bytes, tuple[type, list[tuple[str, str]]]] = {
     b"m": (ev.MessageReceived, [("text", STR)]),
     b"d": (ev.MessageDelivered, [("msg_id", U32)]),
     b"e": (ev.PeerError, [("host", STR), ("port", U16), ("text", STR)]),
-    b"u": (ev.Undelivered, [("msg_id", U32), ("text", STR)]),
+    b"u": (ev.Undelivered, [("msg_id", U32), ("text", STR), ("sent", U8)]),
     b"x": (ev.ChatEnded, [("host", STR), ("port", U16), ("user", STR), ("reason", U8), ("count", U16)]),
 }
 _EVENT_KIND = {cls: kind for kind, (cls, _) in _EVENTS.items()}
@@ -242,6 +242,8 @@ def decode(data: bytes) -> ControlMessage:
 
 
 def _build_event(cls: type, values: dict[str, object]) -> ev.Event | ev.Undelivered:
+    if cls is ev.Undelivered:
+        values["sent"] = bool(values["sent"])  # sent but not confirmed, or never sent
     if cls is ev.MessageReceived:
         values["user"] = ""  # not on the wire: the client library fills in the chat's peer
     if "host" in values:

@@ -23,7 +23,9 @@ class EndReason(enum.IntEnum):
     DECLINED = 5  # the peer declined our invitation
     REFUSED = 6  # the peer answered ERR (busy, no user) then FIN
     SHUTDOWN = 7  # our daemon is stopping or our client went away
-    WITHDRAWN = 8  # an invitation to us was abandoned by the inviter or expired
+    WITHDRAWN = 8  # an invitation to us was abandoned by the inviter (also after our accept,
+    # before the chat began: its FIN before the handshake's ACK) or expired
+    WITHDRAWN_BY_US = 9  # our user withdrew our invitation (the inviter's side of WITHDRAWN)
 
     @property
     def text(self) -> str:
@@ -39,6 +41,7 @@ _REASON_TEXT = {
     EndReason.REFUSED: "refused",
     EndReason.SHUTDOWN: "daemon shutting down",
     EndReason.WITHDRAWN: "invitation withdrawn",
+    EndReason.WITHDRAWN_BY_US: "our invitation withdrawn",
 }
 
 
@@ -62,7 +65,8 @@ class MessageReceived:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MessageDelivered:
-    """The peer acknowledged our message `msg_id` (the id the client gave it)."""
+    """The peer acknowledged our message `msg_id` (the id the client gave it).  Usually during the
+    chat; it may also follow the ChatEnded that listed the message as sent but not confirmed."""
 
     msg_id: int
 
@@ -77,8 +81,17 @@ class PeerError:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Undelivered:
+    """One of our messages the peer did not acknowledge before the chat ended.
+
+    `sent` False: it never left our daemon, so it is undelivered for sure.  `sent` True: it was
+    sent and its ACK had not come: the peer's user may have been shown it ("not confirmed").
+    Its ACK may still come after the chat ended (the peer, leaving or lingering, acknowledges
+    only what it showed); then a MessageDelivered with the same `msg_id` follows the ChatEnded.
+    """
+
     msg_id: int
     text: str
+    sent: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,9 @@ Decisions where the protocol (docs/PROTOCOL.md) leaves room (also in README.md):
   sent no chat datagram and received nothing else from the peer; an ACK with nothing in flight
   is ignored.  A SYN arriving while our SYN+ACK is outstanding is not answered at once (the
   retransmission timer answers it), so a lossy path never produces a second handshake ACK.
+- Agreement (issue 9.5): a FIN before the handshake's ACK is a withdrawal for the invited side;
+  our own withdrawal ends as WITHDRAWN_BY_US.  At the end, the message in flight is listed as
+  sent but not confirmed, and its late ACK (only a peer that showed it sends one) confirms it.
 - Crossing invitations (a SYN from the peer we invite) start the chat at once: we answer with
   SYN+ACK, and take the peer's SYN+ACK, if it answers ours the same way, for the acceptance.
 - A responder that quits before the handshake's ACK arrives, or whose handshake was completed
@@ -146,6 +149,7 @@ class Session:
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
         self._began = False  # the chat was established (the handshake is complete on both sides)
+        self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -323,7 +327,9 @@ class Session:
         is not taken for the FIN's ACK.
         """
         fin_seq = self._send_bit ^ 1 if self._current is not None else self._send_bit
-        undelivered = tuple(ev.Undelivered(msg_id=m.msg_id, text=m.text) for m in self.pending)
+        undelivered = tuple(ev.Undelivered(msg_id=m.msg_id, text=m.text, sent=m is self._current)
+                            for m in self.pending)
+        self._unconfirmed = self._current  # its late ACK (bit `_send_bit`) still confirms it
         self._queue.clear()
         self._current = None
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=reason,
@@ -445,6 +451,15 @@ class Session:
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
+    def _on_fin_before_chat(self, dg: Datagram, now: float) -> str | None:
+        """SYN_ACK_SENT: our user accepted, but the inviter's FIN came before the handshake's ACK:
+        for our user no chat began, so this is a withdrawal (issue 9.5), not "peer left"."""
+        self._peer_may_send_fin = True
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._stop_retransmitting()
+        self._end(ev.EndReason.WITHDRAWN, now)
+        return None
+
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
         self._peer_may_send_fin = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
@@ -500,7 +515,7 @@ class Session:
 
     def _on_chat_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: the peer may still finish its messages, unless no chat ever began (we withdrew)."""
-        if self._closing_reason is ev.EndReason.WITHDRAWN:
+        if self._closing_reason is ev.EndReason.WITHDRAWN_BY_US:
             return "CHAT for an invitation we withdrew (a straggler of an older chat)"
         return self._on_chat(dg, now)
 
@@ -544,8 +559,23 @@ class Session:
         self._end(self._closing_reason, now)
         return None
 
+    def _on_late_ack(self, dg: Datagram, now: float) -> str | None:
+        """After the end: the ACK of the message that was in flight confirms it (issue 9.5).
+
+        The peer acknowledges a chat datagram after the end only if its user was shown it: while
+        leaving (FIN_SENT) it shows and ACKs, once ended it ACKs only duplicates of what it showed.
+        Our FIN after an abandoned message carries the other bit, so the two ACKs differ; the
+        handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
+        if self._unconfirmed is None or dg.seq != self._send_bit or self._late_handshake_ack(dg, now):
+            return None if self.state is State.CLOSING else f"ACK seq={dg.seq} after the chat ended"
+        self._events.append(ev.MessageDelivered(msg_id=self._unconfirmed.msg_id))
+        self._unconfirmed = None
+        return "ACK of our last message, after the chat ended: confirmed"
+
     def _on_closing_ack(self, dg: Datagram, now: float) -> str | None:
         """CLOSING: the ACK of our FIN (which echoes its bit) ends the re-sending."""
+        if self._unconfirmed is not None and dg.seq == self._send_bit:
+            return self._on_late_ack(dg, now)
         if self._inflight is not None and dg.seq != self._inflight.seq:
             return f"ACK seq={dg.seq} does not match our FIN"
         self._linger(now)
@@ -667,7 +697,7 @@ class Session:
     def _cmd_withdraw(self, _: object, now: float) -> None:
         """SYN_SENT: our user gives up waiting; tell the peer, reliably."""
         self._expire_at = None
-        self._closing_reason = ev.EndReason.WITHDRAWN
+        self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
         self._send_fin(now)
 
     def _cmd_abort(self, _: object, now: float) -> None:
@@ -702,7 +732,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.SYN_ACK_SENT, _I.ACK): Session._on_handshake_ack,
     (_S.SYN_ACK_SENT, _I.SYN_ACK): Session._on_crossed_syn_ack,
     (_S.SYN_ACK_SENT, _I.CHAT): Session._on_chat_completing_handshake,
-    (_S.SYN_ACK_SENT, _I.FIN): Session._on_fin_peer_left,
+    (_S.SYN_ACK_SENT, _I.FIN): Session._on_fin_before_chat,
     (_S.SYN_ACK_SENT, _I.SAY): Session._cmd_say,
     (_S.SYN_ACK_SENT, _I.QUIT): Session._cmd_quit,
     (_S.SYN_ACK_SENT, _I.ABORT): Session._cmd_abort,
@@ -736,6 +766,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.CLOSING, _I.ABORT): Session._cmd_abort_quietly,
     # ended, still answering stragglers
     (_S.CLOSED, _I.FIN): Session._on_fin_lingering,
+    (_S.CLOSED, _I.ACK): Session._on_late_ack,
     (_S.CLOSED, _I.SYN): Session._on_syn_after_decline,
     (_S.CLOSED, _I.CHAT): Session._on_chat_lingering,
     (_S.CLOSED, _I.SYN_ACK): Session._on_syn_ack_after_end,

@@ -76,6 +76,7 @@ END_NOTICES = {
     ev.EndReason.REFUSED: "invitation refused by {host}",
     ev.EndReason.SHUTDOWN: "chat ended: daemon shutting down",
     ev.EndReason.WITHDRAWN: "invitation from {user} withdrawn",
+    ev.EndReason.WITHDRAWN_BY_US: "invitation to {host} withdrawn",
 }
 MAX_LINE = wire.MAX_PAYLOAD  # no longer line can ever be sent: refused while it is read
 
@@ -362,7 +363,7 @@ class ChatUI:
         for item in event.undelivered:
             if self._pending.pop(item.msg_id, None) is None:
                 self._early[item.msg_id] = "reported"
-            self._outcome("undelivered", item.text)
+            self._outcome("not confirmed" if item.sent else "undelivered", item.text)
         for text in self._pending.values():  # neither acknowledged nor named undelivered
             self._outcome("not confirmed", text)
         self._pending.clear()

@@ -111,7 +111,7 @@ def test_peer_daemon_killed_mid_chat_survivor_gives_up_listing_undelivered_then_
     bob_daemon.stop(signal.SIGKILL)
     alice.send("into the void", "and again")
     alice.expect(r"^\* peer stopped answering: chat with bob ended$", timeout=10)
-    alice.expect(r"^\* undelivered: into the void$")
+    alice.expect(r"^\* not confirmed: into the void$")
     alice.expect(r"^\* undelivered: and again$")
     bob.expect(r"^\* error: lost the daemon", timeout=10)  # bob's client noticed its daemon is gone
     assert bob.wait() == 1
@@ -139,7 +139,7 @@ def test_peer_daemon_restarted_mid_chat_answers_fin_so_the_stale_peer_learns_at_
 
     alice.send("are you there?")
     alice.expect(r"^\* bob left the chat$", timeout=10)
-    alice.expect(r"^\* undelivered: are you there\?$")
+    alice.expect(r"^\* not confirmed: are you there\?$")
     bob_daemon.log.expect(rf"-> {re.escape(hosts.ip(1))}:7777  FIN seq=0")
     bob_daemon.log.expect(rf"^.*alice@{re.escape(hosts.ip(1))}:7777 -> .*  ACK seq=0")  # alice's answer
     # learned from the first datagram: no re-send was needed (the timeout is 3 s)

@@ -114,7 +114,7 @@ def test_killed_peer_daemon_reports_undelivered_messages(net: _Net) -> None:
     net.procs[1].stop(signal.SIGKILL)  # bob's daemon
     alice.send("into the void", "and again")
     alice.expect(r"^\* peer stopped answering", timeout=10)
-    alice.expect(r"^\* undelivered: into the void$")
+    alice.expect(r"^\* not confirmed: into the void$")
     alice.expect(r"^\* undelivered: and again$")
 
 

@@ -387,7 +387,8 @@ def test_sender_gives_up_after_retries_and_reports_every_undelivered_message(ret
     assert net.now == sends[-1] + T  # gives up one timeout after the last
     assert net.ended("alice") == [ev.ChatEnded(
         peer=net.addr("bob"), user="bob", reason=EndReason.NOT_ANSWERING,
-        undelivered=(ev.Undelivered(msg_id=first, text="one"), ev.Undelivered(msg_id=second, text="two")))]
+        undelivered=(ev.Undelivered(msg_id=first, text="one", sent=True),
+                     ev.Undelivered(msg_id=second, text="two")))]
     assert net.times("alice", "FIN") == [net.now]  # best effort
     net.run()
     assert net.reasons("bob") == [EndReason.PEER_LEFT]  # the best-effort FIN arrived
@@ -399,7 +400,7 @@ def test_message_arriving_after_the_chat_ended_is_not_shown_and_stays_reported_u
     net.delay(src="bob", label="CHAT", delay=None)
     net.say("bob", "late")
     net.quit("alice")  # alice's FIN reaches bob, who reports "late" undelivered
-    assert net.ended("bob")[0].undelivered == (ev.Undelivered(msg_id=1, text="late"),)
+    assert net.ended("bob")[0].undelivered == (ev.Undelivered(msg_id=1, text="late", sent=True),)
     acks = len(net.sent("alice", "ACK"))
     net.release()  # the chat datagram reaches alice's lingering session
     assert net.received("alice") == []
@@ -690,7 +691,8 @@ def test_user_withdraws_an_invitation_with_fin_and_the_peer_is_told() -> None:
     net.start("alice", "bob")
     net.quit("alice")
     assert state(net, "alice") is None
-    assert net.ended("alice") == [ev.ChatEnded(peer=net.addr("bob"), user="", reason=EndReason.WITHDRAWN)]
+    assert net.ended("alice") == [ev.ChatEnded(peer=net.addr("bob"), user="",
+                                               reason=EndReason.WITHDRAWN_BY_US)]
     assert net.ended("bob") == [ev.ChatEnded(peer=net.addr("alice"), user="alice",
                                              reason=EndReason.WITHDRAWN)]
     settle(net)
@@ -714,10 +716,51 @@ def test_withdrawal_crossing_an_accept_ends_both_sides() -> None:
     net.accept("bob")
     net.quit("alice")  # alice has not seen the SYN+ACK yet
     net.run()
-    assert net.reasons("alice") == [EndReason.WITHDRAWN]
-    assert net.reasons("bob") == [EndReason.PEER_LEFT]
+    assert net.reasons("alice") == [EndReason.WITHDRAWN_BY_US]  # each side names what happened from
+    assert net.reasons("bob") == [EndReason.WITHDRAWN]  # its side: no chat began, so no "peer left"
     assert net.events("alice", ev.ChatStarted) == []
     assert net.is_free("alice") and net.is_free("bob")
+
+
+def test_fin_after_accept_before_the_handshake_ack_is_a_withdrawal_for_the_invited() -> None:
+    """alice's chat began (SYN+ACK arrived) but her ACK is lost and she quits at once: for bob no
+    chat ever started, so he is told the invitation was withdrawn, not that the peer left."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", label="ACK")
+    net.start("alice", "bob")
+    net.accept("bob")
+    net.quit("alice")
+    assert net.reasons("alice") == [EndReason.QUIT]
+    assert net.reasons("bob") == [EndReason.WITHDRAWN] and net.events("bob", ev.ChatStarted) == []
+
+
+def test_message_shown_to_the_peer_is_confirmed_even_when_its_ack_comes_after_the_peers_fin() -> None:
+    """alice's message is shown to bob but the ACK is lost; her re-send crosses bob's FIN, and bob
+    (still leaving) ACKs the duplicate.  The ACK arrives after the FIN: alice's chat has ended, and
+    the message was listed as sent but not confirmed, never as undelivered; the late ACK then
+    confirms it."""
+    net = chatting()
+    net.drop(src="bob", label="ACK")
+    net.delay(src="bob", label="ACK", delay=1.0)
+    net.delay(src="bob", label="FIN", delay=0.5)
+    ident = net.say("alice", "seen")
+    assert net.received("bob") == ["seen"] and net.delivered("alice") == []
+    net.at(T - 0.1, lambda: net["bob"].quit(net.now))
+    net.run()
+    assert net.ended("alice") == [ev.ChatEnded(
+        peer=net.addr("bob"), user="bob", reason=EndReason.PEER_LEFT,
+        undelivered=(ev.Undelivered(msg_id=ident, text="seen", sent=True),))]
+    assert net.delivered("alice") == [ident]
+    assert net.received("bob") == ["seen"]
+
+
+def test_a_message_never_sent_is_undelivered_and_the_one_in_flight_not_confirmed() -> None:
+    net = chatting()
+    net.drop(src="alice", label="CHAT", nth=None)
+    first, second = net.say("alice", "in flight"), net.say("alice", "queued")
+    net.run()
+    assert net.ended("alice")[0].undelivered == (ev.Undelivered(msg_id=first, text="in flight", sent=True),
+                                                 ev.Undelivered(msg_id=second, text="queued"))
 
 
 def test_declining_via_quit_while_invited() -> None:
@@ -1038,7 +1081,13 @@ def check_spec_promise(users: Users) -> None:
         arrived = {ident for ident, text in said if text in net.received(receiver)}
         acked = net.delivered(sender)
         assert set(acked) <= arrived, f"{sender} told delivered {acked}, arrived {arrived}\n{net.ladder()}"
-        reported = acked + [u.msg_id for e in net.ended(sender) for u in e.undelivered]
+        listed = [u for e in net.ended(sender) for u in e.undelivered]
+        shown_but_undelivered = {u.msg_id for u in listed if not u.sent} & arrived
+        assert not shown_but_undelivered, f"{sender}: {shown_but_undelivered} shown to the peer but " \
+            f"reported undelivered\n{net.ladder()}"
+        late = [u.msg_id for u in listed if u.msg_id in acked]  # "not confirmed", then confirmed
+        assert all(u.sent for u in listed if u.msg_id in late)
+        reported = acked + [u.msg_id for u in listed if u.msg_id not in late]
         assert sorted(reported) == sorted(i for i, _ in said), \
             f"{sender}: each message must be reported once, delivered or not\n{net.ladder()}"
     assert len(net.ended("alice")) == 1 + users.reinvited
@@ -1171,8 +1220,9 @@ def test_shutdown_ends_the_chat_at_once_with_one_fin_and_reports_undelivered() -
     net.drop(src="alice", label="CHAT", nth=None)
     net.say("alice", "unsent")
     net.shutdown("alice")
-    assert net.ended("alice") == [ev.ChatEnded(peer=net.addr("bob"), user="bob", reason=EndReason.SHUTDOWN,
-                                               undelivered=(ev.Undelivered(msg_id=1, text="unsent"),))]
+    assert net.ended("alice") == [ev.ChatEnded(
+        peer=net.addr("bob"), user="bob", reason=EndReason.SHUTDOWN,
+        undelivered=(ev.Undelivered(msg_id=1, text="unsent", sent=True),))]
     assert net.times("alice", "FIN") == [0.0]
     assert net.reasons("bob") == [EndReason.PEER_LEFT]
     settle(net)
