@@ -278,7 +278,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             elif end == "peer left" and not peer_cut and not (
                     _actions(log, p, LEAVING, t0, t1) or _ends(log, p, t0, t1)):
                 found.append(f"{where}: told 'peer left' but {p} never left that chat")
-            if a.role == "inviting" and end == INVITED_WITHDRAWN:
+            crossed = bool(_actions(log, p, (f"start {host}",), t0, t1))  # p invited host too
+            if a.role == "inviting" and end == INVITED_WITHDRAWN and not crossed:
                 found.append(f"{where}: the inviter was told {INVITED_WITHDRAWN!r}, the invited side's "
                              f"wording")
             if a.role == "invited" and end == INVITED_WITHDRAWN and not peer_cut:
