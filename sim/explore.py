@@ -193,7 +193,8 @@ class Outcome:
 @dataclass
 class Summary:
     runs: int = 0
-    wall_time: float = 0.0
+    run_time: float = 0.0  # seconds spent on the runs themselves
+    wall_time: float = 0.0  # ... and on shrinking and writing what they found
     protocol_time: float = 0.0
     skipped_steps: int = 0
     inconclusive: Counter[str] = field(default_factory=Counter)
@@ -278,6 +279,7 @@ def explore(runs: int, seed: int, kinds: Sequence[str], out: Path | None, jobs: 
         for item in work:
             if _add(summary, _one_seed_star(item), stop_after):
                 break
+    summary.run_time = time.monotonic() - started
     summary.examples = summary.kinds()
     for number, (_, first) in enumerate(summary.examples.values(), start=1):
         small = shrink(first.schedule, first.problems) if shrinking else first.schedule
@@ -320,10 +322,13 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
                      f"SPEC 'Known limit'): {len(summary.known_limit)} runs")
         shapes = Counter(_shape(f.problems[0]) for f in summary.known_limit)
         lines += [f"    {n:5d} x {shape}" for shape, n in shapes.most_common(8)]
-    rate = summary.runs / summary.wall_time if summary.wall_time else 0.0
-    lines.append(f"{summary.runs} runs ({','.join(kinds)}) in {summary.wall_time:.1f}s ({rate:.1f} runs/s), "
+    rate = summary.runs / summary.run_time if summary.run_time else 0.0
+    shrinking = summary.wall_time - summary.run_time
+    lines.append(f"{summary.runs} runs ({','.join(kinds)}) in {summary.run_time:.1f}s ({rate:.1f} runs/s; "
+                 f"{shrinking:.1f}s more to shrink and write), "
                  f"{summary.protocol_time:.0f}s of protocol time, {summary.skipped_steps} steps skipped: "
-                 f"{len(summary.found)} violations, {len(summary.known_limit)} known limit, "
+                 f"{len(summary.found)} runs with a real violation ({len(summary.examples)} kinds), "
+                 f"{len(summary.known_limit)} with a known-limit one, "
                  f"{summary.inconclusive_runs} inconclusive "
                  f"({100 * summary.inconclusive_runs / max(1, summary.runs):.2f}%)")
     lines += [f"    inconclusive: {n} x {reason}" for reason, n in summary.inconclusive.most_common()]
