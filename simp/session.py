@@ -495,7 +495,13 @@ class Session:
         return None
 
     def _on_chat_completing_handshake(self, dg: Datagram, now: float) -> str | None:
-        """SYN_ACK_SENT: a valid chat datagram implies the lost ACK (or one it overtook)."""
+        """SYN_ACK_SENT: a valid chat datagram implies the lost ACK (or one it overtook).
+
+        Valid means bit 0: a chat's first message carries bit 0, so a chat datagram with bit 1
+        is a straggler of an earlier chat with this peer and must not open this one (issue 9.1).
+        One with bit 0 cannot be told apart on the wire (SPEC's known limit)."""
+        if dg.seq != 0:
+            return "CHAT seq=1 cannot open a chat (its first message has bit 0): an older chat's straggler"
         self._establish()
         # the ACK went out before this datagram: overtaken (delays < T/2), it arrives within T/2
         self._handshake_ack_until = now + self.config.timeout / 2

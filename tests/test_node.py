@@ -396,6 +396,28 @@ def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str)
     assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.reasons("bob") == [EndReason.QUIT]
 
 
+def test_late_chat_datagram_with_bit_1_of_the_previous_chat_never_opens_the_next_one() -> None:
+    """A copy of alice's second message of chat 1 (bit 1) reaches bob after he accepted chat 2,
+    before its handshake completed (his SYN+ACK was lost).  A chat's first message carries bit 0,
+    so the copy cannot complete chat 2's handshake: bob waits for the real one, and chat 2 starts
+    once on both sides instead of ending at once as "peer left"."""
+    net = chatting()
+    net.dup(src="alice", label="CHAT", seq=1, delay=None)
+    net.say("alice", "one")
+    net.say("alice", "two")
+    net.quit("alice")
+    net.start("alice", "bob")
+    net.drop(src="bob", label="SYN+ACK")
+    net.accept("bob")
+    net.release(label="CHAT")
+    assert net["bob"].current is not None and net["bob"].current.state is State.SYN_ACK_SENT
+    net.run_until(lambda: all(len(net.events(n, ev.ChatStarted)) == 2 for n in ("alice", "bob")))
+    net.say("alice", "chat two")
+    net.run(until=net.now + 5 * T)
+    assert net.received("bob") == ["one", "two", "chat two"]
+    assert net.reasons("bob") == [EndReason.PEER_LEFT] and net.reasons("alice") == [EndReason.QUIT]
+
+
 def restart(net: Net, name: str) -> None:
     """`name`'s daemon crashes and starts again at once: a fresh Node, same address, same user."""
     net.nodes[name] = Node(net.config)
