@@ -138,17 +138,18 @@ def _mapping(value: object, where: str, allowed: Sequence[str]) -> dict[str, Any
 
 def load_profile(path: str | Path) -> Profile:
     """Read one profile file; `simp-sim` (or nothing) names the built-in profile."""
-    import yaml
+    from sim.scenario import ScenarioError
+    from sim.scenario_yaml import load_yaml  # the one YAML reader: duplicate keys are errors
 
     if str(path) == BUILTIN:
         return builtin_profile()
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data, _ = load_yaml(path.read_text(encoding="utf-8"), str(path))
     except OSError as exc:
         raise ProfileError(f"{path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: not valid YAML: {exc}") from None
+    except ScenarioError as exc:
+        raise ProfileError(str(exc)) from None
     src = str(path)
     top = _mapping(data, src, ("name", "description", "daemon", "user"))
     d = _mapping(top.get("daemon"), f"{src}: daemon",

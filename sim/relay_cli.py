@@ -131,15 +131,14 @@ def file_rules(path: Path, hosts: Sequence[str]) -> list[F.Rule]:
     A bare fault file is completed into a scenario by *appending* the required keys, so the
     line numbers in error messages are those of the user's file.
     """
-    import yaml
-
     from sim.scenario import ScenarioError, parse_scenario
+    from sim.scenario_yaml import load_yaml
 
     text = path.read_text(encoding="utf-8")
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise RelaySetupError(f"{path}: not valid YAML: {exc}") from None
+        data, _ = load_yaml(text, str(path))
+    except ScenarioError as exc:
+        raise RelaySetupError(str(exc)) from None
     if not isinstance(data, dict) or "faults" not in data:
         raise RelaySetupError(f"{path}: expected a mapping with a 'faults:' list (as in a scenario file)")
     missing = {"name": "relay", "hosts": list(hosts), "steps": [{"sleep": "1s"}]}
