@@ -186,8 +186,11 @@ def test_cli_lists_and_runs(tmp_path: Path) -> None:
 
     assert main(["conform", "--list"]) == 0
     junit = tmp_path / "j.xml"
-    assert main(["conform", "-k", "fin-from-peer", "--junit", str(junit)]) == 0
+    out = ["--out", str(tmp_path / "out")]
+    assert main(["conform", "-k", "fin-from-peer", "--junit", str(junit), *out]) == 0
+    assert (tmp_path / "out" / "simp-sim" / "fin-from-peer" / "capture.pcap").exists()
     assert ET.parse(junit).getroot().find("testsuite").get("tests") == "1"  # type: ignore[union-attr]
     assert main(["conform", str(tmp_path / "missing.yaml")]) == 2
     profile_path("spec", tmp_path)
-    assert main(["conform", "--implementations", str(tmp_path), "standin-spec", "-k", "fin-from-peer"]) == 0
+    by_name = ["--implementations", str(tmp_path), "standin-spec"]
+    assert main(["conform", *by_name, "-k", "fin-from-peer", *out]) == 0

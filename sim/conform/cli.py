@@ -28,8 +28,9 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--junit", type=Path, metavar="FILE", help="write a JUnit XML report")
     parser.add_argument("--html", type=Path, metavar="DIR",
                         help="write index.html (matrix), a page per implementation and per-case pcaps")
-    parser.add_argument("--out", type=Path, metavar="DIR",
-                        help="write each case's ladder, pcap and transcripts")
+    parser.add_argument("--out", type=Path, metavar="DIR", default=Path("conform-out"),
+                        help="where each case's ladder, pcap and transcripts go: DIR/PROFILE/CASE/ "
+                             "(default ./conform-out)")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
     return parser
 
@@ -61,16 +62,14 @@ def main(args: argparse.Namespace) -> int:
               f"-j {args.jobs}", flush=True)
         results = asyncio.run(run_suite(profile, cases, args.jobs, progress))
         by_profile[profile.name] = results
+        write_artifacts(results, args.out)
         print(report.table(results))
-        failures = report.failure_reports(results)
+        failures = report.failure_reports(results, args.out)
         if failures:
             print("\n" + failures)
         print(f"{profile.name}: {report.totals_line(results)}\n", flush=True)
     if args.junit:
         report.write_junit(by_profile, args.junit)
-    if args.out:
-        for results in by_profile.values():
-            write_artifacts(results, args.out)
     if args.html:
         print(f"HTML report: {report.write_html(by_profile, args.html)}")
     bad = any(r.status in (FAIL, ERROR) for rs in by_profile.values() for r in rs)

@@ -43,12 +43,14 @@ def table(results: Sequence[CaseResult], width: int = 100) -> str:
     return "\n".join(lines)
 
 
-def failure_reports(results: Sequence[CaseResult]) -> str:
-    """The full deviation and ladder of each failed or errored case."""
+def failure_reports(results: Sequence[CaseResult], artifacts: Path | None = None) -> str:
+    """The full deviation and ladder of each failed or errored case (and where its pcap is)."""
     out = []
     for r in results:
         if r.status in (FAIL, ERROR):
-            out.append(f"── {r.profile} / {r.case.id}: {r.case.title}\n   {r.detail}\n{r.ladder}")
+            pcap = artifacts / slug(r.profile) / r.case.id / "capture.pcap" if artifacts else None
+            where = f"   pcap: {pcap}\n" if pcap else ""
+            out.append(f"── {r.profile} / {r.case.id}: {r.case.title}\n   {r.detail}\n{where}{r.ladder}")
     return "\n".join(out)
 
 
