@@ -66,7 +66,6 @@ TUI_HINT = "for the full terminal UI (input line kept below the messages): pip i
 _SCRIPT_INPUT = frozenset({Phase.MENU, Phase.ASK_PEER, Phase.INVITED, Phase.CHAT})
 # phases in which the daemon holds an invitation to us that the user may still answer
 _ANSWERING = frozenset({Phase.INVITED, Phase.ACCEPTING, Phase.DECLINING})
-_INVITING = frozenset({Phase.STARTING, Phase.WITHDRAWING})
 END_NOTICES = {
     ev.EndReason.QUIT: "chat ended",
     ev.EndReason.PEER_LEFT: "{user} left the chat",
@@ -134,6 +133,7 @@ class ChatUI:
         self._peer_name = ""  # from the handshake (Invitation / ChatStarted), never from a message
         self._pending: dict[int, str] = {}  # our messages the peer has not acknowledged yet
         self._early: dict[int, str] = {}  # outcomes that overtook their Say reply: delivered / reported
+        self._unconfirmed: dict[int, str] = {}  # reported "not confirmed": a late ACK may confirm them
 
     @property
     def wants_input(self) -> bool:
@@ -335,17 +335,19 @@ class ChatUI:
                     self._go(Phase.INVITED)
             case ev.ChatStarted(user=user, peer=(host, port)):
                 self._invitation = None
+                self._unconfirmed.clear()  # the last chat's late ACKs came within its linger, or never
                 self._peer_name = shown_name(user, host)
                 self.notice(f"chat with {self._peer_name} at {host}:{port} started; type q to leave")
                 self._go(Phase.CHAT)
             case ev.PeerError(text=text):
                 self.notice(f"error from peer: {shown(text)}")
             case ev.MessageDelivered(msg_id=msg_id):
-                text = self._pending.pop(msg_id, None)
-                if text is None:
-                    self._early[msg_id] = "delivered"
-                else:
+                if (text := self._pending.pop(msg_id, None)) is not None:
                     self._outcome("delivered", text)
+                elif (text := self._unconfirmed.pop(msg_id, None)) is not None:
+                    self._outcome("delivered", f"{text} (confirmed after the chat ended)")
+                else:
+                    self._early[msg_id] = "delivered"
             case ev.ChatEnded():
                 self._chat_ended(event)
 
@@ -356,15 +358,15 @@ class ChatUI:
     def _chat_ended(self, event: ev.ChatEnded) -> None:
         host = event.peer[0]
         user = self._peer_name or (self._invitation[1] if self._invitation else shown_name(event.user, host))
-        if event.reason is ev.EndReason.WITHDRAWN and self.phase in _INVITING:  # our own invitation
-            self.notice(f"invitation to {host}:{event.peer[1]} withdrawn")
-        else:
-            self.notice(END_NOTICES[event.reason].format(user=user, host=host))
+        self.notice(END_NOTICES[event.reason].format(user=user, host=host))
         for item in event.undelivered:
             if self._pending.pop(item.msg_id, None) is None:
                 self._early[item.msg_id] = "reported"
+            if item.sent:  # the peer may have shown it; its ACK may still come
+                self._unconfirmed[item.msg_id] = item.text
             self._outcome("not confirmed" if item.sent else "undelivered", item.text)
-        for text in self._pending.values():  # neither acknowledged nor named undelivered
+        for msg_id, text in self._pending.items():  # neither acknowledged nor named undelivered
+            self._unconfirmed[msg_id] = text
             self._outcome("not confirmed", text)
         self._pending.clear()
         self._invitation = None

@@ -64,6 +64,7 @@ class FakeDaemon:
     unacked: dict[int, bytes] = field(default_factory=dict)
     queued: list[tuple[int, str]] = field(default_factory=list)  # our user's messages not yet ACKed
     in_flight: list[bytes] = field(default_factory=list)  # datagrams on their way to the client
+    late_ack: list[int] = field(default_factory=list)  # sent, not confirmed at the end: may be ACKed late
 
     def event(self, event: ev.Event | ev.Undelivered) -> None:
         self.next_event += 1
@@ -72,8 +73,9 @@ class FakeDaemon:
         self.in_flight.append(data)
 
     def end(self, reason: ev.EndReason) -> None:
-        for msg_id, text in self.queued:
-            self.event(ev.Undelivered(msg_id=msg_id, text=text))
+        for n, (msg_id, text) in enumerate(self.queued):  # the first one was in flight
+            self.event(ev.Undelivered(msg_id=msg_id, text=text, sent=n == 0))
+        self.late_ack = [msg_id for msg_id, _ in self.queued[:1]]
         self.event(ev.ChatEnded(peer=PEER, user="bob", reason=reason))
         self.queued.clear()
         self.state = "free"
@@ -267,7 +269,7 @@ class ClientUnderTest(RuleBasedStateMachine):
     @precondition(lambda self: self.daemon.state == "withdrawing")
     @rule()
     def peer_acknowledges_the_withdrawal(self) -> None:
-        self.daemon.end(ev.EndReason.WITHDRAWN)
+        self.daemon.end(ev.EndReason.WITHDRAWN_BY_US)
 
     @precondition(lambda self: self.daemon.state in ("chat", "leaving"))
     @rule(what=st.sampled_from(["says", "acks", "leaves", "acks-fin"]))
@@ -281,6 +283,11 @@ class ClientUnderTest(RuleBasedStateMachine):
             daemon.end(ev.EndReason.PEER_LEFT)
         elif what == "acks-fin" and daemon.state == "leaving" and not daemon.queued:
             daemon.end(ev.EndReason.QUIT)
+
+    @precondition(lambda self: bool(self.daemon.late_ack))
+    @rule()
+    def peer_acknowledges_after_the_end(self) -> None:
+        self.daemon.event(ev.MessageDelivered(msg_id=self.daemon.late_ack.pop()))
 
     # -- invariants -------------------------------------------------------------------------
 
@@ -297,6 +304,8 @@ class ClientUnderTest(RuleBasedStateMachine):
         if quiet and self.typed.empty():
             assert self.ui.phase in AGREEING[self.daemon.state], (
                 f"daemon {self.daemon.state}, client {self.ui.phase}; output {self.out}")
+            if self.daemon.state == "free":  # no line of ours stays "pending" after its chat
+                assert self.ui.pending_messages == [], self.out
 
     @invariant()
     def driver_alive(self) -> None:

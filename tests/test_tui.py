@@ -166,9 +166,12 @@ def test_each_own_line_is_pending_until_acknowledged_then_delivered_undelivered_
     ui.on_event(ev.MessageDelivered(msg_id=1))
     assert out[-1] == "[delivered] you: one"
     ui.on_event(ev.ChatEnded(peer=PEER, user="bob", reason=ev.EndReason.NOT_ANSWERING,
-                             undelivered=(ev.Undelivered(msg_id=3, text="three"),)))
-    assert out[-3:] == ["* peer stopped answering: chat with bob ended", "[undelivered] you: three",
-                        "[not confirmed] you: two"]
+                             undelivered=(ev.Undelivered(msg_id=2, text="two", sent=True),
+                                          ev.Undelivered(msg_id=3, text="three"))))
+    assert out[-3:] == ["* peer stopped answering: chat with bob ended", "[not confirmed] you: two",
+                        "[undelivered] you: three"]
+    ui.on_event(ev.MessageDelivered(msg_id=2))  # the peer's late ACK: it was shown after all
+    assert out[-1] == "[delivered] you: two (confirmed after the chat ended)"
 
 
 def test_an_acknowledgement_that_overtakes_its_reply_still_marks_the_line_delivered() -> None:
@@ -207,8 +210,8 @@ def test_the_inviter_is_told_its_own_invitation_was_withdrawn() -> None:
     ui, client, out = make()
     lines(ui, "s", "127.0.0.2", "q")
     assert client.calls[-1] == ("quit",) and ui.phase is Phase.WITHDRAWING
-    ui.on_event(ev.ChatEnded(peer=PEER, user="", reason=ev.EndReason.WITHDRAWN))
-    assert out[-1] == "* invitation to 127.0.0.2:7777 withdrawn" and ui.phase is Phase.MENU
+    ui.on_event(ev.ChatEnded(peer=PEER, user="", reason=ev.EndReason.WITHDRAWN_BY_US))
+    assert out[-1] == "* invitation to 127.0.0.2 withdrawn" and ui.phase is Phase.MENU
 
 
 def test_an_over_long_line_is_refused_while_it_is_read() -> None:

@@ -48,13 +48,14 @@ local KINDS = {
     m = { "MessageReceived", "text:str" },
     d = { "MessageDelivered", "msg_id:u32" },
     e = { "PeerError", "host:str port:u16 text:str" },
-    u = { "Undelivered", "msg_id:u32 text:str" },
+    u = { "Undelivered", "msg_id:u32 text:str sent:u8" },
     x = { "ChatEnded", "host:str port:u16 user:str reason:u8 count:u16" },
 }
 -- Mirrors simp.events.EndReason.
 local END_REASONS = {
     [1] = "QUIT", [2] = "PEER_LEFT", [3] = "NOT_ANSWERING", [4] = "NO_ANSWER",
     [5] = "DECLINED", [6] = "REFUSED", [7] = "SHUTDOWN", [8] = "WITHDRAWN",
+    [9] = "WITHDRAWN_BY_US",
 }
 local INT_SIZE = { u8 = 1, u16 = 2, u32 = 4 }
 local INT_FIELD = { u8 = ProtoField.uint8, u16 = ProtoField.uint16, u32 = ProtoField.uint32 }
