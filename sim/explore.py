@@ -122,11 +122,15 @@ def drops_only(schedule: Schedule) -> Schedule:
     return replace(schedule, faults=keep)
 
 
-def known_limit(schedule: Schedule, result: Result) -> bool:
-    """The violation needs a duplicate, a reorder or a long delay: without them it is gone."""
+def split_known_limit(schedule: Schedule, result: Result,
+                      problems: list[str]) -> tuple[list[str], list[str]]:
+    """(real, known limit): a kind of violation that needs a duplicate, a reorder or a long delay
+    is gone from the same schedule with those rules switched off."""
     if not _beyond_drops(result):
-        return False
-    return not check(drops_only(schedule))[1]
+        return problems, []
+    remaining = {_shape(p) for p in check(drops_only(schedule))[1]}
+    real = [p for p in problems if _shape(p) in remaining]
+    return real, [p for p in problems if p not in real]
 
 
 # -- shrinking -------------------------------------------------------------------------------------
@@ -246,11 +250,9 @@ def one_seed(seed: int, kinds: Sequence[str]) -> Outcome:
         return Outcome(seed, 0.0, schedule.episodes, 0, inconclusive=f"harness crashed: {type(exc).__name__}")
     outcome = Outcome(seed, result.virtual_time, schedule.episodes, len(result.skipped))
     if problems:
-        found = Found(schedule, problems, "")
-        if known_limit(schedule, result):
-            outcome.known_limit = found
-        else:
-            outcome.found = found
+        real, limit = split_known_limit(schedule, result, problems)
+        outcome.found = Found(schedule, real, "") if real else None
+        outcome.known_limit = Found(schedule, limit, "") if limit else None
         return outcome
     outcome.inconclusive = inconclusive(result, schedule)
     return outcome
@@ -320,8 +322,12 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
     if summary.known_limit:
         lines.append(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
                      f"SPEC 'Known limit'): {len(summary.known_limit)} runs")
-        shapes = Counter(_shape(f.problems[0]) for f in summary.known_limit)
-        lines += [f"    {n:5d} x {shape}" for shape, n in shapes.most_common(8)]
+        shapes = Counter(shape for f in summary.known_limit for shape in {_shape(p) for p in f.problems})
+        seeds = {}
+        for f in summary.known_limit:
+            for p in f.problems:
+                seeds.setdefault(_shape(p), f.schedule.seed)
+        lines += [f"    {n:5d} x {shape}  (e.g. seed {seeds[shape]})" for shape, n in shapes.most_common()]
     rate = summary.runs / summary.run_time if summary.run_time else 0.0
     shrinking = summary.wall_time - summary.run_time
     lines.append(f"{summary.runs} runs ({','.join(kinds)}) in {summary.run_time:.1f}s ({rate:.1f} runs/s; "

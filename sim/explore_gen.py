@@ -131,6 +131,10 @@ def _rule(rng: random.Random, kind: str, hosts: Sequence[str]) -> str:
     if kind == "dup":
         return f"{{{where}, duplicate: {{copies: 1, gap: {rng.uniform(0, 2 * TIMEOUT):.2f}s}}}}"
     if kind == "delay":
+        if rng.random() < 0.4:  # a FIN or chat datagram late enough to land in the next chat
+            late = rng.choice(["FIN", "CHAT"])
+            return (f"{{match: {{from: {side}, op: {late}}}, nth: {rng.randint(1, 3)}, "
+                    f"delay: {rng.uniform(TIMEOUT, 3 * TIMEOUT):.2f}s}}")
         return f"{{{where}, delay: {rng.uniform(TIMEOUT / 2, 2.5 * TIMEOUT):.2f}s}}"
     return f"{{{where}, reorder: {{max_hold: {rng.uniform(0.5, 2 * TIMEOUT):.2f}s}}}}"
 
