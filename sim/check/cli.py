@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from sim.check.bfs import Counterexample, Outcome, check
-from sim.check.model import EXTENSIONS, Bounds, Model
+from sim.check.model import EXTENSIONS, LABELS, Bounds, Model
 from sim.check.properties import ALWAYS, EVENTUALLY, KIND, SOMETIMES
 from sim.check.replay import ReplayError, Timeline, replay_disagreement, scenario_yaml, timeline
 
@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--reorders", type=int, default=0, help="datagrams that may be overtaken on their path (default 0)")
     add("--lateness", type=float, default=0.49,
         help="how late a datagram may arrive, in timeouts (default 0.49: under half the timeout)")
+    add("--faults-on", default=",".join(sorted(LABELS)), metavar="LABELS",
+        help="comma-separated datagram kinds faults may hit (default all: " + ",".join(sorted(LABELS)) + ")")
     add("--chats", type=int, default=1, help="invitations in all: alice first, then either side (default 1)")
     add("--no-withdraw", action="store_true", help="inviters never withdraw their invitation")
     add("--extension", choices=EXTENSIONS, default="none",
@@ -44,7 +46,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def bounds_of(args: argparse.Namespace) -> Bounds:
     return Bounds(hosts=args.hosts, messages=args.messages, losses=args.losses, duplicates=args.duplicates,
                   reorders=args.reorders, lateness=args.lateness, chats=args.chats,
-                  withdraw=not args.no_withdraw, extension=args.extension)
+                  withdraw=not args.no_withdraw, extension=args.extension,
+                  faulty=frozenset(x.strip() for x in args.faults_on.split(",") if x.strip()))
 
 
 def table(out: Outcome, wall: float | None = None) -> str:

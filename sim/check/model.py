@@ -144,10 +144,11 @@ class NodeTable:
 
     def __post_init__(self) -> None:
         self.addresses = [address(i) for i in range(self.bounds.hosts)]
+        self.statistics = frozenset(fresh_nodes(self.bounds)[0].counters())  # counted, never decisive
         self.index = {a: i for i, a in enumerate(self.addresses)}
 
     def intern(self, node: Node) -> int:
-        key = fingerprint(node)
+        key = fingerprint(node, self.statistics)
         nid = self.ids.get(key)
         if nid is None:
             nid = self.ids[key] = len(self.nodes)

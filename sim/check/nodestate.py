@@ -47,8 +47,8 @@ class TimeModelError(RuntimeError):
 
 @functools.cache
 def _is_object_type(kind: type) -> bool:
-    return (hasattr(kind, "__dict__") and not dataclasses.is_dataclass(kind) and not issubclass(kind, enum.Enum)
-            and kind not in _SHARED and kind.__module__ != "builtins")
+    return (hasattr(kind, "__dict__") and not dataclasses.is_dataclass(kind)
+            and not issubclass(kind, enum.Enum) and kind not in _SHARED and kind.__module__ != "builtins")
 
 
 def _is_object(value: object) -> bool:
@@ -84,23 +84,28 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def fingerprint(obj: Any) -> tuple:
-    """A hashable value equal for two nodes exactly when they behave the same from now on."""
-    return tuple(_fp(v) for k, v in vars(obj).items() if type(v) is not Counter)
+def fingerprint(obj: Any, statistics: frozenset[str] = frozenset()) -> tuple:
+    """A hashable value equal for two nodes exactly when they behave the same from now on.
+
+    Left out: Counter attributes, and attributes named in `statistics` (the names the node
+    reports through `Node.counters()`, e.g. a session's `retransmissions`): they count, they
+    never decide."""
+    return tuple(_fp(v, statistics) for k, v in vars(obj).items()
+                 if type(v) is not Counter and k not in statistics)
 
 
-def _fp(value: Any) -> Any:
+def _fp(value: Any, statistics: frozenset[str]) -> Any:
     kind = type(value)
     if kind in _SHARED and kind is not tuple:
         return value
     if kind in (list, deque, tuple):
-        return tuple(_fp(v) for v in value)
+        return tuple(_fp(v, statistics) for v in value)
     if kind is dict:
-        return tuple(sorted(((k, _fp(v)) for k, v in value.items()), key=repr))
+        return tuple(sorted(((k, _fp(v, statistics)) for k, v in value.items()), key=repr))
     if kind is set:
         return tuple(sorted(value, key=repr))
     if _is_object(value):
-        return (kind.__name__, fingerprint(value))
+        return (kind.__name__, fingerprint(value, statistics))
     return value
 
 
