@@ -144,7 +144,9 @@ class Session:
         self.initiator = state is State.SYN_SENT
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
         self._after_chat = False  # an earlier chat with this peer still lingered when this one began
-        self._old_fin_possible = False  # ...and its peer may still re-send that chat's FIN
+        self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
+        self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
+        self.last_peer_fin_at: float | None = None  # when the peer's last FIN arrived
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
@@ -178,9 +180,19 @@ class Session:
         return session
 
     def _follow(self, previous: Session | None) -> None:
-        """Remember what the wire may still bring of the previous chat with the same peer."""
+        """Remember what the wire may still bring of the previous chat with the same peer.
+
+        Its FIN may still come if the peer sent one (re-sent until our ACK arrives: one more is
+        due within a timeout and a half of the last, delays under half a timeout) or if we gave
+        up on the peer without its acknowledgement (then at any time)."""
         self._after_chat = previous is not None
-        self._old_fin_possible = previous is not None and previous.peer_may_send_fin
+        if previous is not None and previous.peer_may_send_fin:
+            last = previous.last_peer_fin_at
+            self._old_fin_always = last is None
+            self._old_fin_until = None if last is None else last + 1.5 * self.config.timeout
+
+    def _old_fin_may_come(self, now: float) -> bool:
+        return self._old_fin_always or (self._old_fin_until is not None and now <= self._old_fin_until)
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -231,6 +243,8 @@ class Session:
     def handle_datagram(self, dg: Datagram, now: float) -> str | None:
         """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
+        if kind is Input.FIN:
+            self.last_peer_fin_at = now
         handler = _TABLE.get((self.state, kind))
         if handler is None:
             return f"{kind.value} not expected in state {self.state.value}"
@@ -417,18 +431,22 @@ class Session:
         the old chat's peer may still re-send its FIN: we acknowledge it (right for both) and send
         our SYN again at once.  The old chat's peer stops its FIN on our ACK (or ignores our SYN
         until then) and re-sends it no sooner than a timeout later; a daemon that declined answers
-        the repeated SYN with FIN at once.  So a FIN 0 within half a timeout of that SYN is the
-        decline (delays under a quarter timeout; longer ones only repeat the question).  Cost:
-        one more round trip for a decline, only right after a chat with the same peer.
+        the repeated SYN with FIN at once (and keeps doing so while our SYNs come, see
+        `_on_syn_after_decline`).  So a FIN 0 within half a timeout of that SYN is the decline
+        (delays under a quarter timeout); otherwise the question is asked again.  Cost: one more
+        round trip for a decline, only right after a chat (or a decline) with the same peer.
         """
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if not self._refused:
             if self._after_chat and dg.seq == 1:
                 return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
-            if self._old_fin_possible and not (self._answer_due_until is not None
-                                               and now <= self._answer_due_until):
+            if self._old_fin_may_come(now) and not (self._answer_due_until is not None
+                                                    and now <= self._answer_due_until):
+                if self._old_fin_until is not None:  # if it was the old FIN, the next is due later
+                    self._old_fin_until = now + 1.5 * self.config.timeout
                 self._ask_again(now)
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
+        self._peer_may_send_fin = True  # the decliner re-sends its FIN until our ACK arrives
         self._stop_retransmitting()
         self._end(ev.EndReason.REFUSED if self._refused else ev.EndReason.DECLINED, now)
         return None
@@ -481,9 +499,14 @@ class Session:
         return None
 
     def _on_syn_after_decline(self, dg: Datagram, now: float) -> str | None:
+        """After a decline, a repeated SYN gets FIN again (SPEC).  The memory lasts a linger from
+        the last such SYN, not from the decline: an inviter whose SYNs keep coming has not heard
+        the answer yet (losses), and must not be shown as a new invitation in the middle."""
         if not self._declined:
             return "SYN from a peer whose chat just ended"
         self._outbox.append(self._control(Op.FIN, 0))
+        if self.state is State.CLOSED:
+            self._linger_until = now + self.config.linger * self.config.timeout
         return None
 
     def _on_handshake_ack(self, dg: Datagram, now: float) -> str | None:
@@ -700,6 +723,9 @@ class Session:
         else:
             self.state = State.DRAINING
 
+    def _cmd_already_leaving(self, _: object, now: float) -> None:
+        """DRAINING/FIN_SENT: our user (or its vanished client) quits again: already under way."""
+
     def _cmd_withdraw(self, _: object, now: float) -> None:
         """SYN_SENT: our user gives up waiting; tell the peer, reliably."""
         self._expire_at = None
@@ -758,11 +784,13 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.DRAINING, _I.FIN): Session._on_fin_peer_left,
     (_S.DRAINING, _I.ERR): Session._on_err_in_chat,
     (_S.DRAINING, _I.SYN): Session._on_syn_in_chat,
+    (_S.DRAINING, _I.QUIT): Session._cmd_already_leaving,
     (_S.DRAINING, _I.ABORT): Session._cmd_abort,
     # leaving
     (_S.FIN_SENT, _I.ACK): Session._on_fin_ack,
     (_S.FIN_SENT, _I.CHAT): Session._on_chat_while_closing,
     (_S.FIN_SENT, _I.FIN): Session._on_fin_while_closing,
+    (_S.FIN_SENT, _I.QUIT): Session._cmd_already_leaving,
     (_S.FIN_SENT, _I.ABORT): Session._cmd_abort,
     (_S.CLOSING, _I.ACK): Session._on_closing_ack,
     (_S.CLOSING, _I.SYN_ACK): Session._on_syn_ack_after_end,

@@ -627,6 +627,22 @@ def test_client_disconnecting_mid_chat_drains_the_queue_and_sends_fin() -> None:
                                                                           "FIN seq=0"]
 
 
+@pytest.mark.parametrize("state", ["draining", "fin-sent"])
+def test_client_vanishing_after_its_user_quit_changes_nothing(state: str) -> None:
+    """The user quit (messages still going out, or our FIN awaiting its ACK), then the client
+    vanishes: the chat is already ending, so the disconnection is no second quit (and no error)."""
+    net = chatting()
+    net.drop(src="bob", label="ACK", nth=None)
+    if state == "draining":
+        net.say("alice", "last words")
+    net.quit("alice")
+    assert net["alice"].current is not None and net["alice"].current.state.value == state
+    net.disconnect("alice")
+    assert net["alice"].user is None and net["alice"].current.state.value == state
+    net.run()
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING if state == "draining" else EndReason.QUIT]
+
+
 def test_client_disconnecting_while_invited_declines() -> None:
     net = Net("alice", "bob")
     net.start("alice", "bob")
