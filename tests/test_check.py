@@ -35,6 +35,8 @@ KNOWN_LIMITS = {
         (dict(messages=1, duplicates=1, faulty=frozenset({"ACK"})), "delivered-means-shown"),
     "known_limit_late_duplicate_delivered_twice":
         (dict(messages=2, duplicates=1, faulty=frozenset({"CHAT"})), "at-most-once"),
+    "known_limit_chat_straggler_delivered_in_the_next_chat":
+        (dict(messages=1, chats=2, duplicates=1, lateness=1.2, faulty=frozenset({"CHAT"})), "chats-isolated"),
     "known_limit_late_syn_ack_acks_lost_message":
         (dict(messages=1, reorders=1, lateness=1.2, faulty=frozenset({"SYN+ACK"})), "delivered-means-shown"),
 }

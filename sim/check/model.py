@@ -222,8 +222,11 @@ class NodeTable:
 #   strays  sorted tuple of (path, datagram, sent_at): copies and overtaken datagrams
 #   budget  (losses, duplicates, reorders) left
 #   users   per user (in_chat, quit_used, said, starts)
-#   obs     (shown, reported, ended, stale per user, blame per user, said_to per message)
+#   obs     (shown, reported, ended, stale per user, blame per user, said_to per message); bitmasks
+#           by message; `reported` has a message's bit when its sender was told it was not
+#           delivered or not confirmed, and that bit << DEFINITE too when told "undelivered"
 
+DEFINITE = 64  # see `reported` above
 NIDS, STAMPS, FIFO, STRAYS, BUDGET, USERS, OBS = range(7)
 
 
@@ -474,16 +477,16 @@ class Model:
                                       "it")
             else:
                 bit = self.slot_bit(slot)
-                if shown & bit:
+                if stale[i] & bit:
+                    violation = Violation("chats-isolated", f"{who} was shown {event.text!r}, said in an "
+                                          "earlier chat, in a later one")
+                elif shown & bit:
                     violation = Violation("at-most-once", f"{who} was shown {event.text!r} a second time")
                 elif shown & ~(bit - 1) & self._user_mask(slot // 1000):
                     violation = Violation("in-order", f"{who} was shown {event.text!r} after a later message")
-                elif reported & bit:
+                elif reported & (bit << DEFINITE):
                     violation = Violation("shown-or-undelivered", f"{who} was shown {event.text!r}, "
                                           "which its sender had been told was undelivered")
-                elif stale[i] & bit:
-                    violation = Violation("chats-isolated", f"{who} was shown {event.text!r}, said in an "
-                                          "earlier chat, in a later one")
                 shown |= bit
                 self.examples.add("message-delivered")
         elif isinstance(event, ev.MessageDelivered):
@@ -501,10 +504,13 @@ class Model:
             in_chat = False
             for item in event.undelivered:
                 bit = self.slot_bit(item.msg_id - 1)
+                reported |= bit
+                if getattr(item, "sent", False):  # "not confirmed": the peer may have been shown it
+                    continue
                 if shown & bit:
                     violation = Violation("shown-or-undelivered", f"{NAMES[i]} was told {item.text!r} was "
                                           "undelivered, but its peer was shown it")
-                reported |= bit
+                reported |= bit << DEFINITE
             for index in range(i * self.m, (i + 1) * self.m):
                 if said_to[index] >= 0:
                     ended |= 1 << index

@@ -303,6 +303,11 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
     """The checker's properties, judged on a finished harness run (sim.runner.Result)."""
     found: set[str] = set()
     for receiver in hosts:
+        chat, first_chat = 0, {}
+        for seen in result.notices.get(receiver, []):
+            chat += seen.kind == "chat started"
+            if seen.kind == "message" and first_chat.setdefault(seen.text, chat) != chat:
+                found.add("chats-isolated")  # shown again in a later chat
         shown = [s.text for s in result.notices.get(receiver, []) if s.kind == "message"]
         for text in set(shown):
             if shown.count(text) > 1:
@@ -327,7 +332,8 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
         for seen in result.notices.get(sender, []):
             if seen.kind == "delivered" and shown_at.get(seen.text, float("inf")) > seen.t:
                 found.add("delivered-means-shown")
-            if any(t in peers_shown for t in seen.undelivered):
+            unconfirmed = set(getattr(seen, "unconfirmed", ()))  # "not confirmed" claims nothing
+            if any(t in peers_shown and t not in unconfirmed for t in seen.undelivered):
                 found.add("shown-or-undelivered")
         reported = {t for s in result.notices.get(sender, []) for t in s.undelivered}
         everyone_shown = {s.text for h in hosts for s in result.notices.get(h, []) if s.kind == "message"}
@@ -339,7 +345,8 @@ def harness_violations(result, hosts: list[str]) -> set[str]:
     return found
 
 
-# properties a finished run's notices cannot show on their own (which chat a notice belongs to)
+# properties a finished run's notices cannot show on their own: whether a notice blaming the peer
+# belongs to the chat it ended (a message shown again in a later chat they do show)
 NOT_JUDGED = frozenset({"chats-isolated"})
 
 
