@@ -36,7 +36,9 @@ expect:
 
 ROWS = ["1 clean-link chat", "2 chat through relay", "2 relay forwarding", "3 loss p=0.05", "3 loss p=0.2",
         "3 loss p=0.4", "4 catalog replay", "4 pytest -n 2 scenarios/", "5 RSS after 20 messages",
-        "5 RSS after 3 chats", "6 dissector"]
+        "5 RSS after 3 chats", "6 dissector", "7 model check states/s", "7 model check drop-only time",
+        "7 model check drop-only verdict", "7 model check known limit, 1 duplicate",
+        "7 model check known limit, 1 reorder"]
 
 
 @pytest.fixture(scope="module")

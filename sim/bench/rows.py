@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sim.bench.check_rows import check_rows
 from sim.bench.model import ROOT, BenchConfig, Row, Target
 from sim.bench.procs import (
     Address,
@@ -434,4 +435,5 @@ STEPS: list[tuple[str, Callable[[BenchConfig], list[Row]]]] = [
     ("catalog replay (row 4)", replay_rows),
     ("memory (row 5)", memory_rows),
     ("dissector (row 6)", dissector_row),
+    ("model checker (row 7)", check_rows),
 ]

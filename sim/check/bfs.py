@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sim.check.model import Action, Bounds, Model
@@ -53,9 +54,11 @@ class Outcome:
 
 
 def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool = False,
-          until: str | None = None, model: Model | None = None) -> Outcome:
+          until: str | Collection[str] = (), model: Model | None = None) -> Outcome:
     """Search every state within `bounds`; stop early at the first violation (`stop_at_first`), when
-    property `until` is found violated, or after `max_states` states."""
+    a property of `until` is found violated (the first is the shortest of them all, since the
+    search is breadth-first), or after `max_states` states."""
+    stop_at = {until} if isinstance(until, str) else set(until)
     model = model or Model(bounds)
     out = Outcome(bounds)
     start = time.process_time()
@@ -93,7 +96,7 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
             violation = model.at_end(s)
             if violation is not None and violation.prop not in out.found:
                 out.found[violation.prop] = Counterexample(violation, _path(k, parent, via))
-        if (stop_at_first and out.found.keys() & wanted) or (until is not None and until in out.found):
+        if (stop_at_first and out.found.keys() & wanted) or out.found.keys() & stop_at:
             out.complete = False
             break
         if max_states is not None and len(states) >= max_states:
