@@ -434,7 +434,7 @@ class Session:
         the repeated SYN with FIN at once (and keeps doing so while our SYNs come, see
         `_on_syn_after_decline`).  So a FIN 0 within half a timeout of that SYN is the decline
         (delays under a quarter timeout); otherwise the question is asked again.  Cost: one more
-        round trip for a decline, only right after a chat (or a decline) with the same peer.
+        round trip for a decline, only right after a chat with the same peer.
         """
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if not self._refused:
@@ -446,7 +446,8 @@ class Session:
                     self._old_fin_until = now + 1.5 * self.config.timeout
                 self._ask_again(now)
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
-        self._peer_may_send_fin = True  # the decliner re-sends its FIN until our ACK arrives
+        # (the decliner re-sends its FIN until our ACK arrives, but a new invitation right after
+        # gets the same answer from its decline memory (SPEC), so that FIN may decide it)
         self._stop_retransmitting()
         self._end(ev.EndReason.REFUSED if self._refused else ev.EndReason.DECLINED, now)
         return None
@@ -471,11 +472,12 @@ class Session:
 
     def _on_fin_before_chat(self, dg: Datagram, now: float) -> str | None:
         """SYN_ACK_SENT: our user accepted, but the inviter's FIN came before the handshake's ACK:
-        for our user no chat began, so this is a withdrawal (issue 9.5), not "peer left"."""
+        for our user no chat began, so this is a withdrawal (issue 9.5), not "peer left".  After
+        crossing invitations our user invited too: for that invitation the FIN is a "no"."""
         self._peer_may_send_fin = True
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
-        self._end(ev.EndReason.WITHDRAWN, now)
+        self._end(ev.EndReason.DECLINED if self.crossed else ev.EndReason.WITHDRAWN, now)
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
@@ -715,6 +717,8 @@ class Session:
             self._send_next(now)
 
     def _cmd_quit(self, _: object, now: float) -> None:
+        if self.state is State.SYN_ACK_SENT and self.crossed:  # no chat began: our invitation ends
+            self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
         if self.state is State.SYN_ACK_SENT:
             self._declined = True  # as after a decline, a repeated SYN gets FIN, not a new invitation
             self._handshake_ack_until = now + self.config.timeout  # (one round trip at most)

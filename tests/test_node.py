@@ -518,6 +518,22 @@ def test_crossing_invitations_start_one_chat_like_a_simultaneous_open(
     assert net.reasons("alice") == [EndReason.QUIT] and net.reasons("bob") == [EndReason.PEER_LEFT]
 
 
+def test_crossing_invitations_withdrawn_before_the_chat_began_are_told_from_each_side() -> None:
+    """bob quits right after answering alice's crossing SYN: no chat began on either side; bob's
+    invitation is withdrawn by him, alice's is answered "no" (declined), nobody hears "peer
+    left" or "invitation withdrawn" for an invitation of its own."""
+    net = Net("alice", "bob")
+    net.delay(src="bob", label="SYN+ACK", nth=None, delay=1.0)
+    net.drop(src="alice", label="SYN+ACK", nth=None)
+    crossing(net)
+    net.quit("bob")
+    net.run()
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US]
+    assert net.reasons("alice") == [EndReason.DECLINED]
+    assert net.events("alice", ev.ChatStarted) == [] and net.events("bob", ev.ChatStarted) == []
+    assert net.is_free("alice") and net.is_free("bob")
+
+
 def test_crossing_invitation_with_a_peer_that_does_not_know_the_rule() -> None:
     """bob is a plain SPEC daemon: in SYN_SENT it ignores alice's SYN, and answers her SYN+ACK
     with ACK.  alice answers bob's SYN with SYN+ACK, so the chat starts at once all the same."""
