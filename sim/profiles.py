@@ -19,7 +19,9 @@ has no template for raises `NotSupported`; `observes(kind)` says whether a notic
 all, so a check on it is reported "not observable" instead of passing silently.
 
 `Implementation` starts one daemon from a profile at one address and hands out its user
-driver: the scenario runner can use it for `implementation:` hosts as the conformance suite does.
+driver: the scenario runner can use it for `implementation:` hosts as the conformance suite does
+(start, kill for a crash, close, alive, output, and status for final-state checks where the
+implementation can tell its state).
 """
 
 from __future__ import annotations
@@ -595,6 +597,21 @@ class Implementation:
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
+
+    async def status(self) -> dict[str, str] | None:
+        """The daemon's own account of its state (`state=free`, counters), for final-state checks;
+        None when the implementation has no way to say it (every foreign daemon so far): the
+        caller reports such a check "not observable"."""
+        if self.profile.user.shape != "builtin" or not self.alive():
+            return None
+        from simp.client import Client
+
+        client = Client(self.bind_ip, self.profile.client_port)
+        try:
+            await client.open()
+            return await client.status()
+        finally:
+            client.abandon()
 
     def kill(self) -> None:
         if self.alive():

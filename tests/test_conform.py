@@ -194,3 +194,24 @@ def test_cli_lists_and_runs(tmp_path: Path) -> None:
     profile_path("spec", tmp_path)
     by_name = ["--implementations", str(tmp_path), "standin-spec"]
     assert main(["conform", *by_name, "-k", "fin-from-peer", *out]) == 0
+
+
+def test_implementation_status_for_final_state_checks(tmp_path: Path) -> None:
+    """Our daemon tells its state; a foreign one cannot, which callers report as not observable."""
+    from sim.loopback import new_block
+    from sim.profiles import Implementation
+
+    async def states() -> tuple[dict[str, str] | None, dict[str, str] | None]:
+        ours = Implementation(builtin_profile(), new_block() + "1")
+        theirs = Implementation(load_profile(profile_path("spec", tmp_path)), new_block() + "1")
+        try:
+            await ours.start()
+            await theirs.start()
+            return await ours.status(), await theirs.status()
+        finally:
+            await ours.close()
+            await theirs.close()
+
+    ours, theirs = asyncio.run(states())
+    assert ours is not None and ours["state"] == "free"
+    assert theirs is None
