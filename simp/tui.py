@@ -99,6 +99,11 @@ def shown_name(name: str, fallback: str) -> str:
     return f'"{text}"' if text.startswith("*") else text
 
 
+def _abridged(text: str, limit: int = 40) -> str:
+    """A typed line as quoted back in a notice: the start of it when it is long."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
 def parse_peer(text: str) -> tuple[str, int]:
     """`IP` or `IP:PORT` -> (ip, port); ValueError with a readable message otherwise."""
     host, _, port_text = text.strip().partition(":")
@@ -225,7 +230,7 @@ class ChatUI:
         elif command == "q":
             self._go(Phase.DONE)
         elif command:
-            self.notice(f"unknown command {command!r}: {MENU_HINT}")
+            self.notice(f"unknown command {_abridged(command)!r}: {MENU_HINT}")
 
     async def _peer_line(self, text: str, command: str) -> None:
         if not command:
@@ -244,7 +249,8 @@ class ChatUI:
         if command in ("", "q"):
             self._go(Phase.MENU)
         else:
-            self.notice(f"no invitation to answer yet: {command!r} not used (q or Enter: back to the menu)")
+            self.notice(f"no invitation to answer yet: {_abridged(command)!r} not used "
+                        "(q or Enter: back to the menu)")
 
     async def _invited_line(self, text: str, command: str) -> None:
         if command.lower() in ("y", "yes"):
@@ -253,7 +259,7 @@ class ChatUI:
             await self._request(Phase.DECLINING, self.client.decline)
         else:
             _, user = self._invitation or (None, "the peer")
-            self.notice(f"answer y or n (invitation from {user}); {command!r} not used")
+            self.notice(f"answer y or n (invitation from {user}); {_abridged(command)!r} not used")
 
     async def _chat_line(self, text: str, command: str) -> None:
         if command == "q":
@@ -598,9 +604,9 @@ async def run_interactive(client: Client, user: str | None) -> int:
             elif "now" not in first_key:
                 first_key["now"] = ui.phase
                 first_key.pop("last", None)
-            if len(buffer.text) > MAX_LINE:  # refused while typed or pasted, never held
-                buffer.text = buffer.text[:MAX_LINE]
-                ui.notice(f"error: message too long: at most {MAX_LINE} characters")
+            if len(buffer.text) > MAX_LINE:  # refused as it is typed or pasted, never held or sent cut
+                buffer.text = ""
+                ui.notice(f"error: message too long: more than {MAX_LINE} characters; discarded")
 
         def typed_in(began: Phase) -> Phase:
             phase = first_key.get("now", first_key.get("last", ui.phase))

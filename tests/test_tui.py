@@ -9,6 +9,7 @@ import pytest
 
 from sim.loopback import new_block
 from simp import events as ev
+from simp import tui
 from simp.client import Client, ClientError
 from simp.daemon import Daemon, DaemonConfig
 from simp.tui import (
@@ -247,3 +248,44 @@ def test_the_plain_client_prompts_and_says_how_to_get_the_full_ui(capsys: pytest
     assert f"* {MENU_HINT}\n{PROMPTS[Phase.MENU]}" in out
     assert "* unknown command 'z'" in out
     assert out.rstrip().endswith("* bye")
+
+
+# -- the terminal UI (prompt_toolkit), keys through a pipe ----------------------------------------
+
+
+def test_the_terminal_ui_refuses_an_over_long_paste_as_it_arrives(monkeypatch: pytest.MonkeyPatch) -> None:
+    pt_input = pytest.importorskip("prompt_toolkit.input")
+    from prompt_toolkit.application import create_app_session
+    from prompt_toolkit.output import DummyOutput
+
+    printed: list[str] = []
+    monkeypatch.setattr(tui, "print", lambda *a, **_: printed.append(" ".join(map(str, a))), raising=False)
+    prefix = new_block()
+
+    async def main() -> int:
+        daemon = Daemon(DaemonConfig(host=prefix + "1"))
+        await daemon.start()
+
+        async def keys(pipe) -> None:  # type: ignore[no-untyped-def]
+            paste = "\x1b[200~" + "x" * (MAX_LINE + 100) + "\x1b[201~"
+            for i in range(0, len(paste), 8192):  # the pipe holds 64 KiB: never block the loop
+                pipe.send_text(paste[i:i + 8192])
+                await asyncio.sleep(0.01)
+            for line in ("\r", "z\r", "q\r"):
+                await asyncio.sleep(0.2)
+                pipe.send_text(line)
+
+        try:
+            with pt_input.create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+                typing = asyncio.ensure_future(keys(pipe))
+                code = await asyncio.wait_for(tui.run_interactive(Client(prefix + "1"), "alice"), 30)
+                await typing
+                return code
+        finally:
+            daemon.close()
+            await daemon.wait_closed()
+
+    assert asyncio.run(main()) == 0
+    assert f"* error: message too long: more than {MAX_LINE} characters; discarded" in printed
+    assert not any("xxx" in line for line in printed)  # nothing of it was used or sent
+    assert printed[-2:] == [f"* unknown command 'z': {MENU_HINT}", "* bye"]
