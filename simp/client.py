@@ -39,6 +39,10 @@ class ClientError(Exception):
     """Something the user must be told: the text is a complete sentence."""
 
 
+class Refused(ClientError):
+    """The daemon answered, and said no (the text is its answer)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ClientConfig:
     request_interval: float = 0.25
@@ -222,7 +226,7 @@ class Client:
             timer.cancel()
             self._waiting.pop(ident, None)
         if not reply.ok:
-            raise ClientError(reply.text)
+            raise Refused(reply.text)
         return reply
 
     def _send(self, data: bytes) -> None:
@@ -299,6 +303,9 @@ class Client:
             while True:
                 await asyncio.sleep(self.config.heartbeat_interval)
                 await self._request(ctl.Heartbeat)
+        except Refused as exc:  # it dropped us (silent or not acknowledging too long) or restarted
+            if self.user is not None:
+                self._push(ClientError(f"the daemon no longer counts this client as connected ({exc})"))
         except ClientError as exc:
             if self.user is not None:
                 self._push(ClientError(f"lost the daemon: {exc}"))

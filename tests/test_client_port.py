@@ -255,3 +255,17 @@ def test_a_millisecond_is_accepted() -> None:
     args = daemon_cli.build_parser().parse_args(["127.0.0.1", "--timeout", "0.001",
                                                  "--invite-expiry", "0.001"])
     assert args.timeout == args.invite_expiry == 0.001
+
+
+def test_a_client_the_daemon_dropped_is_told_so_at_its_next_heartbeat() -> None:
+    async def test(daemon: Daemon, prefix: str) -> None:
+        client = Client(prefix + "1")
+        await client.connect("alice")
+        try:
+            daemon._drop_client(asyncio.get_running_loop().time(), "dropped by the test")
+            with pytest.raises(ClientError, match="the daemon no longer counts this client as connected"):
+                await client.next_event(timeout=5)
+        finally:
+            client.abandon()
+
+    in_daemon(test)
