@@ -20,6 +20,7 @@ from simp import daemon_cli, wire
 from simp import events as ev
 from simp.client import Client, ClientConfig, ClientError
 from simp.daemon import Daemon, DaemonConfig
+from simp.node import NodeConfig
 from tests.test_fuzz import Chat, drain, in_chat, udp_socket
 
 POLL = 0.05
@@ -138,7 +139,8 @@ def test_the_largest_message_arrives_named_from_the_handshake() -> None:
     text = "y" * wire.MAX_PAYLOAD
 
     async def main() -> None:
-        daemons = [Daemon(DaemonConfig(host=prefix + h)) for h in "12"]
+        plain = NodeConfig(extension=False)  # plain SIMP: the largest payload of all (no extension tag)
+        daemons = [Daemon(DaemonConfig(host=prefix + h, node=plain)) for h in "12"]
         for d in daemons:
             await d.start()
         a, b = Client(prefix + "1"), Client(prefix + "2")
