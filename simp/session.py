@@ -143,6 +143,7 @@ class Session:
         self._closing_reason = ev.EndReason.QUIT
         self.initiator = state is State.SYN_SENT
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
+        self._invite_expire_at: float | None = None  # our invitation's expiry, kept while crossed
         self._after_chat = False  # an earlier chat with this peer still lingered when this one began
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
@@ -472,12 +473,23 @@ class Session:
 
     def _on_fin_before_chat(self, dg: Datagram, now: float) -> str | None:
         """SYN_ACK_SENT: our user accepted, but the inviter's FIN came before the handshake's ACK:
-        for our user no chat began, so this is a withdrawal (issue 9.5), not "peer left".  After
-        crossing invitations our user invited too: for that invitation the FIN is a "no"."""
-        self._peer_may_send_fin = True
+        for our user no chat began, so this is a withdrawal (issue 9.5), not "peer left".
+
+        After crossing invitations the FIN ends the peer's invitation, not ours: the peer may have
+        sent it before our SYN reached it (it withdrew its own), or after (its user quit the
+        crossed chat).  Either way our user still invites the peer, so we go back to SYN_SENT and
+        ask again; a peer that quit answers with FIN from its decline memory (then "declined"),
+        one that only withdrew its own invitation shows ours."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self.crossed:
+            self.crossed = False
+            self.state = State.SYN_SENT
+            self._expire_at = self._invite_expire_at
+            self._transmit_reliably(self._control(Op.SYN, 0), now, limit=None)
+            return "FIN ends the peer's crossing invitation; ours goes on"
+        self._peer_may_send_fin = True
         self._stop_retransmitting()
-        self._end(ev.EndReason.DECLINED if self.crossed else ev.EndReason.WITHDRAWN, now)
+        self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
@@ -632,7 +644,7 @@ class Session:
         """
         self.peer_user = dg.user
         self.crossed = True
-        self._expire_at = None
+        self._invite_expire_at, self._expire_at = self._expire_at, None
         self.state = State.SYN_ACK_SENT
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
         return None

@@ -523,8 +523,7 @@ def test_crossing_invitations_withdrawn_before_the_chat_began_are_told_from_each
     invitation is withdrawn by him, alice's is answered "no" (declined), nobody hears "peer
     left" or "invitation withdrawn" for an invitation of its own."""
     net = Net("alice", "bob")
-    net.delay(src="bob", label="SYN+ACK", nth=None, delay=1.0)
-    net.drop(src="alice", label="SYN+ACK", nth=None)
+    net.drop(label="SYN+ACK", nth=None)
     crossing(net)
     net.quit("bob")
     net.run()
@@ -532,6 +531,28 @@ def test_crossing_invitations_withdrawn_before_the_chat_began_are_told_from_each
     assert net.reasons("alice") == [EndReason.DECLINED]
     assert net.events("alice", ev.ChatStarted) == [] and net.events("bob", ev.ChatStarted) == []
     assert net.is_free("alice") and net.is_free("bob")
+
+
+def test_a_withdrawal_crossing_a_new_invitation_the_other_way_leaves_that_invitation_standing() -> None:
+    """alice invites bob and withdraws at once; bob, meanwhile, invites alice.  alice's SYN reaches
+    bob first (a crossing, he answers SYN+ACK), then her FIN: it ends her invitation, not bob's.
+    bob is not told "declined": his invitation goes on and alice is shown it (found by the model
+    checker)."""
+    net = Net("alice", "bob")
+    net.delay(src="alice", dst="bob", delay=None, nth=None)  # held until released
+    net.start("alice", "bob")
+    net.quit("alice")
+    net.start("bob", "alice")  # reaches alice's withdrawing session: ignored till it is over
+    net.release(label="SYN")
+    net.release(label="FIN")
+    assert net.ended("bob") == []
+    net.rules.clear()
+    net.release()
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    assert net.now <= T and net.reasons("alice") == [EndReason.WITHDRAWN_BY_US] and net.ended("bob") == []
+    net.accept("alice")
+    net.say("bob", "hi")
+    assert net.received("alice") == ["hi"]
 
 
 def test_crossing_invitation_with_a_peer_that_does_not_know_the_rule() -> None:
