@@ -273,7 +273,7 @@ class ChatUI:
         try:
             msg_id = await self.client.say(text)
         except ClientError as exc:
-            self.notice(f"error: {exc}; not sent: {text}")
+            self.notice(f"error: {exc}; not sent: {_abridged(text, 200)}")
             return
         early = self._early.pop(msg_id, None)
         if early == "delivered":
