@@ -43,6 +43,21 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+_BLOCKS = 50 * 256  # 10.200.0.0 - 10.249.255.0: /24 blocks for namespace links
+
+
+def _free_prefix(start: int) -> str:
+    """A `10.X.Y.` block no interface of this host uses yet, searched from `start` (pid-derived,
+    so parallel processes start far apart)."""
+    used = _ip("-o", "-4", "addr", "show").stdout
+    for offset in range(_BLOCKS):
+        block = (start + offset) % _BLOCKS
+        prefix = f"10.{200 + block // 256}.{block % 256}."
+        if f" {prefix}" not in used:
+            return prefix
+    raise NetnsError("no free 10.200-249.X.0/24 block left for a namespace link")
+
+
 class Namespace:
     """One namespace with a veth pair to the host.  Use as a context manager or call close()."""
 
@@ -53,8 +68,7 @@ class Namespace:
         self.name = f"simp{tag}"
         self.host_if = f"sh{tag}"[:15]
         self.ns_if = f"sn{tag}"[:15]
-        block = (os.getpid() * 131 + n) % (250 * 250)
-        self.prefix = f"10.{200 + block // 5000 % 50}.{block % 250}."
+        self.prefix = _free_prefix(os.getpid() * 131 + n)
         self.outside = f"{self.prefix}1"
         self.inside = f"{self.prefix}2"
         self.outside_extra = f"{self.prefix}3"  # a second host-side address (a third party)

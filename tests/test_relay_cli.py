@@ -116,8 +116,9 @@ def test_chat_through_the_relay_with_a_dropped_message(hosts: LoopbackHosts, tmp
         bob.expect("^alice: hello through the relay$")
         alice.send("q")
         bob.expect("alice left the chat")
-        ladder.expect(r'├─+ CHAT seq=0 "hello through the relay" ─+✗│  #\d+ dropped: faults\[0\]: drop')
-        ladder.expect(r'├─+ CHAT seq=0 "hello through the relay" ─+▶│')
+        # the label may be cut (or carry an extension's prefix): the fates are what is checked
+        ladder.expect(r'✗│  #\d+ dropped: faults\[0\]: drop$')
+        ladder.expect(r'▶│  #\d+$')
         relay.send_signal(signal.SIGINT)
         assert relay.wait(10) == 0
         notes.expect(r"# \d+ datagrams, dropped 1 in [\d.]+s; wrote .*capture.pcap")
@@ -127,9 +128,10 @@ def test_chat_through_the_relay_with_a_dropped_message(hosts: LoopbackHosts, tmp
             relay.wait(5)
     events = [json.loads(line) for line in (out / "trace.jsonl").read_text().splitlines()]
     dropped = [e for e in events if e["action"] == "dropped"]
-    assert [e["desc"] for e in dropped] == ['CHAT seq=0 "hello through the relay"']
+    assert len(dropped) == 1 and dropped[0]["desc"].startswith("CHAT seq=0")
+    assert b"hello through the relay" in bytes.fromhex(dropped[0]["bytes"])
     assert (out / "capture.pcap").read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
-    assert "hello through the relay" in (out / "ladder.txt").read_text()
+    assert "dropped: faults[0]: drop" in (out / "ladder.txt").read_text()
 
 
 def test_unusable_arguments_exit_2() -> None:
@@ -186,4 +188,4 @@ def test_relay_between_loopback_and_a_namespace(hosts: LoopbackHosts, tmp_path: 
                     proc.kill()
                     proc.wait(5)
     events = [json.loads(line) for line in (tmp_path / "out" / "trace.jsonl").read_text().splitlines()]
-    assert any(e["desc"] == 'CHAT seq=0 "across the link"' and e["action"] == "forwarded" for e in events)
+    assert any(b"across the link" in bytes.fromhex(e["bytes"]) and e["action"] == "forwarded" for e in events)

@@ -75,6 +75,17 @@ def explain_format(data: bytes, want: wire.Datagram) -> str | None:
     return "; ".join(diffs)
 
 
+def control_format(data: bytes, op: wire.Op, seq: int) -> str | None:
+    """explain_format for a control datagram, where SPEC's interoperability rule lets a payload
+    ride along (receivers ignore it; a negotiated extension may use it): the header must be
+    exact, the length must count the payload."""
+    try:
+        payload = wire.decode(data).payload
+    except wire.MalformedDatagram:
+        payload = ""
+    return explain_format(data, wire.control(op, seq, USER, payload))
+
+
 def _infer_sizes(data: bytes, want: wire.Datagram) -> str:
     payload = want.payload.encode()
     if payload and not data.endswith(payload):
@@ -145,11 +156,11 @@ def first_bit(got: Got, what: str) -> None:
 # -- byte format -----------------------------------------------------------------------------
 
 
-@case("format-syn", "byte format", "the SYN is SPEC's 39-byte header: NUL-padded user, length 0")
+@case("format-syn", "byte format", "the SYN is SPEC's 39-byte header: NUL-padded user, length right")
 async def _(c: Ctx) -> None:
     await c.act("start", c.peer_ip)
     syn = await c.peer.expect(lambda g: True, c.prompt, "a SYN after the user invited")
-    if (why := explain_format(syn.data, wire.control(wire.Op.SYN, 0, USER))) is not None:
+    if (why := control_format(syn.data, wire.Op.SYN, 0)) is not None:
         raise Deviation(why)
 
 
@@ -172,7 +183,7 @@ async def _(c: Ctx) -> None:
     await c.see("invitation")
     await c.act("accept")
     synack = await c.peer.expect(lambda g: True, c.prompt, "SYN+ACK after the user accepted")
-    if (why := explain_format(synack.data, wire.control(wire.Op.SYN_ACK, 0, USER))) is not None:
+    if (why := control_format(synack.data, wire.Op.SYN_ACK, 0)) is not None:
         raise Deviation(why)
     c.peer.control(wire.Op.ACK, 0)
     await c.see("chat_started")
@@ -180,7 +191,7 @@ async def _(c: Ctx) -> None:
     ack = await c.peer.expect(lambda g: True, c.prompt, "ACK for a chat datagram")
     if ack.dg is not None and ack.dg.label == "ACK":
         ack_echoes(ack, 0, "the peer's message")
-    if (why := explain_format(ack.data, wire.control(wire.Op.ACK, 0, USER))) is not None:
+    if (why := control_format(ack.data, wire.Op.ACK, 0)) is not None:
         raise Deviation(why)
 
 
