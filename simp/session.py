@@ -686,7 +686,9 @@ class Session:
         is acknowledged by whatever the peer now runs (a new invitation of a peer that restarted
         takes it for a decline, one of a peer that got our FIN acknowledges it again), so that
         state ends within a timeout anyway, and ending it earlier would let the ACK of our FIN,
-        still on its way, fall into the next chat's handshake.
+        still on its way, fall into the next chat's handshake.  Nor does FIN_SENT re-send its FIN
+        early on such a SYN: the peer's new invitation tells our old FIN from a decline precisely
+        because the old FIN is never caused by its SYN (`_on_fin_refused`).
         """
         if not self._began:
             return "SYN of this invitation (we left before the chat began)"
