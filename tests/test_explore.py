@@ -255,3 +255,16 @@ def test_the_known_limit_over_a_reordering_path_is_counted_per_message() -> None
     tally.add(run_scenario(parse_scenario(scenario_text(0.3, messages=6), "limit.yaml"), seed=1))
     assert sum(tally.outcomes.values()) == 12  # every message said is counted once
     assert "lost silently" in tally.report()
+
+
+def test_help_says_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli import main as sim_main
+    from sim.explore_cli import DEFAULT_JOBS, DEFAULT_RUNS
+
+    with pytest.raises(SystemExit):
+        sim_main(["explore", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for default in (f"(default: {DEFAULT_RUNS})", "(default: drop)", f"(default: {DEFAULT_JOBS})",
+                    "(default: 0)", "(default: found)"):
+        assert default in out, default
+    assert sim_main(["explore", "--runs", "0"]) == 2
