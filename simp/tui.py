@@ -139,6 +139,7 @@ class ChatUI:
         self._pending: dict[int, str] = {}  # our messages the peer has not acknowledged yet
         self._early: dict[int, str] = {}  # outcomes that overtook their Say reply: delivered / reported
         self._unconfirmed: dict[int, str] = {}  # reported "not confirmed": a late ACK may confirm them
+        self._tasks: set[asyncio.Task[None]] = set()  # requests started by events (kept referenced)
 
     @property
     def wants_input(self) -> bool:
@@ -345,6 +346,8 @@ class ChatUI:
                 self._peer_name = shown_name(user, host)
                 self.notice(f"chat with {self._peer_name} at {host}:{port} started; type q to leave")
                 self._go(Phase.CHAT)
+                if self.end_of_input:  # accepted before input ended: leave it as cleanly as any other
+                    self._leave_soon()
             case ev.PeerError(text=text):
                 self.notice(f"error from peer: {shown(text)}")
             case ev.MessageDelivered(msg_id=msg_id):
@@ -356,6 +359,12 @@ class ChatUI:
                     self._early[msg_id] = "delivered"
             case ev.ChatEnded():
                 self._chat_ended(event)
+
+    def _leave_soon(self) -> None:
+        """End a chat that started after the end of input (from an event: the request runs apart)."""
+        task = asyncio.ensure_future(self.on_end_of_input())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _outcome(self, state: str, text: str) -> None:
         """The final delivery state of one of our lines."""

@@ -60,6 +60,7 @@ class FakeDaemon:
     """The client-visible behaviour of simp/daemon.py + node.py, one request at a time."""
 
     state: str = "free"
+    connected: bool = True  # a user is connected (after Disconnect the node refuses invitations)
     next_event: int = 0
     unacked: dict[int, bytes] = field(default_factory=dict)
     queued: list[tuple[int, str]] = field(default_factory=list)  # our user's messages not yet ACKed
@@ -89,7 +90,14 @@ class FakeDaemon:
 
     def _command(self, msg: ctl.Request) -> tuple[bool, str]:
         match msg, self.state:
-            case ctl.Wait() | ctl.Heartbeat() | ctl.Disconnect(), _:
+            case ctl.Disconnect(), _:  # the node ends what is open, as a quit would
+                self.connected = False
+                if self.state == "invited":
+                    self.end(ev.EndReason.DECLINED)
+                elif self.state in ("chat", "accepting", "inviting"):
+                    self.state = "withdrawing" if self.state == "inviting" else "leaving"
+                return True, "bye"
+            case ctl.Wait() | ctl.Heartbeat(), _:
                 return True, ""
             case ctl.Start(), "free":
                 self.state = "inviting"
@@ -132,8 +140,10 @@ class ClientUnderTest(RuleBasedStateMachine):
         self.client.user = "alice"
         self.out: list[str] = []
         self.ui = ChatUI(self.client, self.out.append)
-        self.typed: asyncio.Queue[tuple[str, Phase]] = asyncio.Queue()
-        self.taken: tuple[str, Phase] | None = None  # the line the driver read last
+        self.typed: asyncio.Queue[tuple[str | None, Phase]] = asyncio.Queue()  # None: end of input
+        self.taken: tuple[str | None, Phase] | None = None  # the line the driver read last
+        self.input_ended = False
+        self.closing: asyncio.Task[None] | None = None
         self.line_open: tuple[str, int, int, int] | None = None  # line, requests, output, epoch at start
         self.invitation_shown = False
         self._wrap_on_line()
@@ -174,15 +184,20 @@ class ClientUnderTest(RuleBasedStateMachine):
     def settle(self) -> None:
         for _ in range(30):
             self.loop.run_until_complete(asyncio.sleep(0))
+        if self.driver.done() and self.closing is None:  # as run_scripted / run_interactive do
+            self.closing = self.loop.create_task(self.client.close())
+            self.settle()
 
     def deliver(self, data: bytes) -> None:
         self.loop.call_soon(self.client._on_datagram, data)  # as the socket would, on the loop
         self.settle()
 
     def teardown(self) -> None:
+        self.client.abandon()
         for task in asyncio.all_tasks(self.loop):
             task.cancel()
-        self.settle()
+        for _ in range(30):
+            self.loop.run_until_complete(asyncio.sleep(0))
         self.loop.close()
 
     @property
@@ -191,10 +206,23 @@ class ClientUnderTest(RuleBasedStateMachine):
 
     # -- the user ---------------------------------------------------------------------------
 
-    @precondition(lambda self: not self.done)
+    @precondition(lambda self: not self.done and not self.input_ended)
     @rule(line=st.sampled_from(LINES))
     def user_types(self, line: str) -> None:
         self.typed.put_nowait((line + "\n", self.ui.phase))
+        self.settle()
+
+    @precondition(lambda self: not self.done and not self.input_ended)
+    @rule()
+    def input_ends(self) -> None:
+        """Ctrl-D, or the end of a script: any chat ends cleanly, an invitation is declined."""
+        self.input_ended = True
+        self.typed.put_nowait((None, self.ui.phase))
+        self.settle()
+
+    @rule()
+    def nothing_happens(self) -> None:
+        """Always possible, so a run can continue after everything else has ended."""
         self.settle()
 
     # -- the daemon reads the client's datagrams, in order ----------------------------------
@@ -239,7 +267,7 @@ class ClientUnderTest(RuleBasedStateMachine):
 
     # -- the remote peer --------------------------------------------------------------------
 
-    @precondition(lambda self: self.daemon.state == "free")
+    @precondition(lambda self: self.daemon.state == "free" and self.daemon.connected)
     @rule()
     def peer_invites(self) -> None:
         self.daemon.state = "invited"
@@ -301,11 +329,20 @@ class ClientUnderTest(RuleBasedStateMachine):
     def quiet_phase_matches_the_daemon(self) -> None:
         quiet = not (self.requests or self.daemon.in_flight or self.daemon.unacked or self.line_open
                      or self.done)
-        if quiet and self.typed.empty():
+        if quiet and self.typed.empty() and not self.ui.end_of_input:
             assert self.ui.phase in AGREEING[self.daemon.state], (
                 f"daemon {self.daemon.state}, client {self.ui.phase}; output {self.out}")
             if self.daemon.state == "free":  # no line of ours stays "pending" after its chat
                 assert self.ui.pending_messages == [], self.out
+
+    @invariant()
+    def after_the_end_of_input_nothing_stays_open(self) -> None:
+        """A chat is ended, an invitation declined, and once the daemon is free the client exits."""
+        quiet = not (self.requests or self.daemon.in_flight or self.daemon.unacked or self.line_open)
+        if quiet and self.ui.end_of_input and self.typed.empty():
+            assert self.daemon.state not in ("invited", "chat"), (self.daemon.state, self.ui.phase, self.out)
+            if self.daemon.state == "free":
+                assert self.done, (self.ui.phase, self.out)
 
     @invariant()
     def driver_alive(self) -> None:
@@ -368,5 +405,27 @@ def test_a_line_typed_as_the_chat_ends_is_reported_not_run_as_a_command() -> Non
         assert machine.ui.phase is Phase.MENU
         assert machine.out[-1].startswith("* not sent (the chat had ended): w")
         assert not any(isinstance(ctl.decode(d), ctl.Wait) for d in machine.requests)
+    finally:
+        machine.teardown()
+
+
+@pytest.mark.parametrize("scripted", [False, True])
+def test_a_chat_accepted_just_before_the_end_of_input_is_ended_cleanly(scripted: bool) -> None:
+    machine = ScriptedClientUnderTest() if scripted else ClientUnderTest()
+    try:
+        machine.peer_invites()
+        machine.datagram_arrives(0)
+        machine.user_types("y")
+        while machine.requests:
+            machine.daemon_reads_a_request()
+        machine.datagram_arrives(0)
+        assert machine.ui.phase is Phase.ACCEPTING
+        machine.input_ends()
+        machine.peer_completes_or_withdraws(completes=True)
+        machine.datagram_arrives(0)
+        assert any(isinstance(ctl.decode(d), ctl.Quit) for d in machine.requests)
+        while machine.requests:
+            machine.daemon_reads_a_request()
+        assert machine.daemon.state == "leaving"
     finally:
         machine.teardown()
