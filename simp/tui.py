@@ -533,14 +533,15 @@ async def run_scripted(client: Client, user: str | None, stdin: TextIO = sys.std
 async def run_plain(client: Client, user: str | None, stdin: TextIO = sys.stdin) -> int:
     """A terminal without prompt_toolkit: the same client with printed prompts.
 
-    The prompt is printed again after every output line, so an invitation arriving while the
-    user types keeps a visible prompt (what was typed stays in the terminal's line buffer).
+    While a line is being read, the prompt is printed again after every output line, so an
+    invitation arriving while the user types keeps a visible prompt (what was typed stays in the
+    terminal's line buffer); no prompt is left dangling when the client exits.
     """
     reader = _LineReader(asyncio.get_running_loop(), stdin)
-    prompt = {"text": "user name > ", "shown": False}
+    prompt = {"text": "user name > ", "shown": False, "reading": False}
 
     def show_prompt() -> None:
-        if not prompt["shown"]:
+        if prompt["reading"] and not prompt["shown"]:
             print(prompt["text"], end="", flush=True)
             prompt["shown"] = True
 
@@ -550,10 +551,12 @@ async def run_plain(client: Client, user: str | None, stdin: TextIO = sys.stdin)
         show_prompt()
 
     async def read() -> str | None:
+        prompt["reading"] = True
         show_prompt()
-        line = await reader.readline()
-        prompt["shown"] = False  # Enter ended the prompt's line
-        return line
+        try:
+            return await reader.readline()
+        finally:
+            prompt["reading"] = prompt["shown"] = False  # Enter ended the prompt's line
 
     print(f"* {TUI_HINT}", flush=True)
     code = 2 if user is None else await _connect(client, user, emit)
