@@ -297,8 +297,10 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             if end == "no answer":
                 shown = any(n.kind == "invitation" and n.text == host and t0 <= n.t <= t1
                             for n in log.notices.get(p, []))
-                if declined_at:
-                    found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s")
+                heard = _first_fin(log, p, host, declined_at[0]) if declined_at else None
+                if heard is not None and heard < t1 - REACTION_SLACK:  # else the expiry came first
+                    found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s "
+                                 f"and its FIN reached {host} at {heard:.3f}s")
                 elif not shown:
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == "declined" and declined_at:
@@ -337,13 +339,18 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
     return found
 
 
+def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
+    """When the first FIN (seq 0) `src` sent `dst` at or after `since` reached it (None: none did)."""
+    return next((f.arrived for f in log.fins if f.src == src and f.dst == dst and f.seq == 0
+                 and f.sent >= since and f.arrived is not None), None)
+
+
 def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float) -> list[str]:
     """The inviter must hear "declined" when the first FIN of that decline reaches it."""
-    first = next((f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0
-                  and f.sent >= declined and f.arrived is not None), None)
-    if first is not None and first.arrived is not None and told > first.arrived + REACTION_SLACK:
-        return [f"{where}: told 'declined' {told - first.arrived:.1f}s after {peer}'s FIN of the decline "
-                f"reached it (at {first.arrived:.3f}s)"]
+    heard = _first_fin(log, peer, host, declined)
+    if heard is not None and told > heard + REACTION_SLACK:
+        return [f"{where}: told 'declined' {told - heard:.1f}s after {peer}'s FIN of the decline "
+                f"reached it (at {heard:.3f}s)"]
     return []
 
 
