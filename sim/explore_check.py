@@ -1,8 +1,8 @@
 """The explorer's invariants, checked on what one run showed (`RunLog`), not on daemon internals.
 
 A `RunLog` is what the users and the wire saw: the steps each host took (and which the runner
-skipped), the notices each client showed, the messages each user said, the FINs on the wire and
-the runner's own failures.  `violations(log)` returns what broke, one line each:
+skipped), the notices each client showed, the messages each user said, the SYNs and FINs on the
+wire and the runner's own failures.  `violations(log)` returns what broke, one line each:
 
 - messages: each delivered at most once, in the order said, never invented; one never shown to
   the peer is reported to its sender (undelivered or not confirmed) unless a kill cut the chat;
@@ -14,8 +14,8 @@ the runner's own failures.  `violations(log)` returns what broke, one line each:
   "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
   killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
   inviter gave up or the invitation expired; the inviter is never told the invited side's
-  wording; an invitation is shown once per `start`; crossing invitations start a chat and end in
-  neither "declined" nor "no answer";
+  wording; an invitation is shown once per `start`, and one whose SYNs keep arriving is shown or
+  refused, never ignored; crossing invitations end in neither "declined" nor "no answer";
 - the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
 - the end: every daemon free (or down) and quiet, no harness error.
 
@@ -186,7 +186,7 @@ def violations(log: RunLog) -> list[str]:
     by_host = attempts(log)
     found += _message_violations(log, by_host)
     found += _agreement_violations(log, by_host)
-    found += _invitation_violations(log, by_host)
+    found += _invitation_violations(log)
     found += _crossing_violations(log, by_host)
     return found
 
@@ -354,7 +354,7 @@ def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float
     return []
 
 
-def _invitation_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
+def _invitation_violations(log: RunLog) -> list[str]:
     """Each invitation shown comes from one `start` of the inviter: never shown twice."""
     found = []
     for host, notices in log.notices.items():
