@@ -5,12 +5,15 @@ written out replays exactly), run in-process under the virtual clock with
 `on_step_failure: continue`.  What the run showed becomes a `RunLog`, checked by
 `sim.explore_check.violations`.
 
-Violations are of two classes.  *Known limit*: the run had a duplicate, a reorder or a delay
-beyond half the timeout, and the same schedule with those rules switched off (replaced by a rule
-that never fires, so every other rule draws the same random numbers) no longer violates: SPEC's
-one-bit limit, reported apart.  *Real*: everything else, and every violation of a drop-only
-schedule.  A real violation is shrunk (fault rules and steps removed while a violation of the
-same kind remains) and written as a scenario that replays it.
+Each violation of a run is classified on its own.  *Known limit*: the run had a duplicate, a
+reorder or a delay beyond half the timeout, and the same schedule with those rules switched off
+(replaced by a rule that never fires, so every other rule draws the same random numbers) no
+longer shows that kind of violation: SPEC's one-bit limit, reported apart, by kind.  *Real*:
+everything else, and every violation of a drop-only schedule.  Real violations are counted by
+kind (the message with hosts, texts and numbers blanked) with the first seed of each; the first
+run of each kind is shrunk (fault rules and steps removed while a violation of that kind
+remains) and written as a scenario: `python -m sim run FILE` shows its ladder, and
+`python -m sim explore --replay FILE` checks it with the explorer's invariants again.
 
 A run is *inconclusive* when it could not exercise what it was generated for; the reasons are
 counted: every chat failed to start, so no message could be said (SPEC allows giving up), or the
