@@ -13,7 +13,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from sim.outcome import FAIL, INVALID, PASS, SEED_BOUND, STATUSES, Outcome, worst_first
+from sim.outcome import FAIL, INVALID, STATUSES, Outcome, worst_first
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
@@ -83,7 +83,7 @@ def report_html(outcomes: list[Outcome], *, command: str = "", timed: bool = Fal
     counts = {s: sum(o.status == s for o in outcomes) for s in STATUSES}
     boxes = " ".join(
         f'<label><input type="checkbox" data-status="{s}" checked> {s} ({counts[s]})</label>'
-        for s in (INVALID, FAIL, SEED_BOUND, PASS)
+        for s in STATUSES
     )
     title = "simp-sim scenario report"
     body = [

@@ -4,7 +4,10 @@ One `testsuite` with one `testcase` per scenario file: `classname` is the file (
 `name` the scenario's name.  A failed scenario has a `failure` whose message is its first failed
 expectation and whose text is the whole report (failures, ladder, replay command); an invalid
 file has an `error` with the file:line message; a seed-bound result is `skipped` with the reason,
-since under another seed its expectations were not meant to hold.
+since under another seed its expectations were not meant to hold.  A scenario a foreign host
+cannot play (`n/a`) and one that passed with checks its profile cannot observe (`pass*`) are
+`skipped` too, with the reason or the list of what was not observable: CI shows them apart from
+passes, never as plain passes.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from sim.outcome import FAIL, INVALID, SEED_BOUND, Outcome
+from sim.outcome import FAIL, INVALID, NOT_APPLICABLE, PASS_UNOBSERVED, SEED_BOUND, Outcome
 
 SUITE = "simp-sim scenarios"
 
@@ -28,7 +31,7 @@ def junit_xml(outcomes: list[Outcome]) -> ET.ElementTree:
         tests=str(len(outcomes)),
         failures=str(counts[FAIL]),
         errors=str(counts[INVALID]),
-        skipped=str(counts[SEED_BOUND]),
+        skipped=str(sum(o.status in (SEED_BOUND, NOT_APPLICABLE, PASS_UNOBSERVED) for o in outcomes)),
         time=f"{wall:.3f}",
     )
     for o in outcomes:
@@ -48,8 +51,10 @@ def junit_xml(outcomes: list[Outcome]) -> ET.ElementTree:
         elif o.status == FAIL:
             assert r is not None
             ET.SubElement(case, "failure", message=first, type="expectation").text = r.report()
-        elif o.status == SEED_BOUND:
+        elif o.status in (SEED_BOUND, NOT_APPLICABLE):
             ET.SubElement(case, "skipped", message=first)
+        elif o.status == PASS_UNOBSERVED:
+            ET.SubElement(case, "skipped", message=f"passed what could be observed; {first}").text = message
         if r is not None:
             ET.SubElement(case, "system-out").text = f"seed {r.seed}; replay: {r.replay_command()}"
     ET.indent(suites)

@@ -9,7 +9,8 @@ run inside with `wrap(argv)` (`ip netns exec NAME ...`).
 
 Needs root and iproute2 (`ip`); `NetnsError` says clearly which is missing.  Every namespace is
 removed by `close()` (also on errors half-way through setup), and a name is derived from the
-process id and a counter so parallel runs never collide.
+process id and a counter so parallel runs never collide; within a process (the threads of
+`python -m sim run -j N`) choosing a free block and taking it is one locked step.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import itertools
 import os
 import shutil
 import subprocess
+import threading
 from collections.abc import Sequence
 
 _counter = itertools.count(1)
+_taking = threading.Lock()  # a block is free until its address is added: one thread at a time
 
 
 class NetnsError(RuntimeError):
@@ -68,16 +71,17 @@ class Namespace:
         self.name = f"simp{tag}"
         self.host_if = f"sh{tag}"[:15]
         self.ns_if = f"sn{tag}"[:15]
-        self.prefix = _free_prefix(os.getpid() * 131 + n)
-        self.outside = f"{self.prefix}1"
-        self.inside = f"{self.prefix}2"
-        self.outside_extra = f"{self.prefix}3"  # a second host-side address (a third party)
         self._made = False
-        try:
-            self._setup()
-        except BaseException:
-            self.close()
-            raise
+        with _taking:
+            self.prefix = _free_prefix(os.getpid() * 131 + n)
+            self.outside = f"{self.prefix}1"
+            self.inside = f"{self.prefix}2"
+            self.outside_extra = f"{self.prefix}3"  # a second host-side address (a third party)
+            try:
+                self._setup()
+            except BaseException:
+                self.close()
+                raise
 
     def _setup(self) -> None:
         _ip("netns", "add", self.name)

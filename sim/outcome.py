@@ -6,6 +6,11 @@ Statuses, worst first (the order reports sort by):
 - `seed-bound`: an expectation failed, but the scenario says its expectations hold only for its
   own seed (`seed_bound:` in the file) and it ran with another one (`--seed N`).  Not a failure:
   such a run explores, it does not check.  Exit status unaffected.
+- `n/a`: a host is another implementation (sim/foreign_hosts.py) that cannot play this scenario
+  (a step its profile has no template for...); nothing was checked.  Exit status unaffected.
+- `pass*`: nothing failed, but some checks were not observable with a foreign host's profile (a
+  notice it has no regex for, a state it cannot report): listed, never counted as a plain pass.
+  Exit status unaffected.
 - `pass`.
 """
 
@@ -20,7 +25,8 @@ if TYPE_CHECKING:  # no import cost: reports are written from outcomes already m
     from sim.scenario import ScenarioError
 
 INVALID, FAIL, SEED_BOUND, PASS = "invalid", "fail", "seed-bound", "pass"
-STATUSES = (INVALID, FAIL, SEED_BOUND, PASS)
+NOT_APPLICABLE, PASS_UNOBSERVED = "n/a", "pass*"
+STATUSES = (INVALID, FAIL, SEED_BOUND, NOT_APPLICABLE, PASS_UNOBSERVED, PASS)
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,10 @@ class Outcome:
         r = self.result
         if r is None:
             return INVALID
+        if r.not_applicable is not None:
+            return NOT_APPLICABLE
         if r.passed:
-            return PASS
+            return PASS_UNOBSERVED if r.unobservable else PASS
         if r.scenario.seed_bound and r.seed != r.scenario.seed:
             return SEED_BOUND
         return FAIL
@@ -55,7 +63,10 @@ class Outcome:
         if self.error is not None:
             return str(self.error)
         assert self.result is not None
+        if self.status == NOT_APPLICABLE:
+            return f"not applicable: {self.result.not_applicable}"
         lines = [f.message for f in self.result.failures]
+        lines += [f"not observable: {u}" for u in self.result.unobservable]
         if self.status == SEED_BOUND:
             why = self.result.scenario.seed_bound or ""
             lines.insert(0, f"expectations hold for seed {self.result.scenario.seed} only: {why}")

@@ -231,7 +231,7 @@ def resolve(spec: str, folder: str | Path | None = None) -> Profile:
 
 
 class UserDriver(Protocol):
-    async def connect(self, user: str) -> None: ...
+    async def connect(self, user: str, timeout: float = 10.0) -> None: ...
     async def start(self, host: str, port: int = 7777) -> None: ...
     async def wait(self) -> None: ...
     async def accept(self) -> None: ...
@@ -260,7 +260,7 @@ class BuiltinDriver:
         self._client = Client(ip, client_port)
         self._lines: list[str] = []
 
-    async def connect(self, user: str) -> None:
+    async def connect(self, user: str, timeout: float = 10.0) -> None:
         await self._call("connect", user)
 
     async def start(self, host: str, port: int = 7777) -> None:
@@ -395,14 +395,14 @@ class StdioDriver(_LineDriver):
         if proc is not None:
             self._reader = asyncio.ensure_future(self._read())
 
-    async def connect(self, user: str) -> None:
+    async def connect(self, user: str, timeout: float = 10.0) -> None:
         if self._proc is None:
             argv = [a.format(user=user) for a in self._spawn]
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=self._cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT, env=_unbuffered())
             self._reader = asyncio.ensure_future(self._read())
-        await super().connect(user)
+        await super().connect(user, timeout)
 
     async def _read(self) -> None:
         """Lines, and also a prompt that waits without a newline (`input("accept? ")`): as pexpect
@@ -495,9 +495,10 @@ class Implementation:
     `output()` what it printed (for reports).
     """
 
-    def __init__(self, profile: Profile, ip: str) -> None:
+    def __init__(self, profile: Profile, ip: str, *, scale: float = 1.0) -> None:
         self.profile = profile
         self.ip = ip
+        self.scale = scale  # on a loop whose clock is real time / scale (sim.clock): waits in real seconds
         self.netns = None
         self.proc: asyncio.subprocess.Process | None = None
         self._output: list[str] = []
@@ -551,7 +552,7 @@ class Implementation:
 
     async def _wait_ready(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.profile.startup
+        deadline = loop.time() + self.profile.startup / self.scale
         while loop.time() < deadline:
             if self.proc is not None and self.proc.returncode is not None:
                 raise RuntimeError(f"{self.profile.name} exited with {self.proc.returncode} at start:\n"
@@ -622,7 +623,7 @@ class Implementation:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.terminate()
             try:
-                await asyncio.wait_for(self.proc.wait(), 3)
+                await asyncio.wait_for(self.proc.wait(), 3 / self.scale)
             except TimeoutError:
                 self.proc.kill()
                 await self.proc.wait()

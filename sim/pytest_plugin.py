@@ -11,11 +11,18 @@ A failing item reports what a person needs instead of a traceback: the failed ex
 ladder diagram with the failure marked, the seed, and the command that replays it.  A file that
 does not parse becomes one failing item whose report is the ScenarioError (file, line, key).
 
-Options: `--sim-out DIR` writes every scenario's trace.jsonl, capture.pcapng and ladders there.
+Options: `--sim-out DIR` writes every scenario's trace.jsonl, capture.pcapng and ladders there;
+`--implementations DIR` is the folder of implementation profiles for hosts with `implementation:`,
+and `--implementation HOST=NAME` (repeatable) has that profile play HOST in every scenario
+(sim/foreign_hosts.py).  Such items run in real time, so spread them with xdist (`-n N`): each
+item has its own address block (or network namespaces).  A scenario the profile cannot play is
+skipped with the reason (not applicable); one that passed with checks the profile cannot observe
+passes with a `NotObservable` warning listing them and a "not observable" report section.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +34,10 @@ from sim.scenario import SUFFIXES, Scenario, ScenarioError, is_scenario_file, lo
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--sim-out", type=Path, default=None, metavar="DIR",
                      help="write each scenario's trace.jsonl, capture.pcapng and ladder to DIR/<file name>")
+    parser.addoption("--implementations", type=Path, default=None, metavar="DIR",
+                     help="folder of implementation profiles for scenario hosts with 'implementation: NAME'")
+    parser.addoption("--implementation", action="append", default=[], metavar="HOST=NAME",
+                     help="play HOST of every scenario by the implementation profile NAME (repeatable)")
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> ScenarioFile | None:
@@ -48,6 +59,10 @@ class ScenarioFile(pytest.File):
         yield ScenarioItem.from_parent(self, name=self.path.stem, scenario=scenario, error=error)
 
 
+class NotObservable(UserWarning):
+    """A scenario passed, but some of its checks cannot be observed with a foreign host's profile."""
+
+
 class ScenarioFailed(Exception):
     def __init__(self, report: str) -> None:
         super().__init__(report)
@@ -63,16 +78,29 @@ class ScenarioItem(pytest.Item):
             self.add_marker("known_limit")
 
     def runtest(self) -> None:
-        from sim.runner import run_scenario  # the daemon is imported only when scenarios run
+        from sim.foreign_hosts import cast, parse_cast
+        from sim.profiles import ProfileError
+        from sim.runner import run_chosen  # the daemon is imported only when scenarios run
 
         if self.scenario is None:
             raise ScenarioFailed(f"invalid scenario file: {self.error}")
-        result = run_scenario(self.scenario)
+        try:
+            scenario = cast(self.scenario, parse_cast(self.config.getoption("--implementation")))
+            result = run_chosen(scenario, implementations=self.config.getoption("--implementations"))
+        except ProfileError as exc:
+            raise ScenarioFailed(f"implementation profile: {exc}") from None
         out = self.config.getoption("--sim-out")
         if out is not None:
             result.write(out / self.path.stem)
+        if result.not_applicable is not None:
+            pytest.skip(f"not applicable: {result.not_applicable}")
         if not result.passed:
             raise ScenarioFailed(result.report())
+        if result.unobservable:
+            listed = "\n".join(result.unobservable)
+            self.add_report_section("call", "not observable", listed)
+            warnings.warn(NotObservable(f"{self.name}: passed what could be observed; "
+                                        f"not observable:\n{listed}"), stacklevel=1)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: object = None) -> str:
         if isinstance(excinfo.value, ScenarioFailed):

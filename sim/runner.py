@@ -9,6 +9,11 @@ Two modes share everything but how a host's daemon runs:
   real time divided by `scale`, so every duration of the scenario (timeouts, delays, sleeps,
   expected times) shrinks by the same factor and the scenario file stays unchanged.
 
+A host may be played by another implementation (`implementation: NAME`, sim/foreign_hosts.py):
+such a scenario runs in process mode, at the scale the foreign daemon's timers allow; what its
+profile cannot observe is listed as "not observable", and a scenario it cannot play at all is
+"not applicable" (Result.not_applicable), neither of them a pass or a failure.
+
 A host's real address is 127.X.Y.h; its alias on the relay is 127.X.Y.(100+h).  Clients are
 always the `simp.client.Client` library, connected to their daemon's real address.
 """
@@ -17,14 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sim import scenario as S
 from sim.clock import ClockError, run_scaled, run_virtual
 from sim.faults import FaultPlan
+from sim.foreign_hosts import (
+    ForeignDaemon,
+    ForeignUser,
+    NotApplicable,
+    aliases,
+    observable_kind,
+    profiles_for,
+    takes_timeout,
+    time_scale,
+    translate,
+)
+from sim.foreign_hosts import foreign as has_foreign_hosts
+from sim.foreign_hosts import not_applicable as why_not_applicable
 from sim.ladder_mermaid import markdown
 from sim.listdiff import brief, difference
 from sim.loopback import new_block
@@ -36,6 +55,7 @@ from sim.process_mode import (
     retransmission_lateness,
     slack,
 )
+from sim.profiles import Implementation, NotSupported, Profile, ProfileError
 from sim.relay import Relay
 from sim.trace import DROPPED, Marker, Trace
 from simp import events as ev
@@ -46,6 +66,7 @@ from simp.session import SessionConfig, State
 
 ROOT = Path(__file__).resolve().parent.parent
 SPARE_ADDRESSES = 150  # process mode: later incarnations of daemons listen on 127.X.Y.150 and up
+_BLOCKS = threading.Lock()  # sim.loopback's allocator is one generator per process
 SETTLE_POLL = 0.05  # in timeouts: how often the end of a run checks whether all is quiet
 _FINAL = {None: "free", State.SYN_SENT: "inviting", State.INVITED: "invited", State.SYN_ACK_SENT: "invited",
           State.ESTABLISHED: "chatting", State.DRAINING: "chatting", State.FIN_SENT: "chatting"}
@@ -76,8 +97,13 @@ class Seen:
                 and (want.undelivered is None or want.undelivered == self.undelivered))
 
     def describe(self) -> str:
-        out = self.kind + ("" if self.text is None else f' "{self.text}"')
+        out = self.kind + ("" if self.text is None else f' "{_visible(self.text)}"')
         return out + (f" (undelivered: {brief(self.undelivered)})" if self.undelivered else "")
+
+
+def _visible(text: str) -> str:
+    """`text` with control characters escaped: a foreign user may be shown a NUL-padded name."""
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 @dataclass
@@ -92,6 +118,9 @@ class Result:
     wall_time: float = 0.0
     mode: str = "virtual"
     skipped: list[Failure] = field(default_factory=list)  # steps not carried out (on_step_failure: continue)
+    unobservable: list[str] = field(default_factory=list)  # checks a foreign host's profile cannot see
+    not_applicable: str | None = None  # why a foreign host cannot play this scenario (nothing was checked)
+    replay_flags: str = ""  # what else the replay command needs (--implementations ...)
 
     @property
     def passed(self) -> bool:
@@ -105,17 +134,24 @@ class Result:
         return self.trace.ladder(self.markers())
 
     def replay_command(self) -> str:
-        return f"python -m sim run {self.scenario.source} --seed {self.seed}"
+        return f"python -m sim run {self.scenario.source} --seed {self.seed}{self.replay_flags}"
+
+    def verdict(self) -> str:
+        if self.not_applicable is not None:
+            return f"not applicable: {self.not_applicable}"
+        if self.failures:
+            return f"{len(self.failures)} expectation(s) failed"
+        return f"passed, {len(self.unobservable)} check(s) not observable" if self.unobservable else "passed"
 
     def report(self) -> str:
         """What a person needs when the scenario failed: what, where on the wire, how to replay."""
         sc = self.scenario
-        lines = [f"scenario {sc.name!r} ({sc.source}), seed {self.seed}, {self.mode} mode: "
-                 + ("passed" if self.passed else f"{len(self.failures)} expectation(s) failed")]
+        lines = [f"scenario {sc.name!r} ({sc.source}), seed {self.seed}, {self.mode} mode: {self.verdict()}"]
         if sc.known_limit:
             lines.append(f"known protocol limit: {sc.known_limit.strip()}")
         lines += [f"  ✗ {f.message}" for f in self.failures]
         lines += [f"  - skipped {f.message}" for f in self.skipped]
+        lines += [f"  ? not observable: {u}" for u in self.unobservable]
         lines += ["", self.ladder(), f"replay: {self.replay_command()}"]
         return "\n".join(lines)
 
@@ -203,8 +239,9 @@ class _Host:
     index: int
     ip: str
     alias: str
-    daemon: _InProcessDaemon | _ProcessDaemon
-    client: Client | None = None
+    daemon: _InProcessDaemon | _ProcessDaemon | ForeignDaemon
+    client: Client | ForeignUser | None = None
+    profile: Profile | None = None  # a foreign host's implementation profile (None: our daemon)
     pump: asyncio.Task[None] | None = None
     seen: list[Seen] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
@@ -219,10 +256,13 @@ class _Host:
 
 
 class _Run:
-    def __init__(self, sc: S.Scenario, seed: int, scale: float | None) -> None:
+    def __init__(self, sc: S.Scenario, seed: int, scale: float | None,
+                 profiles: Mapping[str, Profile] | None = None) -> None:
         self.sc = sc
         self.seed = seed
         self.scale = scale
+        self.profiles = dict(profiles or {})  # host name -> profile, for foreign hosts
+        self.foreign: dict[str, ForeignDaemon] = {}  # their daemons, as started
         self.trace = Trace(sc.host_names)
         self.result = Result(sc, seed, self.trace, mode="virtual" if scale is None else "process")
         self.hosts: dict[str, _Host] = {}
@@ -251,11 +291,14 @@ class _Run:
             await self._settle()
         except StepFailed as exc:
             self.fail(str(exc))
+        except (NotApplicable, NotSupported) as exc:
+            self.result.not_applicable = str(exc)
         except Exception as exc:  # a harness fault must still give a report, not a traceback
             self.fail(f"harness error: {type(exc).__name__}: {self._named(str(exc))}")
         finally:
             self.lateness.stop()
-            await self._collect_checks()
+            if self.result.not_applicable is None:
+                await self._collect_checks()
             await self._tear_down()
         self.result.virtual_time = self.now()
         self.result.notices = {name: h.seen for name, h in self.hosts.items()}
@@ -263,30 +306,58 @@ class _Run:
         return self.result
 
     async def _set_up(self) -> None:
-        prefix = new_block()
+        with _BLOCKS:  # one allocator for the threads of `python -m sim run -j N`
+            prefix = new_block()
         opts = self.sc.daemon
         session = SessionConfig(timeout=opts.timeout, retries=opts.retries, invite_expiry=opts.invite_expiry)
         spares = (f"{prefix}{n}" for n in range(SPARE_ADDRESSES, 255))
+        await self._start_foreign(prefix)
+        links = {name: (d.impl.netns.outside, d.impl.netns.outside_extra)
+                 for name, d in self.foreign.items() if d.impl.netns is not None}
+        alias_of = aliases(self.sc.host_names, prefix, links)
         for index, spec in enumerate(self.sc.hosts, start=1):
-            ip, alias = f"{prefix}{index}", f"{prefix}{100 + index}"
+            ip, alias, port = f"{prefix}{index}", alias_of[spec.name], 7777
             config = DaemonConfig(host=ip, node=NodeConfig(session=session))
-            if self.scale is None:
-                daemon: _InProcessDaemon | _ProcessDaemon = _InProcessDaemon(config)
+            if spec.name in self.foreign:
+                daemon: _InProcessDaemon | _ProcessDaemon | ForeignDaemon = self.foreign[spec.name]
+                ip, port = self.foreign[spec.name].ip, self.profiles[spec.name].port
+            elif self.scale is None:
+                daemon = _InProcessDaemon(config)
             else:
                 daemon = _ProcessDaemon(config, self.scale)
                 first = [ip] if spec.daemon else []  # a daemon started by a step: nothing at ip till then
                 later = [next(spares) for _ in range(self._starts(spec.name) - len(first))]
                 await daemon.prepare(first + later)
-            host = _Host(spec, index, ip, alias, daemon)
+            host = _Host(spec, index, ip, alias, daemon, profile=self.profiles.get(spec.name))
             self.hosts[spec.name] = host
             assert self.relay is not None
-            await self.relay.add_host(spec.name, (ip, 7777), (alias, 7777))
+            await self.relay.add_host(spec.name, (ip, port), (alias, 7777))
         for host in self.hosts.values():
             if host.spec.daemon:
                 await self._start_daemon(host)
         for host in self.hosts.values():
             if host.spec.daemon and host.spec.client:
                 await self._connect(host, host.spec.user)
+
+    async def _start_foreign(self, prefix: str) -> None:
+        """Start every foreign host's daemon before the relay is set up: one that runs in a
+        network namespace decides its peers' aliases (sim.foreign_hosts.aliases).  A profile whose
+        command takes `{timeout}` gets the scenario's timeout on the run's scale."""
+        assert self.scale is not None or not self.profiles
+        for index, spec in enumerate(self.sc.hosts, start=1):
+            profile = self.profiles.get(spec.name)
+            if profile is None:
+                continue
+            assert self.scale is not None
+            if takes_timeout(profile):
+                profile = replace(profile, timeout=self.sc.daemon.timeout * self.scale)
+            daemon = ForeignDaemon(Implementation(profile, f"{prefix}{index}", scale=self.scale),
+                                   self.sc.daemon.timeout)
+            self.foreign[spec.name] = daemon
+            try:
+                await daemon.start()
+            except (RuntimeError, OSError) as exc:  # NetnsError included: it says what is missing
+                raise StepFailed(f"{spec.name} ({profile.name}) did not start: {exc}") from None
 
     def _starts(self, name: str) -> int:
         """How many daemons host `name` runs in this scenario, one after the other."""
@@ -305,9 +376,15 @@ class _Run:
         for host in self.hosts.values():
             if host.pump is not None:
                 host.pump.cancel()
-            if host.client is not None:
+            if isinstance(host.client, Client):
                 host.client.abandon()
-            await host.daemon.close()
+            if not isinstance(host.daemon, ForeignDaemon):
+                await host.daemon.close()
+        for name, daemon in self.foreign.items():  # also those started before a later one failed
+            await daemon.close()
+            client = self.hosts[name].client if name in self.hosts else None
+            if isinstance(client, ForeignUser):
+                await client.close()
         if self.relay is not None:
             self.relay.close()
 
@@ -316,11 +393,53 @@ class _Run:
     async def _connect(self, host: _Host, user: str) -> None:
         if host.pump is not None:
             host.pump.cancel()
+        if isinstance(host.daemon, ForeignDaemon):
+            await self._connect_foreign(host, host.daemon, user)
+            return
         if host.client is not None:
             host.client.abandon()
         host.client = Client(host.ip, config=ClientConfig(request_timeout=10.0))
         await host.client.connect(user)
         host.pump = asyncio.ensure_future(self._pump(host, host.client))
+
+    async def _connect_foreign(self, host: _Host, daemon: ForeignDaemon, user: str) -> None:
+        """A foreign host's user, through its profile's driver; the daemon's own terminal
+        (`attach: daemon`) is one for the daemon's life, a client program a new one each time."""
+        assert self.scale is not None and host.profile is not None
+        client = host.client
+        if not (isinstance(client, ForeignUser) and host.profile.user.attach):
+            if isinstance(client, ForeignUser):
+                await client.close()
+            client = ForeignUser(daemon.impl.user(), host.profile, self.scale)
+            host.client = client
+        try:
+            await client.connect(user)
+        except ConnectionError as exc:
+            raise StepFailed(f"{host.spec.name} ({host.profile.name}): {exc}") from None
+        host.pump = asyncio.ensure_future(self._foreign_pump(host, client))
+
+    async def _foreign_pump(self, host: _Host, client: ForeignUser) -> None:
+        """A foreign user's notices, as the runner's Seen (sim.foreign_hosts.translate)."""
+        while True:
+            try:
+                event = await client.next_event()
+            except ConnectionError as exc:
+                self._notice(host, Seen(self.now(), "client error", self._named(str(exc))))
+                return
+            got = translate(event)
+            if got is None:
+                continue
+            kind, text = got
+            if kind == "chat started":
+                host.chatting = True
+            elif kind == "message":
+                host.messages.append(text or "")
+            elif kind == "delivered" and text is None:  # a bare "delivered": the oldest message not yet
+                done = sum(1 for s in host.seen if s.kind == "delivered")
+                text = list(host.said.values())[done] if done < len(host.said) else None
+            elif kind in S.END_NOTICES:
+                host.chatting = False
+            self._notice(host, Seen(self.now(), kind, text))
 
     async def _pump(self, host: _Host, client: Client) -> None:
         while True:
@@ -373,10 +492,24 @@ class _Run:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(host.changed.wait(), remaining)
 
+    def _unobservable(self, host: _Host, kind: str, what: str) -> bool:
+        """True (and `what` listed as not observable) when a foreign host's profile cannot show
+        notices of `kind`."""
+        p = host.profile
+        if p is None or observable_kind(p, kind):
+            return False
+        entry = f"{what} ({host.spec.name} is {p.name}: no '{kind}' notice in its profile)"
+        if entry not in self.result.unobservable:
+            self.result.unobservable.append(entry)
+        return True
+
     async def _await_notice(self, host: _Host, want: S.Notice, within: float, *,
                             answer: bool = False) -> None:
         """Wait for `want` after the last notice a wait-until consumed (or, with `answer`, after
-        the last invitation an accept/decline answered: the two keep separate places)."""
+        the last invitation an accept/decline answered: the two keep separate places).  A notice
+        a foreign host's profile cannot show is not waited for (listed as not observable)."""
+        if self._unobservable(host, want.kind, f"{host.spec.name}: waiting for {want.describe()}"):
+            return
         def found() -> bool:
             start = host.answered if answer else host.cursor
             for i in range(start, len(host.seen)):
@@ -398,7 +531,7 @@ class _Run:
             try:
                 try:
                     await self._step(step)
-                except ClientError as exc:
+                except (ClientError, ConnectionError) as exc:  # ConnectionError: a foreign user's program
                     raise StepFailed(f"{step.where}: {step.source}: {exc}") from None
                 except StepFailed as exc:
                     raise StepFailed(f"{step.where}: {exc}") from None
@@ -445,7 +578,8 @@ class _Run:
                 await self._await_notice(host, S.Notice(kind="invitation"), self.sc.step_wait, answer=True)
                 await client.decline()
             case S.Say(text=text):
-                await self._until(host, lambda: host.chatting, self.sc.step_wait, "chat started")
+                if not self._unobservable(host, "chat started", f"{step.host}: waiting for chat started"):
+                    await self._until(host, lambda: host.chatting, self.sc.step_wait, "chat started")
                 host.said[await client.say(text)] = text
             case S.Quit():
                 await client.quit()
@@ -487,6 +621,8 @@ class _Run:
         expect = self.sc.expect
         self.drops = {e.n for e in self.trace.events if e.action == DROPPED}
         for name, wanted in expect.delivered.items():
+            if self._unobservable(self.hosts[name], "message", f"delivered to {name}: {brief(wanted)}"):
+                continue
             got = tuple(self.hosts[name].messages)
             if got != wanted:
                 self.fail(f"delivered to {name}: expected {len(wanted)} message(s), got {len(got)}: "
@@ -501,24 +637,45 @@ class _Run:
                 self.fail(f"count of {count.line.source}: expected {count.describe()}, got {n}")
         for name, state in expect.final.items():
             got_state = await self.hosts[name].daemon.final_state(self.hosts[name].client)
-            if got_state != state:
+            if got_state is None:
+                self.result.unobservable.append(f"final state of {name} ({state}): its implementation "
+                                                "cannot tell it")
+            elif got_state != state:
                 self.fail(f"final state of {name}: expected {state}, got {got_state}")
         for name, wanted_count in expect.malformed.items():
             got_count = await self.hosts[name].daemon.malformed(self.hosts[name].client)
-            if got_count != wanted_count:
+            if got_count is None:
+                self.result.unobservable.append(f"malformed datagrams counted by {name} ({wanted_count}): "
+                                                "its implementation does not count them")
+            elif got_count != wanted_count:
                 self.fail(f"malformed datagrams counted by {name}: expected {wanted_count}, got {got_count}")
 
     def _check_notices(self, name: str, notices: tuple[S.Notice, ...]) -> None:
-        seen = self.hosts[name].seen
+        host = self.hosts[name]
+        seen = host.seen
+        if host.profile is not None:  # a foreign user: check what it can be shown, list the rest
+            notices = tuple(n for n in notices if not self._unobservable(host, n.kind, f"notice of {name}: "
+                                                                         f"{n.describe()}"))
+            if any(n.undelivered is not None for n in notices):
+                self.result.unobservable.append(f"notices of {name}: the undelivered messages a chat end "
+                                                f"lists ({host.profile.name} does not say them)")
+                notices = tuple(replace(n, undelivered=None) for n in notices)
+        own_decline = any(isinstance(step, S.Decline) and step.host == name for step in self.sc.steps)
         i = 0
         for want in notices:
-            while i < len(seen) and not seen[i].fits(want):
-                i += 1
-            if i == len(seen):
+            j = i
+            while j < len(seen) and not seen[j].fits(want):
+                j += 1
+            if j == len(seen) and host.profile is not None and want.kind == "declined" and own_decline:
+                # our client confirms its user's own decline; a profile's `declined` is the inviter's
+                self.result.unobservable.append(f"notice of {name}: declined, as the confirmation of its "
+                                                f"own decline ({host.profile.name} does not show one)")
+                continue
+            if j == len(seen):
                 shown = brief([s.describe() for s in seen], quote=False, sep="; ") or "nothing"
                 self.fail(f"notices of {name}: expected {want.describe()} (in order); saw: {shown}")
                 return
-            i += 1
+            i = j + 1
 
     def _on_time(self, line: S.WireLine, t: float, previous: float, lateness: float) -> bool:
         """`line.time_ok`; in process mode the tolerance is widened by what the scheduler really
@@ -573,10 +730,36 @@ def run_scenario(sc: S.Scenario, *, seed: int | None = None, wall_limit: float =
     return result
 
 
-def run_scenario_processes(sc: S.Scenario, *, seed: int | None = None, scale: float = 0.05) -> Result:
-    """Run `sc` with real daemon.py processes, every duration multiplied by `scale` in real time."""
-    run = _Run(sc, sc.seed if seed is None else seed, scale)
+def run_scenario_processes(sc: S.Scenario, *, seed: int | None = None, scale: float = 0.05,
+                           implementations: str | Path | None = None) -> Result:
+    """Run `sc` with real daemon.py processes, every duration multiplied by `scale` in real time.
+
+    Hosts with `implementation:` are played by profiles from the folder `implementations`
+    (ProfileError when one is missing); the scale is then the one their timers allow
+    (sim.foreign_hosts.time_scale), and a scenario they cannot play comes back not applicable,
+    without running."""
+    profiles = profiles_for(sc, implementations)
+    if profiles:
+        scale = time_scale(sc, profiles, scale)
+    run = _Run(sc, sc.seed if seed is None else seed, scale, profiles)
+    if profiles:
+        run.result.mode = f"foreign-host (clock x{scale:g} of real time)"
+        if (reason := why_not_applicable(sc, profiles)) is not None:
+            run.result.not_applicable = reason
+            return run.result
     started = time.monotonic()
     result = run_scaled(run.main(), scale)
     result.wall_time = time.monotonic() - started
     return result
+
+
+def run_chosen(sc: S.Scenario, *, seed: int | None = None, processes: bool = False, scale: float = 0.05,
+               implementations: str | Path | None = None) -> Result:
+    """In-process under the virtual clock, unless `processes` or a host is another implementation
+    (its daemon keeps real timers: process mode at the scale it allows)."""
+    if processes or has_foreign_hosts(sc):
+        return run_scenario_processes(sc, seed=seed, scale=scale, implementations=implementations)
+    return run_scenario(sc, seed=seed)
+
+
+__all__ = ["ProfileError", "Result", "run_chosen", "run_scenario", "run_scenario_processes"]

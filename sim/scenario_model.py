@@ -57,12 +57,15 @@ class DaemonOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class Host:
-    """A host: its daemon and its client.  `daemon`/`client`: running / connected at the start."""
+    """A host: its daemon and its client.  `daemon`/`client`: running / connected at the start;
+    `implementation`: the name of an implementation profile (sim/profiles.py) whose daemon and user
+    play this host instead of ours (None: our own daemon)."""
 
     name: str
     user: str
     daemon: bool = True
     client: bool = True
+    implementation: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -150,7 +150,7 @@ class Sloppy(asyncio.DatagramProtocol):
             self.send(self.encode(CONTROL, ACK, 0))
             if self.state == "inviting":
                 self.settle()
-                self.state = "chat"
+                self.state, self.peer_user = "chat", user  # its messages are shown from this name
                 self.say(f"chat started with {user}")
         elif op == ACK:
             self.on_ack(seq)
