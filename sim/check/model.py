@@ -53,6 +53,7 @@ PORT = 7777
 INF = float("inf")
 EXTENSIONS = ("none", "one", "both")
 LABELS = frozenset({"SYN", "SYN+ACK", "ACK", "FIN", "ERR", "CHAT"})
+HAS_EXTENSION = "extension" in {f.name for f in dataclasses.fields(NodeConfig)}  # a per-node option
 COMMANDS = frozenset({"start", "accept", "decline", "say", "quit"})
 USER_EFFECTS = frozenset({"start", "quit", "decline", "say"})  # accept changes nothing properties track
 _MISSING = object()
@@ -86,7 +87,7 @@ class Bounds:
                              f"got {', '.join(sorted(self.faulty))}")
         if self.extension not in EXTENSIONS:
             raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, got {self.extension!r}")
-        if self.extension != "none" and "extension" not in {f.name for f in dataclasses.fields(NodeConfig)}:
+        if self.extension != "none" and not HAS_EXTENSION:
             raise ValueError("this NodeConfig has no `extension` option yet; use --extension none")
 
     def describe(self) -> str:
@@ -99,9 +100,12 @@ class Bounds:
         """The configuration of node `index`: the place where per-node options (the extension) go."""
         session = SessionConfig(timeout=self.timeout, retries=self.retries, invite_expiry=self.invite_expiry)
         options: dict[str, object] = {}
-        if self.extension != "none":
-            options["extension"] = self.extension == "both" or index == 0
+        if HAS_EXTENSION:
+            options["extension"] = self.runs_extension(index)
         return NodeConfig(session=session, **options)
+
+    def runs_extension(self, index: int) -> bool:
+        return self.extension == "both" or (self.extension == "one" and index == 0)
 
 
 def address(index: int) -> ev.Address:

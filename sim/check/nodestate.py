@@ -47,13 +47,31 @@ class TimeModelError(RuntimeError):
 
 @functools.cache
 def _is_object_type(kind: type) -> bool:
-    return (hasattr(kind, "__dict__") and not dataclasses.is_dataclass(kind)
-            and not issubclass(kind, enum.Enum) and kind not in _SHARED and kind.__module__ != "builtins")
+    if kind in _SHARED or kind.__module__ == "builtins" or issubclass(kind, enum.Enum):
+        return False
+    if dataclasses.is_dataclass(kind) and kind.__dataclass_params__.frozen:  # type: ignore[attr-defined]
+        return False
+    return hasattr(kind, "__dict__") or bool(_slots(kind))
+
+
+@functools.cache
+def _slots(kind: type) -> tuple[str, ...]:
+    names = [n for k in kind.__mro__ for n in getattr(k, "__slots__", ())
+             if n not in ("__dict__", "__weakref__")]
+    return tuple(dict.fromkeys(names))
 
 
 def _is_object(value: object) -> bool:
-    """A mutable object whose attributes are state (a Session), not a value."""
+    """A mutable object whose attributes are state (a Session, a mutable dataclass), not a value."""
     return _is_object_type(type(value))
+
+
+def attributes(obj: Any) -> dict[str, Any]:
+    """An object's state: `vars()`, or its slots for a class that has no `__dict__`."""
+    state = getattr(obj, "__dict__", None)
+    if state is not None:
+        return state
+    return {name: getattr(obj, name) for name in _slots(type(obj)) if hasattr(obj, name)}
 
 
 # immutable types a copy shares with its original (tuples in a node hold values only)
@@ -63,7 +81,11 @@ _SHARED = frozenset({int, float, str, bool, type(None), bytes, tuple, frozenset}
 def clone(obj: Any) -> Any:
     """A copy of a Node (or Session) sharing nothing mutable with the original."""
     new = object.__new__(type(obj))
-    new.__dict__.update({k: _copy(v) for k, v in vars(obj).items()})
+    if hasattr(new, "__dict__"):
+        new.__dict__.update({k: _copy(v) for k, v in vars(obj).items()})
+    else:
+        for k, v in attributes(obj).items():
+            object.__setattr__(new, k, _copy(v))
     return new
 
 
@@ -90,7 +112,7 @@ def fingerprint(obj: Any, statistics: frozenset[str] = frozenset()) -> tuple:
     Left out: Counter attributes, and attributes named in `statistics` (the names the node
     reports through `Node.counters()`, e.g. a session's `retransmissions`): they count, they
     never decide."""
-    return tuple(_fp(v, statistics) for k, v in vars(obj).items()
+    return tuple(_fp(v, statistics) for k, v in attributes(obj).items()
                  if type(v) is not Counter and k not in statistics)
 
 
@@ -116,7 +138,7 @@ def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, Path, float
     """Every float in `obj`'s state as (kind, place, value, container, key).  `kind` names the
     class and attribute ("[]" for any element of a container): what calibration classifies, the
     same for a Session whether it is current or lingering; `place` is the whole way from the node."""
-    for name, value in vars(obj).items():
+    for name, value in attributes(obj).items():
         kind = (type(obj).__name__, name)
         yield from _floats(value, kind, (*prefix, *kind), obj, name)
 
@@ -236,11 +258,12 @@ class _Walk:
             if not timers:
                 return None if not self.flight else "idle"
             when, k = min(timers)
-            self.t = max(self.t, when - self.base) + (self.rng.choice((0.0, 0.3)))
-            self.nodes[k].handle_timer(self.base + self.t)
+            now = max(now, when) + self.rng.choice((0.0, 0.3))  # exactly at the deadline, or later
+            self.t = now - self.base
+            self.nodes[k].handle_timer(now)
             move = f"timer {k}"
         self._collect()
-        return move
+        return f"{move}, {len(self.flight)} in flight"
 
     def _user(self, node: Node, i: int, now: float) -> str:
         peer = self.addresses[(i + 1 + self.rng.randrange(len(self.nodes) - 1)) % len(self.nodes)]

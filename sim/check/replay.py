@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass, field
 
 from sim.check.bfs import Counterexample
-from sim.check.model import NAMES, Action, Bounds, Model, fresh_nodes, text_of
+from sim.check.model import HAS_EXTENSION, NAMES, Action, Bounds, Model, fresh_nodes, text_of
 from simp import events as ev
 from simp import wire
 
@@ -263,7 +263,7 @@ def scenario_yaml(model: Model, cx: Counterexample, line: Timeline) -> str:
              *(f"  {row}" for row in ladder.splitlines()),
              f"timeout: {_seconds(b.timeout)}", f"retries: {b.retries}",
              f"invite_expiry: {_seconds(b.invite_expiry)}", "time_limit: 30m",
-             f"hosts: [{', '.join(hosts)}]"]
+             _hosts_line(b)]
     rules = fault_rules(line)
     lines += ["faults:" if rules else "faults: []", *(f"  - {r}" for r in rules)]
     lines += ["steps:", *(f"  - {s}" for s in steps), "expect:", "  delivered:"]
@@ -271,6 +271,14 @@ def scenario_yaml(model: Model, cx: Counterexample, line: Timeline) -> str:
     if cx.violation.prop == "daemons-free":
         lines.append(f"  final: {{{', '.join(f'{h}: free' for h in hosts)}}}")
     return "\n".join(lines) + "\n"
+
+
+def _hosts_line(b: Bounds) -> str:
+    """The hosts, each running the extension or not as the model's node did."""
+    if not HAS_EXTENSION:
+        return f"hosts: [{', '.join(NAMES[:b.hosts])}]"
+    return "hosts: {" + ", ".join(f"{NAMES[i]}: {{extension: {str(b.runs_extension(i)).lower()}}}"
+                                  for i in range(b.hosts)) + "}"
 
 
 def _receiver(line: Timeline, action: Action) -> int | None:
