@@ -188,7 +188,7 @@ class Node:
         self.stats["received"] += 1
         if source in self.config.own_addresses:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
-        elif (session := self._session_for(source, dg)) is not None:
+        elif (session := self._session_for(source, dg, now)) is not None:
             reason = session.handle_datagram(dg, now)
             if session is not self.current:
                 self._touched.add(source)
@@ -213,17 +213,17 @@ class Node:
                 self._ended[peer].handle_timer(now)
                 self._touched.add(peer)
 
-    def _session_for(self, source: ev.Address, dg: Datagram) -> Session | None:
+    def _session_for(self, source: ev.Address, dg: Datagram, now: float) -> Session | None:
         """The session a datagram from `source` belongs to; None: the stranger rules answer it.
 
         Everything from the current session's peer goes to it: a new invitation knows what may
         still come of the previous chat with the same peer (Session `previous`) and tells the
-        stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation
-        (unless our user just declined that peer: the lingering session repeats the FIN)."""
+        stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
+        unless it may still repeat an invitation our user declined (Session.takes_syn)."""
         if self.current is not None and self.current.peer == source:
             return self.current
         ended = self._ended.get(source)
-        if ended is not None and dg.is_control(Op.SYN) and not ended.declined:
+        if ended is not None and dg.is_control(Op.SYN) and not ended.takes_syn(now):
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
 

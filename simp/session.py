@@ -147,12 +147,15 @@ class Session:
         self._after_chat = False  # an earlier chat with this peer still lingered when this one began
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
-        self.last_peer_fin_at: float | None = None  # when the peer's last FIN arrived
+        self.first_peer_fin_at: float | None = None  # when the peer's first FIN arrived
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
         self._began = False  # the chat was established (the handshake is complete on both sides)
         self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
+        self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
+        self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
+        self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -167,6 +170,15 @@ class Session:
         session._follow(previous)
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
+        if previous is not None and previous.declined_us_at is not None:
+            # the peer declined us just now: a SYN too soon could read as a repeat of the declined
+            # invitation and get its FIN again (SPEC's decline memory); wait a timeout and a half,
+            # off the phase of the decliner's re-sent FIN
+            first = previous.declined_us_at + 1.5 * config.timeout
+            if first > now:
+                session._outbox.clear()
+                session._retx_at = first
+                session._first_syn_at = first
         return session
 
     @classmethod
@@ -183,14 +195,16 @@ class Session:
     def _follow(self, previous: Session | None) -> None:
         """Remember what the wire may still bring of the previous chat with the same peer.
 
-        Its FIN may still come if the peer sent one (re-sent until our ACK arrives: one more is
-        due within a timeout and a half of the last, delays under half a timeout) or if we gave
-        up on the peer without its acknowledgement (then at any time)."""
+        Its FIN may still come if the peer sent one: it is re-sent every timeout until our ACK
+        arrives, which we cannot know, at most `retries` times (as ours; delays under half a
+        timeout), so until (retries + 1.5) timeouts after the first.  If we gave up on the peer
+        without its acknowledgement, it may come at any time."""
         self._after_chat = previous is not None
         if previous is not None and previous.peer_may_send_fin:
-            last = previous.last_peer_fin_at
-            self._old_fin_always = last is None
-            self._old_fin_until = None if last is None else last + 1.5 * self.config.timeout
+            first = previous.first_peer_fin_at
+            self._old_fin_always = first is None
+            self._old_fin_until = None if first is None else first + (self.config.retries + 1.5) * \
+                self.config.timeout
 
     def _old_fin_may_come(self, now: float) -> bool:
         return self._old_fin_always or (self._old_fin_until is not None and now <= self._old_fin_until)
@@ -244,8 +258,8 @@ class Session:
     def handle_datagram(self, dg: Datagram, now: float) -> str | None:
         """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
-        if kind is Input.FIN:
-            self.last_peer_fin_at = now
+        if kind is Input.FIN and self.first_peer_fin_at is None:
+            self.first_peer_fin_at = now
         handler = _TABLE.get((self.state, kind))
         if handler is None:
             return f"{kind.value} not expected in state {self.state.value}"
@@ -438,17 +452,20 @@ class Session:
         round trip for a decline, only right after a chat with the same peer.
         """
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self._first_syn_at is not None and now < self._first_syn_at:
+            # the decliner did not get our ACK before: our first SYN waits a while longer
+            self._first_syn_at = self._retx_at = now + 1.5 * self.config.timeout
+            return "FIN before our first SYN went out: not an answer (the previous decline's, re-sent)"
         if not self._refused:
             if self._after_chat and dg.seq == 1:
                 return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
             if self._old_fin_may_come(now) and not (self._answer_due_until is not None
                                                     and now <= self._answer_due_until):
-                if self._old_fin_until is not None:  # if it was the old FIN, the next is due later
-                    self._old_fin_until = now + 1.5 * self.config.timeout
                 self._ask_again(now)
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
-        # (the decliner re-sends its FIN until our ACK arrives, but a new invitation right after
-        # gets the same answer from its decline memory (SPEC), so that FIN may decide it)
+        self._peer_may_send_fin = True  # the decliner re-sends its FIN until our ACK arrives
+        if not self._refused:
+            self.declined_us_at = now
         self._stop_retransmitting()
         self._end(ev.EndReason.REFUSED if self._refused else ev.EndReason.DECLINED, now)
         return None
@@ -500,8 +517,11 @@ class Session:
         return None
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
-        """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done."""
+        """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done (the peer
+        ended its side too: a refusal by our FIN has been heard, as if acknowledged)."""
         self._peer_may_send_fin = True
+        if self._declined:
+            self._decline_acked_at = now
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
@@ -512,10 +532,21 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         return None
 
+    def takes_syn(self, now: float) -> bool:
+        """Does a SYN from our peer belong to this ended session (a repeat of the invitation our
+        user declined), rather than being a new invitation?  See `_on_syn_after_decline`."""
+        return self._declined and (self._decline_acked_at is None
+                                   or now < self._decline_acked_at + self.config.timeout / 2)
+
     def _on_syn_after_decline(self, dg: Datagram, now: float) -> str | None:
-        """After a decline, a repeated SYN gets FIN again (SPEC).  The memory lasts a linger from
-        the last such SYN, not from the decline: an inviter whose SYNs keep coming has not heard
-        the answer yet (losses), and must not be shown as a new invitation in the middle."""
+        """After a decline, a repeated SYN gets FIN again (SPEC's decline memory), but only while
+        it can be a repeat.  Until our FIN is acknowledged the inviter may not have heard the
+        answer: each SYN gets FIN, and the memory lasts a linger from the last one (however many
+        FINs are lost).  Once the ACK is here, the inviter has ended that invitation; its SYNs
+        sent before can still arrive for half a timeout (delays under half a timeout) and get
+        FIN; any SYN after that is a new invitation (the node shows it, `takes_syn`).  Our
+        daemon, inviting again a peer that declined it, sends its first SYN a timeout after the
+        decline (`initiate`), so that SYN is always taken for a new invitation."""
         if not self._declined:
             return "SYN from a peer whose chat just ended"
         self._outbox.append(self._control(Op.FIN, 0))
@@ -598,6 +629,8 @@ class Session:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
+        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation
+            self._decline_acked_at = now
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -621,6 +654,8 @@ class Session:
             return self._on_late_ack(dg, now)
         if self._inflight is not None and dg.seq != self._inflight.seq:
             return f"ACK seq={dg.seq} does not match our FIN"
+        if self._declined:
+            self._decline_acked_at = now
         self._linger(now)
         return None
 

@@ -284,16 +284,50 @@ def test_syn_from_the_previous_peer_after_the_chat_ended_is_a_new_invitation() -
     assert net.received("bob") == ["again"]
 
 
-def test_syn_from_a_declined_peer_gets_fin_until_the_linger_ends_then_is_shown() -> None:
+@pytest.mark.parametrize("ack_lost", [False, True], ids=["decline acknowledged", "its ACK lost"])
+def test_invitation_right_after_a_decline_is_a_new_invitation_and_is_shown(ack_lost: bool) -> None:
+    """bob declines; alice invites him again at once.  Once bob's FIN is acknowledged, SYNs of the
+    declined invitation can still arrive for half a timeout only, and alice's daemon sends the
+    new invitation's first SYN a timeout and a half after the decline (after the decline's last
+    re-sent FIN): it is a new invitation.  So alice is not told "declined" for an invitation bob
+    never saw; he is asked, within a timeout and a half."""
     net = Net("alice", "bob")
+    if ack_lost:
+        net.drop(src="alice", label="ACK")
     net.start("alice", "bob")
     net.decline("bob")
     net.start("alice", "bob")  # alice asks again at once
-    assert net.reasons("alice") == [EndReason.DECLINED, EndReason.DECLINED]
-    assert len(net.events("bob", ev.Invitation)) == 1
-    net.run()  # bob forgets the decline after the linger
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=(2.5 if ack_lost else 1.5) * T)
+    assert net.reasons("alice") == [EndReason.DECLINED] and net.reasons("bob") == [EndReason.DECLINED]
+    net.accept("bob")
+    net.say("alice", "thanks")
+    assert net.received("bob") == ["thanks"]
+
+
+def test_invitation_after_a_chat_we_left_before_its_handshake_ack_is_shown() -> None:
+    """bob accepted alice's invitation and quit before her ACK came (his FIN refused it); once
+    that FIN is acknowledged and half a timeout has passed, her next invitation is a new one."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", label="ACK", nth=1)
     net.start("alice", "bob")
-    assert len(net.events("bob", ev.Invitation)) == 2
+    net.accept("bob")
+    net.quit("bob")
+    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")))
+    net.run(until=net.now + T)  # well within bob's linger
+    net.start("alice", "bob")
+    assert len(net.events("bob", ev.Invitation)) == 2 and len(net.ended("alice")) == 1
+
+
+def test_repeated_syns_of_a_declined_invitation_get_fin_until_the_decline_is_acknowledged() -> None:
+    """The decliner's FIN is lost again and again: the inviter's SYNs keep coming and each gets
+    FIN (SPEC's decline memory), for as long as they come, never a second invitation."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", label="FIN", nth={1, 2, 3, 4, 5})
+    net.start("alice", "bob")
+    net.decline("bob")
+    net.run()
+    assert net.reasons("alice") == [EndReason.DECLINED] and len(net.events("bob", ev.Invitation)) == 1
+    assert net.is_free("alice") and net.is_free("bob")
 
 
 def test_reinviting_the_peer_that_just_left_is_not_mistaken_for_a_decline() -> None:
