@@ -26,7 +26,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from simp import wire
+from simp import extension, wire
 
 OPS = ("CHAT", "SYN", "SYN+ACK", "ACK", "FIN", "ERR")
 TYPES = ("control", "chat")
@@ -68,7 +68,7 @@ class Match:
             and (self.op is None or self.op == dg.label)
             and (self.seq is None or self.seq == dg.seq)
             and (self.user is None or self.user == dg.user)
-            and (self.text is None or self.text in dg.payload)
+            and (self.text is None or self.text in extension.text_of(dg))
         )
 
     def describe(self) -> str:

@@ -118,6 +118,8 @@ class ProcessDaemon:
         args = [sys.executable, str(ROOT / "daemon.py"), host,
                 "--port", str(self.config.port), "--client-port", str(self.config.client_port),
                 "--retries", str(session.retries), "--log-level", "WARNING"]
+        if not self.config.node.extension:
+            args.append("--no-extension")
         for flag, seconds in scaled.items():  # the harness's clients heartbeat on the scaled clock too
             args += [flag, f"{seconds * self.scale:g}"]
         return args

@@ -220,7 +220,7 @@ def _hosts(doc: Document, value: object) -> tuple[Host, ...]:
             doc.fail(where, f"{name!r} is a reserved word and cannot name a host")
         if any(h.name == name for h in hosts):
             doc.fail(where, f"host {name!r} is declared twice")
-        opts = doc.mapping(options or {}, where, optional=("user", "daemon", "client",
+        opts = doc.mapping(options or {}, where, optional=("user", "daemon", "client", "extension",
                                                               "implementation"))
         user = doc.text(opts.get("user", name), (*where, "user"))
         if (why := wire.valid_user_name(user)) is not None:
@@ -231,6 +231,7 @@ def _hosts(doc: Document, value: object) -> tuple[Host, ...]:
                 user=user,
                 daemon=doc.boolean(opts.get("daemon", True), (*where, "daemon")),
                 client=doc.boolean(opts.get("client", True), (*where, "client")),
+                extension=doc.boolean(opts.get("extension", True), (*where, "extension")),
                 implementation=(doc.text(opts["implementation"], (*where, "implementation"))
                                 if "implementation" in opts else None),
             )

@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 from sim import faults as F
-from simp import wire
+from simp import extension, wire
 from simp.events import EndReason
 
 # -- vocabulary -------------------------------------------------------------------------------
@@ -58,6 +58,7 @@ class DaemonOptions:
 @dataclass(frozen=True, kw_only=True)
 class Host:
     """A host: its daemon and its client.  `daemon`/`client`: running / connected at the start;
+    `extension`: its daemon speaks SIMPX/1 (docs/EXTENSION.md; off: `daemon.py --no-extension`);
     `implementation`: the name of an implementation profile (sim/profiles.py) whose daemon and user
     play this host instead of ours (None: our own daemon)."""
 
@@ -65,6 +66,7 @@ class Host:
     user: str
     daemon: bool = True
     client: bool = True
+    extension: bool = True
     implementation: str | None = None
 
 
@@ -200,7 +202,7 @@ class WireLine:
         return (
             self.label in ("*", datagram.label)
             and (self.seq is None or self.seq == datagram.seq)
-            and (self.text is None or self.text == datagram.payload)
+            and (self.text is None or self.text == extension.text_of(datagram))
         )
 
     def expected_time(self, previous: float) -> float | None:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from simp import wire
+from simp import extension, wire
 
 Address = tuple[str, int]
 
@@ -43,9 +43,10 @@ ON_WIRE = (RECEIVED, FORWARDED, UNKNOWN)
 
 
 def describe_bytes(data: bytes) -> str:
-    """`Datagram.describe()` of `data`, or `malformed (reason)` when it does not decode."""
+    """`Datagram.describe()` of `data` (a SIMPX/1 tag shown apart from the text, see
+    `simp.extension.describe`), or `malformed (reason)` when it does not decode."""
     try:
-        return wire.decode(data).describe()
+        return extension.describe(wire.decode(data))
     except wire.MalformedDatagram as exc:
         return f"malformed ({exc.reason})"
 

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how often this daemon's clients send a heartbeat (default 1, as client.py "
                         "does); only bounds --client-timeout from below. The harness's process mode, "
                         "whose clients run on a scaled clock, sets it")
+    parser.add_argument("--no-extension", action="store_true",
+                        help="speak plain SIMP only: never offer or accept the SIMPX/1 extension, which "
+                        "closes SIMP's one-bit hole with peers that speak it (docs/EXTENSION.md)")
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="DEBUG logs one line per datagram sent, received or ignored (default INFO)")
@@ -87,7 +90,8 @@ def config_from(args: argparse.Namespace) -> DaemonConfig:
                          "only idle")
     session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
     return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
-                        node=NodeConfig(session=session), client_timeout=args.client_timeout)
+                        node=NodeConfig(session=session, extension=not args.no_extension),
+                        client_timeout=args.client_timeout)
 
 
 def _bind_error(exc: OSError, config: DaemonConfig) -> str:

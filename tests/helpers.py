@@ -35,7 +35,9 @@ Address = tuple[str, int]
 Action = Literal["drop", "dup", "delay"]
 E = TypeVar("E")
 
-DEFAULT_CONFIG = NodeConfig(session=SessionConfig(timeout=5.0, retries=6, invite_expiry=60.0, linger=3.0))
+# plain SIMP: these helpers pin its behaviour; SIMPX/1 (simp.extension) has tests/test_extension.py
+DEFAULT_CONFIG = NodeConfig(session=SessionConfig(timeout=5.0, retries=6, invite_expiry=60.0, linger=3.0),
+                            extension=False)
 
 
 @dataclass(kw_only=True)

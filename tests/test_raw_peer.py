@@ -2,11 +2,14 @@
 
 This is the issue's acceptance check: byte-exact datagrams, retransmission at the configured
 timeout, no duplicate delivery, busy and decline answers, FIN/ACK from either side, and garbage
-at both ports that disturbs nothing.
+at both ports that disturbs nothing.  The daemon runs with the SIMPX/1 extension on (its
+default): the raw peer knows nothing of it, so the only extra byte it ever sees is the offer in
+our SYN's payload (which a SIMP receiver ignores); everything after is plain SIMP.
 """
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
@@ -20,6 +23,7 @@ from tests.processes import ClientProcess, DaemonProcess, cleanup
 HELLO_WORLD = bytes.fromhex("020100") + b"test" + bytes(28) + bytes.fromhex("0000000b") + b"Hello World"
 CONTROL, CHAT = 1, 2
 ERR, SYN, ACK, FIN, SYN_ACK = 1, 2, 4, 8, 6
+OFFER = re.compile(rb"SIMPX/1 [0-9A-Za-z._-]{1,32} 0\n")  # docs/EXTENSION.md
 
 
 def datagram(kind: int, op: int, seq: int, user: str, text: str = "") -> bytes:
@@ -69,7 +73,7 @@ def setup() -> Iterator[tuple[str, DaemonProcess, list]]:
     for item in extras:
         if isinstance(item, RawPeer | socket.socket):
             item.close()
-    cleanup(daemon, *[x for x in extras if isinstance(x, ClientProcess)])
+    cleanup(daemon, *[x for x in extras if isinstance(x, ClientProcess | DaemonProcess)])
 
 
 def _chat_to_raw(prefix: str, extras: list) -> tuple[RawPeer, ClientProcess]:
@@ -78,8 +82,10 @@ def _chat_to_raw(prefix: str, extras: list) -> tuple[RawPeer, ClientProcess]:
     client = ClientProcess(prefix + "1", "test")
     extras += [raw, client]
     client.send("s", raw.ip)
-    syn = raw.expect(CONTROL, SYN, 0)
-    assert syn == bytes([1, 2, 0]) + b"test".ljust(32, b"\0") + bytes(4)
+    syn, _ = raw.recv()
+    offer = syn[39:]
+    assert OFFER.fullmatch(offer), f"a SYN carries nothing but the SIMPX/1 offer: {offer!r}"
+    assert syn == bytes([1, 2, 0]) + b"test".ljust(32, b"\0") + struct.pack("!I", len(offer)) + offer
     raw.send(prefix + "1", CONTROL, SYN_ACK, 0)
     raw.expect(CONTROL, ACK, 0)
     client.expect(r"^\* chat with raw .* started")
@@ -139,6 +145,46 @@ def test_raw_peer_invites_and_chats_both_ways_without_duplicates(setup) -> None:
     client.expect(r"^\* raw left the chat$")
     assert [line for line in client.out.lines if line.startswith("raw:")] == ["raw: one", "raw: two"]
     assert sum("invitation from" in line for line in client.out.lines) == 1
+
+
+def test_daemon_without_the_extension_sends_an_empty_syn(setup) -> None:
+    prefix, _, extras = setup
+    plain = DaemonProcess(prefix + "2", "--no-extension")
+    raw = RawPeer(prefix + "5")
+    client = ClientProcess(prefix + "2", "test")
+    extras += [raw, client, plain]
+    client.send("s", raw.ip)
+    assert raw.expect(CONTROL, SYN, 0) == bytes([1, 2, 0]) + b"test".ljust(32, b"\0") + bytes(4)
+
+
+def test_every_byte_an_extended_daemon_sends_a_plain_peer_after_its_syn_is_plain_simp(setup) -> None:
+    """Both directions of a chat with a plain peer: empty SYN+ACK, ACK and FIN payloads, chat
+    payload = the text; the debug log says the chat runs in plain SIMP."""
+    prefix, daemon, extras = setup
+    daemon_ip = prefix + "1"
+    raw, client = _chat_to_raw(prefix, extras)  # we invite: the raw peer's empty SYN+ACK makes it plain
+    daemon.log.expect("runs in plain SIMP: the peer accepted without the extension", timeout=5)
+    client.send("hi")
+    assert raw.recv()[0] == bytes([2, 1, 0]) + b"test".ljust(32, b"\0") + struct.pack("!I", 2) + b"hi"
+    raw.send(daemon_ip, CONTROL, ACK, 0)
+    raw.send(daemon_ip, CHAT, 1, 0, "yo")
+    assert raw.recv()[0] == bytes([1, 4, 0]) + b"test".ljust(32, b"\0") + bytes(4)
+    client.send("q")
+    assert raw.recv()[0] == bytes([1, 8, 1]) + b"test".ljust(32, b"\0") + bytes(4)
+    raw.send(daemon_ip, CONTROL, ACK, 1)
+    client.expect(r"^\* chat ended$")
+    client.send("w")  # now the raw peer invites: SYN+ACK, ACK and FIN's ACK are empty too
+    client.expect("waiting")
+    raw.send(daemon_ip, CONTROL, SYN, 0)
+    client.expect(rf"^\* invitation from raw at {raw.ip}:7777")
+    daemon.log.expect("runs in plain SIMP: the inviter offered no extension", timeout=5)
+    client.send("y")
+    assert raw.recv()[0] == bytes([1, 6, 0]) + b"test".ljust(32, b"\0") + bytes(4)
+    raw.send(daemon_ip, CONTROL, ACK, 0)
+    client.expect(r"^\* chat with raw .* started")
+    raw.send(daemon_ip, CONTROL, FIN, 0)
+    assert raw.recv()[0] == bytes([1, 4, 0]) + b"test".ljust(32, b"\0") + bytes(4)
+    client.expect(r"^\* raw left the chat$")
 
 
 def test_busy_and_no_user_answers_are_err_then_fin(setup) -> None:

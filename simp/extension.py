@@ -1,0 +1,264 @@
+"""SIMPX/1: a negotiated extension that closes SIMP's one-bit hole (docs/EXTENSION.md).
+
+Why the hole exists (docs/PROTOCOL.md, "The known limit"): an ACK carries one bit and nothing
+else, so a stale ACK (the handshake's ACK 0, a duplicate, one that arrives after its timeout)
+acknowledges whichever message happens to carry the same bit, and a late chat copy is taken
+for the next message with that bit, even in the next chat with the same peer.  Closing it needs
+two facts on the wire that SIMP's header cannot hold: *which chat* a datagram belongs to and
+*which message* (a full counter, not its parity) it carries or acknowledges.
+
+Why it lives in the payload: SIMP receivers accept and ignore a payload on SYN, ACK and FIN, so
+an offer carried by the SYN costs a plain daemon nothing, and the header layout stays exactly
+SIMP's.  The offer is answered only by a SYN+ACK that echoes it, so a plain responder (empty
+SYN+ACK) makes the chat plain, and a plain inviter (no offer) never receives anything but plain
+SIMP from us: after the handshake, tags are only ever sent to a peer that proved it speaks
+SIMPX/1.
+
+Why a layer and not a change of Session: the alternating-bit protocol is correct over a path
+that loses datagrams but keeps their order and never replays them.  `FramedSession` keeps
+Session's one-bit logic untouched and makes its input such a path: it drops every datagram of
+another chat, every ACK whose counter is not one we await, every chat datagram that is not the
+next one, and answers duplicates of delivered chat datagrams itself.  So the session only ever
+sees datagrams that are exactly what its one bit expects; the bits it puts on the wire stay
+SIMP's, and a counter's parity always equals the bit it travels with.
+
+Wire (ASCII, before any chat text; docs/EXTENSION.md has the bytes):
+    tag = "SIMPX/1 " chat-id " " counter "\\n"
+- chat-id: chosen by the inviter, 1-32 characters of [0-9A-Za-z._-]; after crossing
+  invitations, the two offers joined by "+" in sorted order (so both sides compute the same).
+- counter: SYN, SYN+ACK and the handshake's ACK carry 0; our n-th chat message carries n
+  (its bit is (n + 1) % 2, as SIMP's first message has bit 0); a FIN carries the next counter
+  after our last message with the FIN's own bit; an ACK echoes the counter it acknowledges.
+
+This module is pure (no sockets, clocks or randomness): ids come from the caller's counter and
+`now`.  Decisions (also in docs/EXTENSION.md):
+- In an extended chat an untagged datagram (other than SYN and ERR) is dropped: only the peer's
+  stranger answers are untagged, and a daemon with the extension echoes the tag of the datagram
+  it answers (`echo`), so the chat still learns that the peer lost it.
+- SYNs pass to the session whatever their tag: the session's restart rule (repeated SYNs) is
+  unchanged; answers to a SYN (a FIN after a decline) carry that SYN's chat-id, or none.
+- A responder whose handshake was completed by the peer's first chat datagram no longer takes
+  the handshake's late ACK once it has sent a message: the session may then take the message's
+  real ACK for it and send that message once more (a duplicate the peer answers, never a loss).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+import zlib
+
+from simp import wire
+from simp.session import Session
+from simp.wire import Datagram, Op
+
+PROTOCOL = "SIMPX/1"
+_ID = r"[0-9A-Za-z._-]{1,32}"
+_TAG = re.compile(rf"SIMPX/1 ({_ID}(?:\+{_ID})?) (0|[1-9][0-9]{{0,9}})\n")
+MAX_COUNTER = 2**32 - 1
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tag:
+    """The extension's prefix of a payload: which chat, which message."""
+
+    chat_id: str
+    counter: int
+
+    def encode(self) -> str:
+        return f"{PROTOCOL} {self.chat_id} {self.counter}\n"
+
+
+def parse(payload: str) -> tuple[Tag | None, str]:
+    """Split a payload into its tag (None when it has none) and the rest (a chat's text)."""
+    match = _TAG.match(payload)
+    if match is None or int(match[2]) > MAX_COUNTER:
+        return None, payload
+    return Tag(match[1], int(match[2])), payload[match.end():]
+
+
+def text_of(dg: Datagram) -> str:
+    """What the user said (or the ERR text): the payload without the tag."""
+    return parse(dg.payload)[1]
+
+
+def describe(dg: Datagram) -> str:
+    """`Datagram.describe()` with the text alone, and the tag, if any, as `[chat-id #n]` at the end."""
+    tag, text = parse(dg.payload)
+    if tag is None:
+        return dg.describe()
+    return f"{dataclasses.replace(dg, payload=text).describe()} [{tag.chat_id} #{tag.counter}]"
+
+
+def bit(counter: int) -> int:
+    """The SIMP sequence bit that travels with message `counter` (1, 2, 3... -> 0, 1, 0...)."""
+    return (counter + 1) % 2
+
+
+def node_tag(user: str, addresses: frozenset[tuple[str, int]]) -> str:
+    """A short name for this daemon in its chat-ids: two daemons rarely share it, and two chats
+    of one daemon differ by its counter anyway."""
+    return f"{zlib.crc32(repr((user, sorted(addresses))).encode()) & 0xFFFF:04x}"
+
+
+def new_chat_id(tag: str, counter: int, now: float) -> str:
+    """The id of this daemon's `counter`-th invitation at `now`: unique per daemon, and `now`
+    keeps a restarted daemon (whose counter starts again) from reusing an id of its past."""
+    return f"{tag}.{counter:x}.{int(now * 1000) & 0xFFFFFFFF:x}"
+
+
+def join(a: str, b: str) -> str:
+    """The chat-id both sides use after crossing invitations (the same whoever computes it)."""
+    return a if a == b else "+".join(sorted((a, b)))
+
+
+def max_text(chat_id: str) -> int:
+    """The longest chat text that still fits one datagram with the tag of this chat."""
+    return wire.MAX_PAYLOAD - len(Tag(chat_id, MAX_COUNTER).encode())
+
+
+def echo(answer: Datagram, about: Datagram) -> Datagram:
+    """A stranger answer to `about`, tagged like `about` when it had a tag (never an ERR): the
+    extended chat it answers then accepts it (a FIN telling it the peer has no such chat)."""
+    tag, _ = parse(about.payload)
+    if tag is None or answer.is_control(Op.ERR):
+        return answer
+    return dataclasses.replace(answer, payload=tag.encode())
+
+
+class Mode(enum.Enum):
+    OFFERED = "negotiating"  # our SYN offered SIMPX/1; no answer yet
+    EXTENDED = "extended"
+    PLAIN = "plain"
+
+
+class FramedSession(Session):
+    """A Session behind the SIMPX/1 framing (see the module docstring).  It starts PLAIN: the
+    node then calls `offer` (we invite) or `adopt` (we were invited with an offer)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.mode = Mode.PLAIN
+        self.chat_id = ""
+        self._last_chat = 0  # counter of our last chat message
+        self._expect: tuple[int, ...] = ()  # counters whose ACK may reach the session
+        self._delivered = 0  # counter of the peer's last message our user was shown
+        self._framed: list[Datagram] = []  # tagged output, oldest first
+        self._mode_note: str | None = None
+
+    def offer(self, chat_id: str) -> None:
+        self.mode, self.chat_id = Mode.OFFERED, chat_id
+
+    def adopt(self, chat_id: str) -> None:
+        self._settle(Mode.EXTENDED, chat_id, "the inviter offered it")
+
+    def take_mode_note(self) -> str | None:
+        """Once, when the chat's mode is settled: a line for the debug log."""
+        note, self._mode_note = self._mode_note, None
+        return note
+
+    def _settle(self, mode: Mode, chat_id: str, why: str) -> None:
+        self.mode, self.chat_id = mode, chat_id
+        what = f"extended ({PROTOCOL}, chat-id {chat_id})" if mode is Mode.EXTENDED else "plain SIMP"
+        self._mode_note = f"chat with {self.peer[0]}:{self.peer[1]} runs in {what}: {why}"
+
+    # -- output ------------------------------------------------------------------------------
+
+    def datagrams_to_send(self) -> list[Datagram]:
+        self._frame(super().datagrams_to_send(), None)
+        out, self._framed = self._framed, []
+        return out
+
+    def _frame(self, out: list[Datagram], answering: tuple[Datagram, Tag | None] | None) -> None:
+        self._framed.extend(self._tagged(dg, answering) for dg in out)
+
+    def _tagged(self, dg: Datagram, answering: tuple[Datagram, Tag | None] | None) -> Datagram:
+        if self.mode is Mode.PLAIN or dg.is_control(Op.ERR):
+            return dg
+        if dg.is_control(Op.ACK):  # answers what was just handed to the session
+            tag = answering[1] if answering is not None else None
+            return dg if tag is None else self._with(dg, tag)
+        if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
+            self._expect = (0,) if dg.is_control(Op.SYN_ACK) else ()
+            return self._with(dg, Tag(self.chat_id, 0))
+        if dg.is_chat:
+            n = self._last_chat if self._last_chat and bit(self._last_chat) == dg.seq else self._last_chat + 1
+            self._last_chat, self._expect = n, (n,)
+            return self._with(dg, Tag(self.chat_id, n))
+        # FIN: ours (reliably re-sent), or the answer to a SYN after a decline (that SYN's chat)
+        n = self._last_chat + 1 if bit(self._last_chat + 1) == dg.seq else self._last_chat + 2
+        if answering is not None and answering[0].is_control(Op.SYN):
+            syn_tag = answering[1]
+            return dg if syn_tag is None else self._with(dg, Tag(syn_tag.chat_id, n))
+        self._expect = (n, self._last_chat) if self._last_chat else (n,)
+        return self._with(dg, Tag(self.chat_id, n))
+
+    @staticmethod
+    def _with(dg: Datagram, tag: Tag) -> Datagram:
+        return dataclasses.replace(dg, payload=tag.encode() + (dg.payload if dg.is_chat else ""))
+
+    # -- input -------------------------------------------------------------------------------
+
+    def handle_datagram(self, dg: Datagram, now: float) -> str | None:
+        self._frame(super().datagrams_to_send(), None)  # what is already due goes out first
+        if self.mode is Mode.PLAIN or dg.is_control(Op.ERR):
+            return super().handle_datagram(dg, now)
+        tag, text = parse(dg.payload)
+        refused = self._negotiate(dg, tag) if self.mode is Mode.OFFERED else self._admit(dg, tag)
+        if refused:
+            return f"{PROTOCOL}: {refused}"
+        inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
+        reason = super().handle_datagram(inner, now)
+        out = super().datagrams_to_send()
+        if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
+            self._delivered = tag.counter  # the session showed it (it ACKs only what it shows)
+        self._frame(out, (dg, tag))
+        return reason
+
+    def _ours(self, tag: Tag) -> bool:
+        """The tag names the chat we offered, alone or joined with the peer's crossing offer."""
+        return tag.chat_id == self.chat_id or self.chat_id in tag.chat_id.split("+")
+
+    def _negotiate(self, dg: Datagram, tag: Tag | None) -> str | None:
+        """OFFERED: the peer's answer settles the mode; datagrams of another chat are dropped."""
+        if dg.is_control(Op.SYN):  # crossing invitations: both offers, or plain
+            if tag is None:
+                self._settle(Mode.PLAIN, "", "the peer invited us at the same time without an offer")
+            else:
+                self._settle(Mode.EXTENDED, join(self.chat_id, tag.chat_id),
+                             "crossing invitations, both offered it")
+            return None
+        if tag is not None and not self._ours(tag):
+            return self._other_chat(dg, tag)
+        if dg.is_control(Op.SYN_ACK):
+            if tag is None:
+                self._settle(Mode.PLAIN, "", "the peer accepted without the extension")
+            else:
+                self._settle(Mode.EXTENDED, tag.chat_id, "the peer accepted our offer")
+        return None
+
+    def _other_chat(self, dg: Datagram, tag: Tag) -> str:
+        """A datagram of an older chat with this peer: never ours.  Its FIN is acknowledged (with its
+        own tag, which only that chat takes), so the peer's old chat ends at once, as in SIMP."""
+        if dg.is_control(Op.FIN):
+            self._framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
+            return f"FIN of another chat ({tag.chat_id}): acknowledged for that chat"
+        return f"{dg.label} of another chat ({tag.chat_id})"
+
+    def _admit(self, dg: Datagram, tag: Tag | None) -> str | None:
+        """EXTENDED: let through only what the session's one bit can take without a mistake."""
+        if dg.is_control(Op.SYN):
+            return None
+        if tag is None:
+            return f"untagged {dg.label} in an extended chat"
+        if tag.chat_id != self.chat_id:
+            return self._other_chat(dg, tag)
+        if dg.is_control(Op.ACK) and tag.counter not in self._expect:
+            return f"ACK #{tag.counter}: nothing of ours with that number awaits its ACK"
+        if dg.is_chat and tag.counter <= self._delivered:
+            self._framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
+            return f"CHAT #{tag.counter} was shown already: acknowledged again"
+        if dg.is_chat and tag.counter != self._delivered + 1:
+            return f"CHAT #{tag.counter} while #{self._delivered + 1} is the next"
+        return None

@@ -1,0 +1,276 @@
+"""SIMPX/1 (simp.extension, docs/EXTENSION.md): the tag, the negotiation, and the known limit closed.
+
+Each known-limit case of tests/test_session.py is run again here: with the extension on both
+daemons every message is delivered exactly once and a lost one is re-sent; with it on one side
+only the chat is plain SIMP, on the wire and in its outcome (the limit is still there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from simp import events as ev
+from simp import extension, wire
+from simp.extension import Tag
+from simp.node import Node
+from simp.session import CommandError, State
+from simp.wire import Op
+from tests.helpers import DEFAULT_CONFIG, Net, establish
+
+T = DEFAULT_CONFIG.session.timeout
+
+
+def net_with(alice: bool = True, bob: bool = True, *names: str) -> Net:
+    """alice and bob (and `names`, with the extension), each with the extension on or off."""
+    net = Net("alice", "bob", *names)
+    for name in net.names:
+        on = {"alice": alice, "bob": bob}.get(name, True)
+        net.nodes[name] = Node(dataclasses.replace(DEFAULT_CONFIG, extension=on))
+        net.nodes[name].connect_client(name)
+    return net
+
+
+def modes(net: Net) -> tuple[str, str]:
+    return net["alice"].chat_mode, net["bob"].chat_mode
+
+
+# -- the tag -----------------------------------------------------------------------------------
+
+
+def test_tag_round_trip_and_what_is_not_a_tag() -> None:
+    tag = Tag("4bce.1.2c0d22", 7)
+    assert tag.encode() == "SIMPX/1 4bce.1.2c0d22 7\n"
+    assert extension.parse(tag.encode() + "hi\nthere") == (tag, "hi\nthere")
+    joined = Tag(extension.join("b.1.0", "a.1.0"), 0)
+    assert joined.chat_id == "a.1.0+b.1.0" == extension.join("a.1.0", "b.1.0")
+    assert extension.parse(joined.encode()) == (joined, "")
+    for text in ("", "hello", "SIMPX/1 x 1", "SIMPX/2 x 1\n", "SIMPX/1 x 01\n", "SIMPX/1 x -1\n",
+                 "SIMPX/1  1\n", "SIMPX/1 a b 1\n", "SIMPX/1 x 4294967296\n", "simpx/1 x 1\n"):
+        assert extension.parse(text) == (None, text), text
+
+
+def test_counter_parity_is_the_simp_bit() -> None:
+    assert [extension.bit(n) for n in range(1, 6)] == [0, 1, 0, 1, 0]
+
+
+def test_describe_shows_the_text_and_the_tag_apart() -> None:
+    dg = wire.chat(0, "alice", Tag("c", 1).encode() + "hi")
+    assert extension.describe(dg) == 'CHAT seq=0 "hi" [c #1]'
+    assert extension.describe(wire.chat(0, "alice", "hi")) == 'CHAT seq=0 "hi"'
+
+
+# -- negotiation and fallback ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("alice", "bob", "expected"), [
+    (True, True, ("extended", "extended")),
+    (True, False, ("plain", "plain")),
+    (False, True, ("plain", "plain")),
+    (False, False, ("plain", "plain")),
+])
+def test_both_sides_agree_on_the_mode(alice: bool, bob: bool, expected: tuple[str, str]) -> None:
+    net = net_with(alice, bob)
+    net.start("alice", "bob")
+    assert net["alice"].chat_mode == ("negotiating" if alice else "plain")
+    net.accept("bob")
+    assert modes(net) == expected
+    log = [n for name in ("alice", "bob") for n in net.notes[name] if "runs in" in n]
+    assert bool(log) == (alice or bob), log
+    assert all(("extended (SIMPX/1" in n) == (expected[0] == "extended") for n in log), log
+
+
+def test_a_plain_peer_sees_nothing_but_plain_simp_after_the_offer() -> None:
+    """Whoever invites, every datagram our extended daemon sends a plain peer, except the SYN's
+    offer, has SIMP's exact payload: empty on control datagrams, the text on chat datagrams."""
+    for inviter, responder in (("alice", "bob"), ("bob", "alice")):
+        net = net_with(alice=True, bob=False)
+        establish(net, inviter, responder)
+        net.say("alice", "from alice")
+        net.say("bob", "from bob")
+        net.run()
+        net.quit("alice")
+        net.run()
+        sent = [hop.dg for hop in net.transcript if hop.src == "alice"]
+        assert {dg.label for dg in sent} >= {"CHAT", "ACK", "FIN"}
+        for dg in sent:
+            if dg.is_control(Op.SYN):  # the offer, and nothing else
+                offer, rest = extension.parse(dg.payload)
+                assert offer is not None and offer.counter == 0 and rest == ""
+            else:
+                assert dg.payload == ("from alice" if dg.is_chat else ""), dg
+        assert net.received("bob") == ["from alice"] and net.received("alice") == ["from bob"]
+
+
+def test_crossing_invitations_run_extended_with_the_joined_chat_id() -> None:
+    net = net_with()
+    net["alice"].start(net.addr("bob"), net.now)
+    net["bob"].start(net.addr("alice"), net.now)
+    net.pump()
+    net.run_until(lambda: all(net.events(name, ev.ChatStarted) for name in ("alice", "bob")))
+    assert modes(net) == ("extended", "extended")
+    ids = {net["alice"].current.chat_id, net["bob"].current.chat_id}
+    assert len(ids) == 1 and "+" in ids.pop()
+    net.say("alice", "a")
+    net.say("bob", "b")
+    net.run()
+    assert net.received("bob") == ["a"] and net.received("alice") == ["b"]
+
+
+def test_crossing_invitations_with_a_plain_peer_run_plain() -> None:
+    net = net_with(alice=True, bob=False)
+    net["alice"].start(net.addr("bob"), net.now)
+    net["bob"].start(net.addr("alice"), net.now)
+    net.pump()
+    net.run_until(lambda: all(net.events(name, ev.ChatStarted) for name in ("alice", "bob")))
+    assert modes(net) == ("plain", "plain")
+    net.say("alice", "a")
+    net.run()
+    assert net.received("bob") == ["a"]
+
+
+def test_text_that_no_longer_fits_with_the_tag_is_refused_with_a_clear_error() -> None:
+    net = net_with()
+    establish(net)
+    limit = extension.max_text(net["alice"].current.chat_id)
+    assert limit < wire.MAX_PAYLOAD
+    with pytest.raises(CommandError, match=f"exceed the maximum of {limit} in a SIMPX/1 chat"):
+        net["alice"].say(1, "x" * (limit + 1), net.now)
+    net.say("alice", "x" * limit)
+    net.run()
+    assert net.received("bob") == ["x" * limit]
+
+
+def test_a_plain_chat_keeps_the_whole_payload() -> None:
+    net = net_with(bob=False)
+    establish(net)
+    net.say("alice", "x" * wire.MAX_PAYLOAD)
+    net.run()
+    assert net.received("bob") == ["x" * wire.MAX_PAYLOAD]
+
+
+# -- the known limit, closed with the extension on both sides, open with it on one ------------
+
+
+def stale_handshake_ack(net: Net) -> None:
+    net.dup(src="alice", label="ACK", delay=1.0)
+    establish(net)
+    net.drop(src="bob", label="CHAT")
+
+
+def ack_resent_for_a_duplicate_syn_ack(net: Net) -> None:
+    net.dup(src="bob", label="SYN+ACK", delay=1.0)
+    establish(net)
+    net.drop(src="bob", label="CHAT")
+
+
+def handshake_ack_delayed_beyond_the_timeout(net: Net) -> None:
+    net.delay(src="alice", label="ACK", delay=1.2 * T)
+    net.start("alice", "bob")
+    net.accept("bob")
+    net.run_until(lambda: net["bob"].current is not None and net["bob"].current.state is State.ESTABLISHED)
+    net.drop(src="bob", label="CHAT")
+
+
+STALE_ACK_CASES = [stale_handshake_ack, ack_resent_for_a_duplicate_syn_ack,
+                   handshake_ack_delayed_beyond_the_timeout]
+
+
+@pytest.mark.parametrize("case", STALE_ACK_CASES, ids=lambda f: f.__name__)
+def test_stale_ack_no_longer_acknowledges_a_lost_message(case) -> None:
+    net = net_with()
+    case(net)
+    ident = net.say("bob", "first words")
+    net.say("bob", "second words")
+    net.run()
+    assert net.received("alice") == ["first words", "second words"]
+    assert net.delivered("bob")[0] == ident
+    assert len(net.sent("bob", "CHAT")) == 3  # the lost one was re-sent
+    assert any("nothing of ours with that number awaits its ACK" in n for n in net.notes["bob"])
+
+
+@pytest.mark.parametrize("case", STALE_ACK_CASES, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("side", ["alice", "bob"])
+def test_with_the_extension_on_one_side_only_the_limit_is_plain_simps(case, side: str) -> None:
+    outcomes = []
+    for alice, bob in ((side == "alice", side == "bob"), (False, False)):
+        net = net_with(alice, bob)
+        case(net)
+        net.say("bob", "first words")
+        net.run()
+        outcomes.append((net.received("alice"), net.delivered("bob"), len(net.sent("bob", "CHAT")),
+                         modes(net)))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == []  # the message was lost, as in plain SIMP
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_chat_delayed_beyond_the_timeout_is_delivered_once(on: bool) -> None:
+    net = net_with(on, on)
+    establish(net)
+    net.delay(src="alice", label="CHAT", delay=1.5 * T)
+    net.say("alice", "a1")
+    net.say("alice", "a2")
+    net.run()
+    assert net.received("bob") == (["a1", "a2"] if on else ["a1", "a2", "a1"])
+
+
+def test_duplicates_of_a_delivered_message_are_acknowledged_by_the_layer_and_never_shown() -> None:
+    net = net_with()
+    establish(net)
+    net.dup(src="alice", label="CHAT", delay=2.5 * T)
+    net.say("alice", "once")
+    net.say("alice", "twice?")
+    net.run()
+    assert net.received("bob") == ["once", "twice?"]
+    assert any("was shown already: acknowledged again" in n for n in net.notes["bob"])
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_straggler_of_the_previous_chat_never_enters_the_next(on: bool) -> None:
+    """A copy of chat 1's first message, a timeout late, lands in chat 2 (bit 0 expected again):
+    plain SIMP shows it; SIMPX/1 drops it by its chat-id."""
+    net = net_with(on, on)
+    establish(net)
+    net.dup(src="alice", label="CHAT", delay=T)
+    net.say("alice", "one")
+    net.run_until(lambda: net.received("bob") == ["one"])
+    net.quit("alice")
+    net.run_until(lambda: net["alice"].current is None and net["bob"].current is None)
+    establish(net)
+    net.run()
+    assert net.received("bob") == (["one"] if on else ["one", "one"]), net.ladder()
+
+
+def test_a_fin_of_the_previous_chat_is_acknowledged_for_that_chat_only() -> None:
+    net = net_with()
+    establish(net)
+    old = net["bob"].current.chat_id
+    net.quit("bob")
+    net.run()
+    establish(net)
+    assert net["bob"].current.chat_id != old
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob", Tag(old, 1).encode()))
+    net.pump()
+    assert net["alice"].current is not None and net["alice"].current.state is State.ESTABLISHED
+    assert any("FIN of another chat" in n for n in net.notes["alice"])
+
+
+def test_a_restarted_peer_tells_an_extended_chat_it_is_gone_with_a_tagged_answer() -> None:
+    net = net_with()
+    establish(net)
+    net.nodes["bob"] = Node(dataclasses.replace(DEFAULT_CONFIG, extension=True))
+    net.nodes["bob"].connect_client("bob")  # bob's daemon restarted: it knows no chat
+    net.say("alice", "still there?")
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [ev.EndReason.PEER_LEFT]
+    assert net.now < T / 2  # at once, from the echoed FIN, not after the retries
+    fin = [hop.dg for hop in net.transcript if hop.src == "bob" and hop.dg.is_control(Op.FIN)]
+    assert fin and extension.parse(fin[0].payload)[0] is not None
+
+
+def test_the_hello_world_example_of_docs_extension_md() -> None:
+    dg = wire.chat(0, "test", Tag("4bce.1.2c0d22", 1).encode() + "Hello World")
+    assert wire.encode(dg) == (bytes.fromhex("020100") + b"test" + bytes(28) + bytes.fromhex("00000023")
+                               + b"SIMPX/1 4bce.1.2c0d22 1\nHello World")
