@@ -17,6 +17,7 @@ HEADER_SIZE = HEADER.size  # 39
 MAX_DATAGRAM = 65507  # largest UDP payload over IPv4
 MAX_PAYLOAD = MAX_DATAGRAM - HEADER_SIZE  # 65468
 USER_SIZE = 32
+LENGTH_SIZE = 4
 
 
 class Type(enum.IntEnum):
@@ -110,17 +111,28 @@ def encode(dg: Datagram) -> bytes:
 
 def decode(data: bytes) -> Datagram:
     """Decode one datagram; any malformation raises MalformedDatagram and nothing else."""
-    if len(data) < HEADER_SIZE:
-        raise MalformedDatagram(f"too short: {len(data)} bytes, header needs {HEADER_SIZE}")
-    type_, op, seq, raw_user, length = HEADER.unpack_from(data)
+    return decode_with(data, USER_SIZE, LENGTH_SIZE)
+
+
+def decode_with(data: bytes, user_size: int, length_size: int) -> Datagram:
+    """Decode a datagram whose user and length fields have the given sizes (SPEC: 32 and 4).
+
+    Some implementations use other sizes (simp.dialect learns them from a peer's handshake);
+    everything else is checked exactly as SPEC says."""
+    header = 3 + user_size + length_size
+    if len(data) < header:
+        raise MalformedDatagram(f"too short: {len(data)} bytes, header needs {header}")
+    type_, op, seq = data[0], data[1], data[2]
+    raw_user = data[3:3 + user_size]
+    length = int.from_bytes(data[3 + user_size:header], "big")
     if type_ not in VALID_OPS:
         raise MalformedDatagram(f"unknown type {type_:#04x}")
     if op not in VALID_OPS[type_]:
         raise MalformedDatagram(f"operation {op:#04x} is not valid for type {Type(type_).name}")
     if seq not in (0, 1):
         raise MalformedDatagram(f"sequence {seq} is neither 0 nor 1")
-    if length != len(data) - HEADER_SIZE:
-        raise MalformedDatagram(f"length field says {length} but {len(data) - HEADER_SIZE} bytes follow")
+    if length != len(data) - header:
+        raise MalformedDatagram(f"length field says {length} but {len(data) - header} bytes follow")
     user_bytes = raw_user.rstrip(b"\0 ")
     if b"\0" in user_bytes:
         raise MalformedDatagram("NUL byte inside the user name")
@@ -129,11 +141,34 @@ def decode(data: bytes) -> Datagram:
     except UnicodeDecodeError:
         raise MalformedDatagram("non-ASCII user") from None
     try:
-        payload = data[HEADER_SIZE:].decode("ascii")
+        payload = data[header:].decode("ascii")
     except UnicodeDecodeError:
         raise MalformedDatagram("non-ASCII payload") from None
     kind = Type(type_)
     return Datagram(type=kind, op=Op(op) if kind is Type.CONTROL else op, seq=seq, user=user, payload=payload)
+
+
+def find_layout(data: bytes) -> tuple[int, int] | None:
+    """(user size, length size) that decode a SYN or SYN+ACK SPEC's sizes cannot, or None.
+
+    Tries user fields of 1 to 64 bytes and length fields of 1, 2, 4 or 8 bytes (big endian).
+    Splits that differ only in whether padding NULs belong to the user or to the length's high
+    bytes decode to the same user and payload; if two splits disagree, the datagram is ambiguous
+    and None is returned.  Of the agreeing splits the one with the widest length field is kept:
+    the peer's padding then serves as its high bytes, so it reads this peer's later, longer
+    datagrams as the true split would (the peer's name does not change)."""
+    if len(data) < 3 or data[0] != Type.CONTROL or data[1] not in (Op.SYN, Op.SYN_ACK) or data[2] > 1:
+        return None
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for length_size in (8, 4, 2, 1):
+        for user_size in range(1, 65):
+            try:
+                dg = decode_with(data, user_size, length_size)
+            except MalformedDatagram:
+                continue
+            if valid_user_name(dg.user) is None:
+                found.setdefault((dg.user, dg.payload), (user_size, length_size))
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 def valid_user_name(name: str) -> str | None:

@@ -1,0 +1,225 @@
+"""Learning a peer's SIMP dialect, and translating it to SPEC, so Session only ever speaks SPEC.
+
+Student implementations of SIMP differ from SPEC in a few known ways (docs/CONFORMANCE.md,
+tests/standins/sloppy_daemon.py).  This layer sits at the wire edge of simp.node: every datagram
+of a chat passes it on the way in (decoded, then normalised to SPEC) and on the way out
+(translated to the peer's convention, encoded in SPEC's format).  It starts as SPEC for every
+chat and learns a dialect only from a datagram that a SPEC peer cannot produce on a path that
+only drops datagrams and delays each by less than half a timeout (T/2):
+
+1. short-fields: a SYN or SYN+ACK that SPEC's sizes cannot decode, but exactly one reading with a
+   user field of 1-64 bytes and a length field of 1, 2, 4 or 8 bytes can (wire.find_layout).
+   The peer's later datagrams are read with that layout; we still send SPEC's.  A SPEC peer's
+   datagrams always decode with SPEC's sizes, and drops do not corrupt bytes.
+2. ack-next (an ACK carries the next expected bit): our chat datagram with wire bit b is in
+   flight and ACK b^1 arrives both in the interval after its first transmission and after a
+   retransmission (which is sent T after it).  A SPEC peer sends ACK b^1 only for something we
+   sent before this datagram (our previous message, the handshake); sent before, received within
+   T/2, answered at once, that ACK arrives within T of this datagram's first transmission, i.e.
+   before the retransmission.  So a SPEC peer can give one such stale ACK, never two intervals.
+   After learning: an ACK b^1 acknowledges b, and our ACKs of the peer's chat datagrams carry
+   the next bit too (the peer re-sends until it gets one).
+3. first-bit-1 (each direction's first chat datagram carries bit 1): the peer invited us, and
+   the first chat datagram of this chat carries bit 1 and arrives at least T/2 after the
+   peer's SYN reached us.  A SPEC peer's first message carries bit 0, and it sends bit 1 only
+   after an ACK 0 from us acknowledged it; as the invited side we send ACK 0 only for its
+   chat datagrams, so the bit-0 one came first.  A straggler of an older chat was sent before
+   the peer left that chat, i.e. before it sent this chat's SYN, so it arrives within T/2 of
+   that: earlier, it is dropped here, as the path might have dropped it (the peer of this
+   dialect re-sends it T later, and is learned then).  When we invited, our handshake ACK
+   also carries bit 0, and a copy of it (duplicated by the network, or re-sent for a SYN+ACK
+   delayed beyond the timeout) can acknowledge a SPEC peer's lost first message, whose next
+   message then comes first with bit 1 (SPEC's known limit): the two cannot be told apart,
+   so as the inviter we follow SPEC.  After learning: the peer's chat bits are read flipped, and so
+   are ours if we had sent none yet (our first message then carries bit 1 as the peer expects);
+   if one of ours went out first with bit 0, the peer took it for a duplicate: that cannot be
+   seen, and our bits stay SPEC's, which the peer then reads right.
+
+Not learned: one bit shared by both directions.  It differs from SPEC only after one of our
+messages was acknowledged, and then looks like first-bit-1 or like a SPEC peer's loss; our
+messages sent before it is learned can be acknowledged as duplicates and dropped by such a peer.
+This cannot be made safe, so we follow SPEC; the conformance report names it (independent-bits).
+
+A chat running the SIMPX/1 extension (simp.extension) is with our own daemon: identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from simp import extension, wire
+from simp.session import Session
+from simp.wire import Datagram, Op
+
+SPEC_LAYOUT = (wire.USER_SIZE, wire.LENGTH_SIZE)
+
+
+@dataclass(slots=True)
+class PeerDialect:
+    """What one chat's peer showed of its dialect, and the state needed to tell and translate it."""
+
+    timeout: float
+    layout: tuple[int, int] = SPEC_LAYOUT
+    ack_next: bool = False
+    first_bit_1: bool = False
+    flip_ours: bool = False  # our chat bits follow first-bit-1 (we had sent no chat datagram yet)
+    received: int = 0  # datagrams received in this chat, to name the evidence
+    _fresh_at: float | None = None  # when this chat's first SYN or SYN+ACK reached us
+    _we_invited: bool = False  # a SYN+ACK came: rule 3 is off (see the module docstring)
+    _seen_chat: bool = False
+    _sent_chat: bool = False
+    _inflight: Datagram | None = None  # our chat datagram awaiting its ACK, as sent
+    _sends: int = 0  # transmissions of it so far
+    _next_bit_after: set[int] = field(default_factory=set)  # transmissions after which ACK b^1 came
+    _answering_chat: bool = False  # the session's answers now are to a chat datagram
+    learned: list[str] = field(default_factory=list)  # one line per rule fired, with its evidence
+
+    @property
+    def name(self) -> str:
+        """`spec`, or the learned traits joined by `+`, e.g. `ack-next+short-fields(21)` (a 21-byte
+        header: which split of user and length field it has cannot be seen, nor does it matter)."""
+        traits = [name for name, on in (("ack-next", self.ack_next), ("first-bit-1", self.first_bit_1)) if on]
+        if self.layout != SPEC_LAYOUT:
+            traits.append(f"short-fields({3 + sum(self.layout)})")  # the header's size (SPEC: 39)
+        return "+".join(traits) or "spec"
+
+    def incoming(self, dg: Datagram, layout: tuple[int, int], now: float) -> Datagram | None:
+        """Observe one datagram from the peer; return it in SPEC's terms, or None to drop it."""
+        self.received += 1
+        self._answering_chat = False
+        if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
+            if self._fresh_at is None:
+                self._fresh_at = now
+            self._we_invited |= dg.is_control(Op.SYN_ACK)
+            if layout != self.layout:
+                self.layout = layout
+                if layout != SPEC_LAYOUT:
+                    self.learned.append(f"short-fields: its {dg.label} (datagram {self.received}) decodes "
+                                        f"only with a {3 + sum(layout)}-byte header (SPEC: 39), read as a "
+                                        f"{layout[0]}-byte user and {layout[1]}-byte length field")
+            return dg
+        if dg.is_chat:
+            return self._chat_in(dg, now)
+        if dg.is_control(Op.ACK) and self._inflight is not None:
+            return self._ack_in(dg)
+        return dg
+
+    def _chat_in(self, dg: Datagram, now: float) -> Datagram | None:
+        if not self._seen_chat and dg.seq == 1 and not self.first_bit_1 and not self._we_invited:
+            if self._fresh_at is None or now < self._fresh_at + self.timeout / 2:
+                return None  # may be an older chat's straggler: treated as lost on the path
+            self.first_bit_1 = True
+            self.flip_ours = not self._sent_chat
+            self.learned.append(f"first-bit-1: its first CHAT (datagram {self.received}) carries bit 1, "
+                                f"{now - self._fresh_at:.3f} s after this chat's handshake began"
+                                + ("" if self.flip_ours else "; ours keep SPEC's bits (one went out first)"))
+        self._seen_chat = True
+        self._answering_chat = True
+        return replace(dg, seq=dg.seq ^ 1) if self.first_bit_1 else dg
+
+    def _ack_in(self, dg: Datagram) -> Datagram:
+        assert self._inflight is not None
+        sent_bit = self._inflight.seq
+        if not self.ack_next and dg.seq != sent_bit:
+            self._next_bit_after.add(self._sends)
+            if len(self._next_bit_after) >= 2:
+                self.ack_next = True
+                self.learned.append(f"ack-next: ACK seq={dg.seq} (datagram {self.received}) answers our CHAT "
+                                    f"seq={sent_bit} after transmissions {sorted(self._next_bit_after)}")
+        if dg.seq ^ self.ack_next == sent_bit:
+            self._inflight = None
+        return replace(dg, seq=dg.seq ^ self.ack_next ^ self.flip_ours)
+
+    def outgoing(self, dg: Datagram) -> Datagram:
+        """Translate one datagram the session sends into the peer's convention (SPEC's format)."""
+        if dg.is_chat:
+            sent = replace(dg, seq=dg.seq ^ 1) if self.flip_ours else dg
+            if sent == self._inflight:
+                self._sends += 1
+            else:
+                self._inflight, self._sends, self._next_bit_after = sent, 1, set()
+            self._sent_chat = True
+            return sent
+        if dg.is_control(Op.FIN):
+            self._inflight = None  # its ACK echoes the FIN in every dialect
+        if dg.is_control(Op.ACK) and self._answering_chat:
+            return replace(dg, seq=dg.seq ^ self.first_bit_1 ^ self.ack_next)
+        return dg
+
+    def settle(self) -> None:
+        """The session's answers to the last datagram have gone out."""
+        self._answering_chat = False
+
+
+class Dialects:
+    """The wire edge of a Node: decodes with each peer's layout, translates each chat's datagrams.
+
+    Each chat's PeerDialect is kept on its Session (attribute `dialect`), so it lives and is
+    copied exactly as long as the chat (the model checker clones sessions); learned lines wait
+    in `notes()`."""
+
+    def __init__(self, timeout: float) -> None:
+        self._timeout = timeout
+        self._layout = SPEC_LAYOUT  # how the last datagram was decoded
+        self._notes: list[str] = []
+
+    @staticmethod
+    def _of(chat: Session) -> PeerDialect | None:
+        return vars(chat).get("dialect")
+
+    def decode(self, data: bytes, chat: Session | None) -> Datagram:
+        """Decode with the layout learned in `chat` (the source's session), else SPEC's; a SYN or
+        SYN+ACK that SPEC's sizes cannot decode may show the peer's layout (rule 1)."""
+        known = self._of(chat) if chat is not None else None
+        if known is not None and known.layout != SPEC_LAYOUT and not self._extended(chat):
+            try:
+                self._layout = known.layout
+                return wire.decode_with(data, *known.layout)
+            except wire.MalformedDatagram:
+                pass
+        self._layout = SPEC_LAYOUT
+        try:
+            return wire.decode(data)
+        except wire.MalformedDatagram:
+            layout = wire.find_layout(data)
+            if layout is None:
+                raise
+            self._layout = layout
+            return wire.decode_with(data, *layout)
+
+    def knows(self, chat: Session) -> bool:
+        return self._of(chat) is not None
+
+    def incoming(self, chat: Session, dg: Datagram, now: float) -> Datagram | None:
+        """`dg` (just decoded) in SPEC's terms for `chat`, or None: drop it (see PeerDialect)."""
+        if self._extended(chat):
+            return dg
+        peer = self._of(chat)
+        if peer is None:
+            peer = chat.dialect = PeerDialect(self._timeout)  # type: ignore[attr-defined]
+        before = len(peer.learned)
+        result = peer.incoming(dg, self._layout, now)
+        for line in peer.learned[before:]:
+            self._notes.append(f"peer {chat.peer[0]}:{chat.peer[1]} speaks a SIMP dialect, {line}; "
+                               f"this chat now runs as {peer.name}")
+        return result
+
+    def outgoing(self, chat: Session, dg: Datagram) -> Datagram:
+        peer = self._of(chat)
+        return dg if peer is None or self._extended(chat) else peer.outgoing(dg)
+
+    def settle(self, chat: Session) -> None:
+        if (peer := self._of(chat)) is not None:
+            peer.settle()
+
+    def name(self, chat: Session) -> str:
+        peer = self._of(chat)
+        return "spec" if peer is None or self._extended(chat) else peer.name
+
+    def notes(self) -> list[str]:
+        out, self._notes = self._notes, []
+        return out
+
+    @staticmethod
+    def _extended(chat: Session) -> bool:
+        return isinstance(chat, extension.FramedSession) and chat.mode is extension.Mode.EXTENDED
