@@ -127,6 +127,14 @@ def echo(answer: Datagram, about: Datagram) -> Datagram:
     return dataclasses.replace(answer, payload=tag.encode())
 
 
+def repeats(session: Session, syn: Datagram) -> bool:
+    """Is `syn` a copy of the SYN that opened `session` (an ended SIMPX/1 chat with its sender)?
+    Then it is a straggler of that chat, never a new invitation: a new one has a new chat-id."""
+    tag, _ = parse(syn.payload)
+    return (isinstance(session, FramedSession) and session.mode is Mode.EXTENDED and tag is not None
+            and tag.chat_id in (session.chat_id, *session.chat_id.split("+")))
+
+
 class Mode(enum.Enum):
     OFFERED = "negotiating"  # our SYN offered SIMPX/1; no answer yet
     EXTENDED = "extended"
@@ -186,11 +194,15 @@ class FramedSession(Session):
             n = self._last_chat if self._last_chat and bit(self._last_chat) == dg.seq else self._last_chat + 1
             self._last_chat, self._expect = n, (n,)
             return self._with(dg, Tag(self.chat_id, n))
-        # FIN: ours (reliably re-sent), or the answer to a SYN after a decline (that SYN's chat)
+        # FIN: ours (reliably re-sent); or a one-off answer to a SYN after a decline (tagged with
+        # that SYN's chat) or to a late SYN+ACK after the end: nobody awaits the ACK of those, and
+        # taking it would let its bit confirm a message that was never shown
         n = self._last_chat + 1 if bit(self._last_chat + 1) == dg.seq else self._last_chat + 2
         if answering is not None and answering[0].is_control(Op.SYN):
             syn_tag = answering[1]
             return dg if syn_tag is None else self._with(dg, Tag(syn_tag.chat_id, n))
+        if answering is not None and answering[0].is_control(Op.SYN_ACK):
+            return self._with(dg, Tag(self.chat_id, n))
         self._expect = (n, self._last_chat) if self._last_chat else (n,)
         return self._with(dg, Tag(self.chat_id, n))
 
