@@ -59,7 +59,7 @@ from scapy.packet import NoPayload, Packet, Padding, Raw, bind_bottom_up, bind_t
 from scapy.sendrecv import sniff
 from scapy.utils import PcapReader
 
-from simp import control, wire
+from simp import control, extension, wire
 from simp.console import run_command
 from simp.events import EndReason
 from simp.wireshark_plugin import install_plugin, personal_plugin_dir, plugin_path
@@ -69,6 +69,8 @@ CLIENT_PORT = 7778
 PROG = "python -m simp.dissect"
 SUMMARY_TEXT_MAX = 40  # the same cut as wire.Datagram.describe(): longer text shows 37 chars + "..."
 EXTRA, MALFORMED = "extra", "malformed"  # fields that describe the datagram, not read in order
+# SIMPX/1 (docs/EXTENSION.md): the tag at the start of the text, shown as fields of their own
+SIMPX_FIELDS = ("simpx_chat_id", "simpx_counter", "simpx_text")
 
 
 # -- fields -----------------------------------------------------------------------------------
@@ -220,11 +222,12 @@ def decode_datagram(data: bytes) -> wire.Datagram | str:
 
 
 def ladder(dg: wire.Datagram) -> str:
-    """The log/ladder notation with the sender's name: `CHAT seq=1 alice "hi"`, `SYN+ACK seq=0 bob`.
+    """The log/ladder notation with the sender's name: `CHAT seq=1 alice "hi"`, `SYN+ACK seq=0 bob`,
+    and a SIMPX/1 tag at the end: `CHAT seq=0 alice "hi" [4bce.1.0 #1]`.
 
     Built from Datagram.describe() so the quoting and the cut of long text stay the codec's."""
     head = f"{dg.label} seq={dg.seq}"
-    return " ".join(part for part in (head, dg.user) if part) + dg.describe().removeprefix(head)
+    return " ".join(part for part in (head, dg.user) if part) + extension.describe(dg).removeprefix(head)
 
 
 def _is_control(pkt: Packet) -> bool:
@@ -254,12 +257,26 @@ class SIMP(_WholeDatagram, Packet):
         carried(UserField("user", b"", wire.USER_SIZE)),
         carried(FieldLenField("length", None, length_of="text", fmt="!I")),
         carried(StrLenField("text", b"", length_from=lambda pkt: pkt.length)),
+        *(ConditionalField(NoteField(name), lambda pkt, name=name: pkt.getfieldval(name) is not None)
+          for name in SIMPX_FIELDS),
         *_notes(),
     ]
 
     def malformation(self, data: bytes) -> str | None:
         decoded = decode_datagram(data)
         return decoded if isinstance(decoded, str) else None
+
+    def do_dissect(self, s: bytes) -> bytes:
+        """The fields in order, then the SIMPX/1 tag, when the text starts with one, as fields of
+        their own (they take no bytes: the text keeps the whole payload, so a rebuild is exact)."""
+        left = super().do_dissect(s)
+        decoded = decode_datagram(self.raw_packet_cache)
+        tag, text = (None, "") if isinstance(decoded, str) else extension.parse(decoded.payload)
+        if tag is not None:
+            self.fields.update(simpx_chat_id=tag.chat_id, simpx_counter=tag.counter)
+            if decoded.is_chat:
+                self.fields["simpx_text"] = text
+        return left
 
     def datagram(self) -> wire.Datagram | str:
         """This layer as the codec sees it: a Datagram, or why it is malformed."""

@@ -274,3 +274,15 @@ def test_the_hello_world_example_of_docs_extension_md() -> None:
     dg = wire.chat(0, "test", Tag("4bce.1.2c0d22", 1).encode() + "Hello World")
     assert wire.encode(dg) == (bytes.fromhex("020100") + b"test" + bytes(28) + bytes.fromhex("00000023")
                                + b"SIMPX/1 4bce.1.2c0d22 1\nHello World")
+
+
+def test_the_scapy_dissector_shows_the_tag_as_fields_and_rebuilds_the_bytes() -> None:
+    from simp.dissect import SIMP
+
+    data = wire.encode(wire.chat(1, "test", Tag("c.2.0", 2).encode() + "two"))
+    packet = SIMP(data)
+    assert (packet.simpx_chat_id, packet.simpx_counter, packet.simpx_text) == ("c.2.0", 2, "two")
+    assert packet.mysummary() == 'SIMP CHAT seq=1 test "two" [c.2.0 #2]'
+    assert bytes(packet) == data
+    plain = SIMP(wire.encode(wire.control(Op.ACK, 0, "test")))
+    assert plain.getfieldval("simpx_chat_id") is None and plain.mysummary() == "SIMP ACK seq=0 test"
