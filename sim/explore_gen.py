@@ -45,7 +45,9 @@ class Schedule:
     """What one run does: hosts, fault rules (YAML flow mappings), the users' steps, the seed.
 
     `episodes` names what the steps exercise (for coverage and reports); `crossings` holds the
-    step indices of pairs of `start` steps that cross; `final` the state each host must end in."""
+    step indices of pairs of `start` steps that cross; `final` the state each host must end in;
+    `plain` the hosts whose daemons run plain SIMP (`extension: false`; the others speak SIMPX/1,
+    docs/EXTENSION.md, the default of scenario hosts)."""
 
     seed: int
     hosts: tuple[str, ...]
@@ -54,6 +56,7 @@ class Schedule:
     episodes: tuple[str, ...] = ()
     crossings: tuple[tuple[int, int], ...] = ()
     final: dict[str, str] = field(default_factory=dict)
+    plain: tuple[str, ...] = ()
 
     def yaml(self, name: str, description: str = "",
              delivered: dict[str, Sequence[str]] | None = None) -> str:
@@ -64,7 +67,8 @@ class Schedule:
             lines += ["description: >", *(f"  {line}" for line in description.splitlines())]
         lines += [f"seed: {self.seed}", f"timeout: {TIMEOUT:g}s", f"retries: {RETRIES}", "time_limit: 60m",
                   "on_step_failure: continue", f"step_wait: {STEP_WAIT:g}s",
-                  f"hosts: [{', '.join(self.hosts)}]"]
+                  "hosts: {" + ", ".join(f"{h}: {{{'extension: false' if h in self.plain else ''}}}"
+                                         for h in self.hosts) + "}"]
         lines += ["faults:" if self.faults else "faults: []", *(f"  - {f}" for f in self.faults)]
         lines += ["steps:", *(f"  - {s}" for s in self.steps)]
         lines += ["expect:"]
@@ -80,12 +84,14 @@ class Schedule:
         if head is None:
             raise ValueError("not a scenario written by python -m sim explore (no '# explore:' first line)")
         section, lists, final = "", {"faults": [], "steps": []}, {}
-        seed, hosts = 0, ()
+        seed, hosts, plain = 0, (), ()
         for line in text.splitlines():
             if line.startswith("seed: "):
                 seed = int(line[6:])
-            elif line.startswith("hosts: ["):
-                hosts = tuple(h.strip() for h in line[8:].rstrip("]").split(","))
+            elif line.startswith("hosts: {"):
+                options = dict(re.findall(r"(\w+): \{([^}]*)\}", line[7:]))
+                hosts = tuple(options)
+                plain = tuple(h for h, o in options.items() if "extension: false" in o)
             elif line.startswith("  final: {"):
                 final = dict(item.split(": ") for item in line[10:].rstrip("}").split(", "))
             elif not line.startswith(" "):
@@ -95,7 +101,8 @@ class Schedule:
         episodes = () if head[1] == "-" else tuple(head[1].split())
         crossings = () if head[2] == "-" else tuple(
             (int(a), int(b)) for a, b in (pair.split("-") for pair in head[2].split()))
-        return cls(seed, hosts, tuple(lists["faults"]), tuple(lists["steps"]), episodes, crossings, final)
+        return cls(seed, hosts, tuple(lists["faults"]), tuple(lists["steps"]), episodes, crossings, final,
+                   plain)
 
     def without_step(self, index: int) -> Schedule:
         """The schedule with step `index` removed (crossing indices shifted, broken ones dropped)."""
@@ -103,7 +110,7 @@ class Schedule:
             return i - 1 if i > index else i
         crossings = tuple((shift(a), shift(b)) for a, b in self.crossings if index not in (a, b))
         return Schedule(self.seed, self.hosts, self.faults, self.steps[:index] + self.steps[index + 1:],
-                        self.episodes, crossings, self.final)
+                        self.episodes, crossings, self.final, self.plain)
 
 
 def step_parts(step: str) -> tuple[str | None, str]:
@@ -317,4 +324,9 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
     # user typed `start`, and the invitations would not cross (the same small delay for every
     # datagram of that host keeps its order: still a drop-only path)
     faults += tuple(f"{{match: {{from: {h}}}, delay: {CROSSING_DELAY:g}s}}" for h in sorted(b.slow_path))
-    return Schedule(seed, hosts, faults, tuple(b.steps), tuple(b.episodes), tuple(b.crossings), final)
+    # plain SIMP everywhere (SPEC's protocol, with its known limit), SIMPX/1 everywhere, or a
+    # SIMPX/1 daemon with a plain peer (which must behave as plain SIMP)
+    mode = rng.random()
+    plain = hosts if mode < 0.4 else () if mode < 0.8 else (rng.choice(hosts),)
+    return Schedule(seed, hosts, faults, tuple(b.steps), tuple(b.episodes), tuple(b.crossings), final,
+                    plain)
