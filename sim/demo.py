@@ -85,6 +85,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of the losses (default 1)")
     parser.add_argument("--timeout", type=float, default=0.5,
                         help="the daemons' retransmission timeout in seconds (default 0.5)")
+    parser.add_argument("--no-extension", action="store_true",
+                        help="plain SIMP: the daemons do not negotiate the SIMPX/1 extension (its tags "
+                        "show as [chat-id #counter] in the log otherwise)")
 
 
 def check_bindable(addresses: list[tuple[str, int]]) -> None:
@@ -150,9 +153,10 @@ def _show(name: str, text: str) -> None:
 class Demo:
     """The processes of one demo and the lines they printed."""
 
-    def __init__(self, addresses: list[str], timeout: float) -> None:
+    def __init__(self, addresses: list[str], timeout: float, daemon_options: Sequence[str] = ()) -> None:
         self.addresses = dict(zip(NAMES, addresses, strict=True))
         self.timeout = timeout
+        self.daemon_options = list(daemon_options)
         self.procs: dict[str, asyncio.subprocess.Process] = {}
         self.exits: dict[str, asyncio.Task[int]] = {}
         self.readers: list[asyncio.Task[None]] = []
@@ -177,7 +181,7 @@ class Demo:
     async def daemon(self, name: str, retries: int) -> None:
         ip = self.addresses[name]
         await self.spawn(f"daemon {ip}", "daemon.py", ip, "--timeout", f"{self.timeout:g}",
-                         "--retries", str(retries), "--log-level", "DEBUG")
+                         "--retries", str(retries), "--log-level", "DEBUG", *self.daemon_options)
         await self.until(f"daemon {ip}", "listening")
 
     def end_input(self, name: str) -> None:
@@ -249,14 +253,15 @@ async def _chat(demo: Demo, peer: str) -> None:
             raise DemoError(f"{name}'s client exited with status {status}; see its output above")
 
 
-async def demo(addresses: list[str], loss: float, seed: int, timeout: float) -> int:
+async def demo(addresses: list[str], loss: float, seed: int, timeout: float, *,
+               extension: bool = True) -> int:
     from sim.faults import Bernoulli, FaultPlan, Rule
     from sim.relay import Relay
 
     a_ip, b_ip = addresses
     ports = [DAEMON_PORT, CLIENT_PORT] + ([ALIAS_PORT] if loss > 0 else [])
     check_bindable([(ip, port) for ip in addresses for port in ports])
-    run = Demo(addresses, timeout)
+    run = Demo(addresses, timeout, () if extension else ("--no-extension",))
     relay: Relay | None = None
     trace = LiveTrace(NAMES)
     try:
@@ -293,7 +298,8 @@ def main(args: argparse.Namespace) -> int:
         print("demo: error: alice and bob need two different addresses", file=sys.stderr)
         return 2
     try:
-        return asyncio.run(demo(args.addresses, args.loss, args.seed, args.timeout))
+        return asyncio.run(demo(args.addresses, args.loss, args.seed, args.timeout,
+                                extension=not args.no_extension))
     except DemoError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return exc.status

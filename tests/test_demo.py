@@ -36,11 +36,12 @@ def test_a_lossy_demo_shows_drops_and_retransmissions_and_completes() -> None:
         assert any(line.endswith(said) for line in lines), said
 
 
-def test_without_loss_the_daemons_talk_directly() -> None:
+def test_without_loss_the_daemons_talk_directly_and_plain_simp_on_request() -> None:
     prefix = new_block()
-    done = demo("--addresses", prefix + "1", prefix + "2", "--loss", "0")
+    done = demo("--addresses", prefix + "1", prefix + "2", "--loss", "0", "--no-extension")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "network |" not in done.stdout
+    assert "SIMPX" not in done.stdout and "#0]" not in done.stdout  # no extension tag in any log line
     assert f"invitation from alice at {prefix}1:7777" in done.stdout
 
 
