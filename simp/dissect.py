@@ -274,7 +274,7 @@ class SIMP(_WholeDatagram, Packet):
         tag, text = (None, "") if isinstance(decoded, str) else extension.parse(decoded.payload)
         if tag is not None:
             self.fields.update(simpx_chat_id=tag.chat_id, simpx_counter=tag.counter)
-            if decoded.is_chat:
+            if decoded.is_chat and text:
                 self.fields["simpx_text"] = text
         return left
 

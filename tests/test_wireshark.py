@@ -23,7 +23,7 @@ from simp import control, wire
 from simp.dissect import SIMP, SIMPControl, install_plugin, plugin_path, simp_layer
 from simp.events import EndReason
 
-STRING_FIELDS = {"user", "text", "extra", "malformed"} | {
+STRING_FIELDS = {"user", "text", "extra", "malformed", "simpx_chat_id", "simpx_text"} | {
     name
     for _, spec in (control._REQUESTS | control._EVENTS).values()
     for name, ftype in spec
@@ -142,6 +142,11 @@ def datagrams() -> list[bytes]:
         wire.encode(wire.chat(1, "bob", "a long line of chat text that the summary cuts short")),
         hello[:3] + b"test".ljust(32) + hello[35:],  # space padding, accepted
         wire.encode(wire.control(wire.Op.SYN, 0, "alice", "ignored payload")),
+        # SIMPX/1 (docs/EXTENSION.md): tagged chat, ACK and FIN (crossing id), and a near miss
+        wire.encode(wire.chat(1, "carol", "SIMPX/1 4bce.1.2c0d22 2\nHello World")),
+        wire.encode(wire.control(wire.Op.ACK, 1, "carol", "SIMPX/1 4bce.1.2c0d22 2\n")),
+        wire.encode(wire.control(wire.Op.FIN, 0, "carol", "SIMPX/1 a.1.0+b.1.0 3\n")),
+        wire.encode(wire.chat(0, "carol", "SIMPX/1 4bce.1.0 01\nnot a tag")),
     ]
     broken = [
         hello[:5],
@@ -273,6 +278,9 @@ def test_scapy_and_tshark_agree_field_by_field(tshark: str, tmp_path: Path, mixe
             ['ChatEnded id=19 host="host value" port=7777 user="user value" reason=NOT_ANSWERING count=7777'],
         ),
         ("simp.seq == 2", ["malformed (sequence 2 is neither 0 nor 1)"]),
+        ("simp.simpx_counter == 2", ['CHAT seq=1 carol "Hello World" [4bce.1.2c0d22 #2]',
+                                     "ACK seq=1 carol [4bce.1.2c0d22 #2]"]),
+        ('simp.simpx_chat_id contains "+"', ["FIN seq=0 carol [a.1.0+b.1.0 #3]"]),
     ],
 )
 def test_display_filters_select_by_simp_fields(

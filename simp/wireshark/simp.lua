@@ -6,8 +6,11 @@
 --             simp.seq simp.user simp.length simp.text
 --   UDP 7778  client to daemon (simp/control.py): simp.ctl.kind simp.ctl.id and the kind's fields,
 --             simp.ctl.<name> (a `str` field also has simp.ctl.<name>_len)
+--             and, when the payload starts with a SIMPX/1 tag (docs/EXTENSION.md):
+--             simp.simpx_chat_id simp.simpx_counter simp.simpx_text (chat datagrams)
 --   both      simp.extra (bytes no field accounts for), simp.malformed (why; also an expert warning)
 -- Info column: the ladder notation, e.g.  CHAT seq=1 alice "hi"   SYN+ACK seq=0 bob
+--              CHAT seq=0 alice "hi" [4bce.1.0 #1]   (SIMPX/1: chat-id and message counter)
 --              Reply id=3 ok=1 text=""   malformed (too short: 5 bytes, header needs 39)
 -- Use:  tshark -X lua_script:simp.lua -r capture.pcap -Y simp
 --   or  python -m simp.dissect --install-wireshark-plugin  (personal plugin folder; then no -X).
@@ -79,6 +82,9 @@ local pf = {
     user = ProtoField.string("simp.user", "User"),
     length = ProtoField.uint32("simp.length", "Length", base.DEC),
     text = ProtoField.string("simp.text", "Text"),
+    simpx_chat_id = ProtoField.string("simp.simpx_chat_id", "SIMPX/1 chat-id"),
+    simpx_counter = ProtoField.uint32("simp.simpx_counter", "SIMPX/1 counter", base.DEC),
+    simpx_text = ProtoField.string("simp.simpx_text", "SIMPX/1 text"),
     extra = ProtoField.bytes("simp.extra", "Bytes no field accounts for"),
     malformed = ProtoField.string("simp.malformed", "Malformed"),
     kind = ProtoField.uint8("simp.ctl.kind", "Kind", base.HEX, KIND_VALUES),
@@ -180,14 +186,35 @@ local function datagram_reason(data)
     return nil
 end
 
+-- SIMPX/1 (docs/EXTENSION.md, simp/extension.py): "SIMPX/1 " chat-id " " counter LF, then the text.
+-- A chat-id is 1-32 of [0-9A-Za-z._-], or two of them joined by "+"; the counter is decimal,
+-- without leading zeros, at most 4294967295.  Returns chat-id, counter, text; or nil.
+local function simpx_tag(payload)
+    local id, counter, text = payload:match("^SIMPX/1 ([^ \n]+) (%d+)\n(.*)$")
+    if id == nil or #counter > 10 or (#counter > 1 and counter:sub(1, 1) == "0")
+        or tonumber(counter) > 4294967295 then
+        return nil
+    end
+    local parts = 0
+    for part in (id .. "+"):gmatch("([^+]*)%+") do
+        parts = parts + 1
+        if #part < 1 or #part > 32 or part:find("[^0-9A-Za-z._%-]") then return nil end
+    end
+    if parts > 2 then return nil end
+    return id, tonumber(counter), text
+end
+
 local function datagram_summary(data)
     local t, op, seq = data:byte(1, 3)
     local label = t == CHAT and "CHAT" or flag_names(op)
     local parts = { label .. " seq=" .. seq }
     local user = (data:sub(4, 3 + USER_SIZE):gsub("[\0 ]+$", ""))
     if user ~= "" then parts[#parts + 1] = user end
-    local text = data:sub(HEADER + 1)
+    local payload = data:sub(HEADER + 1)
+    local chat_id, counter, text = simpx_tag(payload)
+    if chat_id == nil then text = payload end
     if text ~= "" and (t == CHAT or op == ERR) then parts[#parts + 1] = quoted(text) end
+    if chat_id ~= nil then parts[#parts + 1] = "[" .. chat_id .. " #" .. counter .. "]" end
     return table.concat(parts, " ")
 end
 
@@ -215,6 +242,16 @@ local function datagram_tree(buf, data, tree)
     tree:add(pf.length, buf(35, 4))
     local size = math.min(length, n - HEADER)
     tree:add(pf.text, buf(HEADER, size), printable(data:sub(HEADER + 1, HEADER + size)))
+    local chat_id, counter, text = nil, nil, nil
+    if datagram_reason(data) == nil then chat_id, counter, text = simpx_tag(data:sub(HEADER + 1)) end
+    if chat_id ~= nil then  -- the tag's parts, each over its own bytes (the text field covers them all)
+        local id_at = HEADER + #"SIMPX/1 "
+        tree:add(pf.simpx_chat_id, buf(id_at, #chat_id), chat_id)
+        tree:add(pf.simpx_counter, buf(id_at + #chat_id + 1, #tostring(counter)), counter)
+        if t == CHAT and #text > 0 then
+            tree:add(pf.simpx_text, buf(HEADER + size - #text, #text), printable(text))
+        end
+    end
     return HEADER + size
 end
 
