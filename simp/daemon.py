@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 from simp import control as ctl
 from simp import events as ev
-from simp import wire
+from simp import extension, wire
 from simp.channel import ReplyCache, Retransmitter
 from simp.node import Node, NodeConfig
 from simp.session import CommandError
@@ -160,8 +160,12 @@ class Daemon:
     def status(self) -> dict[str, str | int]:
         """What a Status request from the connected client answers: `state`, `quiet` (1 when the
         protocol has no timer left: nothing will happen unless a datagram or a command comes; the
-        harness's process mode waits for it) and the counters."""
-        return {"state": self.state, "quiet": int(self.node.get_timer() is None), **self.counters()}
+        harness's process mode waits for it), `mode` (how the current chat runs: extended, plain,
+        negotiating, none; `extension` says whether this daemon offers SIMPX/1 at all), `dialect` (what
+        simp.dialect learned of the current chat's peer: spec, ack-next...; none) and the counters."""
+        return {"state": self.state, "quiet": int(self.node.get_timer() is None), "mode": self.node.chat_mode,
+                "extension": "on" if self.node.config.extension else "off", "dialect": self.node.dialect,
+                **self.counters()}
 
     @property
     def state(self) -> str:
@@ -183,7 +187,8 @@ class Daemon:
     def _on_peer_datagram(self, data: bytes, source: ev.Address) -> None:
         dg = self.node.receive(data, source, self._loop.time())
         if dg is not None and log.isEnabledFor(logging.DEBUG):
-            log.debug("%s@%s:%d -> %s  %s", dg.user or "?", source[0], source[1], self._me, dg.describe())
+            log.debug("%s@%s:%d -> %s  %s", dg.user or "?", source[0], source[1], self._me,
+                      extension.describe(dg))
         self._flush()
 
     # -- client (7778) -----------------------------------------------------------------------
@@ -324,11 +329,13 @@ class Daemon:
         transport = self._peers.transport
         for peer, dg in self.node.datagrams_to_send():
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s -> %s:%d  %s", self._me, peer[0], peer[1], dg.describe())
+                log.debug("%s -> %s:%d  %s", self._me, peer[0], peer[1], extension.describe(dg))
             if transport is not None and not transport.is_closing():
                 transport.sendto(wire.encode(dg), peer)
         for note in self.node.notes():
             log.debug("%s", note)
+        for note in self.node.dialect_notes():
+            log.info("%s", note)
         for event in self.node.events():
             if isinstance(event, ev.ChatEnded):  # its count says how many Undelivered really went
                 sent = tuple(item for item in event.undelivered if self._send_event(item, now))

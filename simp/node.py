@@ -23,8 +23,8 @@ import heapq
 from collections import Counter
 from dataclasses import dataclass, field
 
+from simp import dialect, extension, wire
 from simp import events as ev
-from simp import wire
 from simp.session import CommandError, Session, SessionConfig, State
 from simp.wire import Datagram, Op, Type
 
@@ -45,6 +45,9 @@ class NodeConfig:
     # ended sessions still lingering at most; beyond, the oldest is forgotten early (its peer's
     # stragglers then get the stranger answers, which are the same for FIN and chat datagrams)
     max_lingering: int = 1024
+    # SIMPX/1 (simp.extension, docs/EXTENSION.md): offered in our SYNs, accepted from inviters
+    # that offer it; a peer that does not answer with it gets plain SIMP
+    extension: bool = True
 
     @property
     def per_source_interval(self) -> float:
@@ -72,6 +75,8 @@ class Node:
         self._stranger_budget = config.stranger_rate
         self._stranger_budget_at = 0.0
         self.stats: Counter[str] = Counter()
+        self._dialects = dialect.Dialects(config.session.timeout)  # each peer's, learned (simp.dialect)
+        self._invitations_sent = 0  # numbers our SIMPX/1 chat-ids
 
     # -- outputs ---------------------------------------------------------------------------
 
@@ -141,8 +146,13 @@ class Node:
         if previous is not None and previous.state is State.CLOSING:
             previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
             self._touched.add(peer)
-        self.current = Session.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
-                                        previous=previous)
+        kind = extension.FramedSession if self.config.extension else Session
+        self.current = kind.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
+                                     previous=previous)
+        if isinstance(self.current, extension.FramedSession):
+            self._invitations_sent += 1
+            tag = extension.node_tag(self.user or "", self.config.own_addresses)
+            self.current.offer(extension.new_chat_id(tag, self._invitations_sent, now))
         self.stats["chats_started"] += 1
 
     def accept(self, now: float) -> None:
@@ -156,7 +166,31 @@ class Node:
             wire.encode(wire.chat(0, "", text))
         except ValueError as exc:
             raise CommandError(f"message cannot be sent: {exc}") from None
-        self._need_session().say(msg_id, text, now)
+        session = self._need_session()
+        if isinstance(session, extension.FramedSession) and session.mode is not extension.Mode.PLAIN:
+            limit = extension.max_text(session.chat_id)
+            if len(text) > limit:
+                raise CommandError(f"message cannot be sent: {len(text)} bytes exceed the maximum of {limit} "
+                                   f"in a {extension.PROTOCOL} chat (its tag takes the rest)")
+        session.say(msg_id, text, now)
+
+    @property
+    def chat_mode(self) -> str:
+        """How the current chat runs: extended, plain, negotiating (our offer is unanswered), or
+        none when there is no chat."""
+        if self.current is None:
+            return "none"
+        return self.current.mode.value if isinstance(self.current, extension.FramedSession) else "plain"
+
+    @property
+    def dialect(self) -> str:
+        """The SIMP dialect learned from the current chat's peer (simp.dialect): spec, ack-next,
+        first-bit-1, short-fields(U,L), joined by +; none when there is no chat."""
+        return "none" if self.current is None else self._dialects.name(self.current)
+
+    def dialect_notes(self) -> list[str]:
+        """One line per dialect learned, with its evidence (the daemon logs them at INFO)."""
+        return self._dialects.notes()
 
     def quit(self, now: float) -> None:
         self._need_session().quit(now)
@@ -180,7 +214,8 @@ class Node:
     def receive(self, data: bytes, source: ev.Address, now: float) -> Datagram | None:
         """Handle one datagram from `source`; returns it decoded, or None if malformed."""
         try:
-            dg = wire.decode(data)
+            current = self.current if self.current is not None and self.current.peer == source else None
+            dg = self._dialects.decode(data, current or self._ended.get(source))
         except wire.MalformedDatagram as exc:
             self.stats["malformed"] += 1
             self._notes.append(f"malformed datagram from {source[0]}:{source[1]}: {exc.reason}")
@@ -189,7 +224,10 @@ class Node:
         if source in self.config.own_addresses:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
         elif (session := self._session_for(source, dg, now)) is not None:
-            reason = session.handle_datagram(dg, now)
+            spec_dg = self._dialects.incoming(session, dg, now)  # in SPEC's terms (simp.dialect)
+            reason = session.handle_datagram(spec_dg, now) if spec_dg else "first CHAT has bit 1, too early"
+            self._drain(session)  # its answers to this datagram go out in the peer's dialect
+            self._dialects.settle(session)
             if session is not self.current:
                 self._touched.add(source)
             if session is self.current and session.peer_lost_chat:
@@ -197,9 +235,12 @@ class Node:
                 reason = self._answer_stranger(dg, source, now)
         else:
             reason = self._answer_stranger(dg, source, now)
+        opened = self.current if self.current is not None and self.current.peer == source else None
+        if opened is not None and not self._dialects.knows(opened):
+            self._dialects.incoming(opened, dg, now)  # the SYN that opened it
         if reason:
             self.stats["ignored"] += 1
-            self._notes.append(f"ignored {dg.describe()} from {source[0]}:{source[1]}: {reason}")
+            self._notes.append(f"ignored {extension.describe(dg)} from {source[0]}:{source[1]}: {reason}")
         return dg
 
     def handle_timer(self, now: float) -> None:
@@ -223,7 +264,8 @@ class Node:
         if self.current is not None and self.current.peer == source:
             return self.current
         ended = self._ended.get(source)
-        if ended is not None and dg.is_control(Op.SYN) and not ended.takes_syn(now):
+        if (ended is not None and dg.is_control(Op.SYN) and not ended.takes_syn(now)
+                and not extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
 
@@ -238,24 +280,31 @@ class Node:
                     return refused
                 if previous is not None:
                     self._forget(source)  # its re-sent FIN stops: the SYN shows the peer left it
-                self.current = Session.invited(self.config.session, local_user=self.user, peer=source,
-                                               syn=dg, now=now, previous=previous)
+                offer = extension.parse(dg.payload)[0] if self.config.extension else None
+                kind = Session if offer is None else extension.FramedSession
+                self.current = kind.invited(self.config.session, local_user=self.user, peer=source,
+                                            syn=dg, now=now, previous=previous)
+                if offer is not None and isinstance(self.current, extension.FramedSession):
+                    self.current.adopt(offer.chat_id)
+                elif self.config.extension:
+                    self._notes.append(f"chat with {source[0]}:{source[1]} runs in plain SIMP: "
+                                       "the inviter offered no extension")
                 self.stats["invitations"] += 1
                 return None
             text = NO_USER_TEXT if self.user is None else BUSY_TEXT
-            return self._answer_limited(source, now, [wire.control(Op.ERR, 0, self._me, text),
+            return self._answer_limited(source, now, dg, [wire.control(Op.ERR, 0, self._me, text),
                                                       wire.control(Op.FIN, 0, self._me)])
         if dg.is_control(Op.FIN):
-            return self._answer_limited(source, now, [wire.control(Op.ACK, dg.seq, self._me)]) or \
+            return self._answer_limited(source, now, dg, [wire.control(Op.ACK, dg.seq, self._me)]) or \
                 "FIN from an address with no chat (acknowledged)"
         if dg.is_control(Op.ACK):
             last = self._stranger_last.get(source)
             if last is not None and now - last < 2 * self.config.session.timeout:
                 return "ACK from an address with no chat (likely of our own answer)"
-            return self._answer_limited(source, now, [wire.control(Op.FIN, 0, self._me)]) or \
+            return self._answer_limited(source, now, dg, [wire.control(Op.FIN, 0, self._me)]) or \
                 "ACK from an address with no chat (answered FIN: a stale peer learns the chat is over)"
         if dg.type is Type.CHAT or dg.is_control(Op.SYN_ACK):
-            return self._answer_limited(source, now, [wire.control(Op.FIN, 0, self._me)]) or \
+            return self._answer_limited(source, now, dg, [wire.control(Op.FIN, 0, self._me)]) or \
                 f"{dg.label} from an address with no chat (answered FIN)"
         return f"{dg.label} from an address with no chat"
 
@@ -297,8 +346,12 @@ class Node:
         seen[source] = now
         return seen
 
-    def _answer_limited(self, source: ev.Address, now: float, answer: list[Datagram]) -> str | None:
-        """Send `answer` unless this source or all strangers together are over their rate."""
+    def _answer_limited(self, source: ev.Address, now: float, about: Datagram,
+                        answer: list[Datagram]) -> str | None:
+        """Send `answer` to `about` unless this source or all strangers together are over their rate.
+        With the extension, the answer carries `about`'s tag: the extended chat it answers takes it."""
+        if self.config.extension:
+            answer = [extension.echo(d, about) for d in answer]
         last = self._stranger_last.get(source)
         if last is not None and now - last < self.config.per_source_interval:
             self.stats["stranger_answers_suppressed"] += 1
@@ -352,6 +405,8 @@ class Node:
 
     def _drain(self, session: Session) -> None:
         for dg in session.datagrams_to_send():
-            self._out.append((session.peer, dg))
+            self._out.append((session.peer, self._dialects.outgoing(session, dg)))
             self.stats["sent"] += 1
         self._events.extend(session.events())
+        if isinstance(session, extension.FramedSession) and (note := session.take_mode_note()):
+            self._notes.append(note)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ["simp/wire.py", "simp/session.py", "simp/control.py", "simp/events.py", "simp/node.py",
-        "simp/channel.py"]
+        "simp/channel.py", "simp/extension.py", "simp/dialect.py"]
 MUST_EXIST = ["simp/wire.py", "simp/session.py", "simp/control.py", "simp/events.py", "simp/node.py"]
 NEVER_IN_CORE = {"asyncio", "socket", "time", "random", "select", "selectors"}
 CORE_MODULES = {"simp"} | {"simp." + Path(path).stem for path in CORE}
