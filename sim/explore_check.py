@@ -316,7 +316,9 @@ def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0
 
 def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:
     """A daemon that gets an invitation's SYNs shows it or refuses it (busy): never ignores it, as
-    a daemon still holding a chat its peer has lost (it restarted, or re-invites at once) would."""
+    a daemon still holding a chat its peer has lost (it restarted) would.  SYNs that arrive while
+    it is still re-sending the FIN of its last chat with the inviter do not count: that FIN must
+    be acknowledged first (simp/session.py), which takes a timeout per loss."""
     found = []
     for host, atts in by_host.items():
         for a in atts:
@@ -325,8 +327,10 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
             p, t1 = a.peer, a.stop if a.end is not None else log.end
             if _cut_between(log, p, a.start, t1) or any(n.kind in ("error", "refused") for n in a.notices):
                 continue
+            leaving = [f.sent for f in log.fins if f.src == p and f.dst == host]  # p still ending a chat
             arrived = [s.arrived for s in log.syns if s.src == host and s.dst == p and s.arrived is not None
-                       and a.start <= s.sent and s.arrived <= t1]
+                       and a.start <= s.sent and s.arrived <= t1
+                       and not any(abs(t - s.arrived) <= log.timeout for t in leaving)]
             if len(arrived) < IGNORED_SYNS:
                 continue
             answered = any(b.start <= t1 and b.stop >= a.start and (
