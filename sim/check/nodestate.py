@@ -139,7 +139,7 @@ def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, Path, float
     class and attribute ("[]" for any element of a container): what calibration classifies, the
     same for a Session whether it is current or lingering; `place` is the whole way from the node."""
     for name, value in attributes(obj).items():
-        kind = (type(obj).__name__, name)
+        kind = (type(obj).__mro__[-2].__name__, name)  # a subclass (extension.FramedSession) is its base
         yield from _floats(value, kind, (*prefix, *kind), obj, name)
 
 
