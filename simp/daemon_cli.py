@@ -14,6 +14,7 @@ import logging
 import math
 import signal
 import sys
+import time
 
 from simp.daemon import Daemon, DaemonConfig
 from simp.node import NodeConfig
@@ -90,7 +91,8 @@ def config_from(args: argparse.Namespace) -> DaemonConfig:
                          "only idle")
     session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
     return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
-                        node=NodeConfig(session=session, extension=not args.no_extension),
+                        node=NodeConfig(session=session, extension=not args.no_extension,
+                                        chat_id_epoch=f"{int(time.time() * 1000) & 0xFFFFFFFF:x}"),
                         client_timeout=args.client_timeout)
 
 

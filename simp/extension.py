@@ -102,10 +102,12 @@ def node_tag(user: str, addresses: frozenset[tuple[str, int]]) -> str:
     return f"{zlib.crc32(repr((user, sorted(addresses))).encode()) & 0xFFFF:04x}"
 
 
-def new_chat_id(tag: str, counter: int, now: float) -> str:
-    """The id of this daemon's `counter`-th invitation at `now`: unique per daemon, and `now`
-    keeps a restarted daemon (whose counter starts again) from reusing an id of its past."""
-    return f"{tag}.{counter:x}.{int(now * 1000) & 0xFFFFFFFF:x}"
+def new_chat_id(tag: str, counter: int, epoch: str = "") -> str:
+    """The id of this daemon's `counter`-th invitation: unique per daemon run; `epoch` (the daemon
+    sets it from its start time, NodeConfig.chat_id_epoch) keeps a restarted daemon, whose counter
+    starts again, from reusing an id of its past.  Not `now`: then the same chat would get another
+    id at another moment, and a model checker's path could not be replayed byte for byte."""
+    return f"{tag}.{counter:x}" + (f".{epoch}" if epoch else "")
 
 
 def join(a: str, b: str) -> str:

@@ -48,6 +48,8 @@ class NodeConfig:
     # SIMPX/1 (simp.extension, docs/EXTENSION.md): offered in our SYNs, accepted from inviters
     # that offer it; a peer that does not answer with it gets plain SIMP
     extension: bool = True
+    # part of our SIMPX/1 chat-ids, so a restarted daemon never reuses one (daemon_cli: start time)
+    chat_id_epoch: str = ""
 
     @property
     def per_source_interval(self) -> float:
@@ -152,7 +154,7 @@ class Node:
         if isinstance(self.current, extension.FramedSession):
             self._invitations_sent += 1
             tag = extension.node_tag(self.user or "", self.config.own_addresses)
-            self.current.offer(extension.new_chat_id(tag, self._invitations_sent, now))
+            self.current.offer(extension.new_chat_id(tag, self._invitations_sent, self.config.chat_id_epoch))
         self.stats["chats_started"] += 1
 
     def accept(self, now: float) -> None:
