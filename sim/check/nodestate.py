@@ -1,16 +1,17 @@
 """A Node's state seen from outside: copy it, fingerprint it, move it in time.
 
 The checker runs unmodified `simp.node.Node` objects, so everything here is generic: it walks
-`vars()` of the Node and of every `Session` it holds, never naming an attribute.  Three rules
-make that walk meaningful:
+the attributes (`vars()`, or the slots) of the Node and of every object it holds (sessions,
+per-peer state), never naming an attribute.  Three rules make that walk meaningful:
 
 - Frozen dataclasses (configuration, datagrams, queued messages, events), enums, strings,
   numbers and tuples are values: shared by copies and used as they are in fingerprints.
-- Lists, deques, dicts and sets are copied element by element; an object with a `__dict__`
-  (a Session) is cloned recursively.  This is 10-20 times faster than `copy.deepcopy`.
-- `collections.Counter` attributes are statistics (what was sent, received, suppressed): they
-  never decide behaviour, so fingerprints leave them out; otherwise every path would be a new
-  state just because it counted differently.
+- Lists, deques, dicts and sets are copied element by element; any other object (a Session, a
+  mutable dataclass) is cloned recursively.  This is 10-20 times faster than `copy.deepcopy`.
+- `collections.Counter` attributes, and attributes named like a key of `Node.counters()` (a
+  session's `retransmissions`), are statistics: they never decide behaviour, so fingerprints
+  leave them out; otherwise every path would be a new state just because it counted
+  differently.
 
 Time.  A Node only ever compares times it was given with each other and with its timeouts, so
 the checker keeps every node *normalised*: the model's "now" is always 0.0 and a jump of the
