@@ -26,7 +26,8 @@ Wire (ASCII, before any chat text; docs/EXTENSION.md has the bytes):
     tag = "SIMPX/1 " chat-id " " counter "\\n"
 - chat-id: chosen by the inviter, 1-32 characters of [0-9A-Za-z._-]; after crossing
   invitations, the two offers joined by "+" in sorted order (so both sides compute the same).
-- counter: SYN, SYN+ACK and the handshake's ACK carry 0; our n-th chat message carries n
+- counter: SYN, SYN+ACK and the handshake's ACK carry 0 (so does the session's liveness probe
+  before its first message, a chat datagram with bit 1); our n-th chat message carries n
   (its bit is (n + 1) % 2, as SIMP's first message has bit 0); a FIN carries the next counter
   after our last message with the FIN's own bit; an ACK echoes the counter it acknowledges.
 
@@ -151,11 +152,12 @@ class FramedSession(Session):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.mode = Mode.PLAIN
         self.chat_id = ""
-        self._last_chat = 0  # counter of our last chat message
-        self._expect: tuple[int, ...] = ()  # counters whose ACK may reach the session
-        self._delivered = 0  # counter of the peer's last message our user was shown
-        self._framed: list[Datagram] = []  # tagged output, oldest first
-        self._mode_note: str | None = None
+        # (the framing's own attributes start with _x_, so they never shadow one of Session's)
+        self._x_last_chat = 0  # counter of our last chat message
+        self._x_expect: tuple[int, ...] = ()  # counters whose ACK may reach the session
+        self._x_delivered = 0  # counter of the peer's last message our user was shown
+        self._x_framed: list[Datagram] = []  # tagged output, oldest first
+        self._x_mode_note: str | None = None
 
     def offer(self, chat_id: str) -> None:
         self.mode, self.chat_id = Mode.OFFERED, chat_id
@@ -165,23 +167,23 @@ class FramedSession(Session):
 
     def take_mode_note(self) -> str | None:
         """Once, when the chat's mode is settled: a line for the debug log."""
-        note, self._mode_note = self._mode_note, None
+        note, self._x_mode_note = self._x_mode_note, None
         return note
 
     def _settle(self, mode: Mode, chat_id: str, why: str) -> None:
         self.mode, self.chat_id = mode, chat_id
         what = f"extended ({PROTOCOL}, chat-id {chat_id})" if mode is Mode.EXTENDED else "plain SIMP"
-        self._mode_note = f"chat with {self.peer[0]}:{self.peer[1]} runs in {what}: {why}"
+        self._x_mode_note = f"chat with {self.peer[0]}:{self.peer[1]} runs in {what}: {why}"
 
     # -- output ------------------------------------------------------------------------------
 
     def datagrams_to_send(self) -> list[Datagram]:
         self._frame(super().datagrams_to_send(), None)
-        out, self._framed = self._framed, []
+        out, self._x_framed = self._x_framed, []
         return out
 
     def _frame(self, out: list[Datagram], answering: tuple[Datagram, Tag | None] | None) -> None:
-        self._framed.extend(self._tagged(dg, answering) for dg in out)
+        self._x_framed.extend(self._tagged(dg, answering) for dg in out)
 
     def _tagged(self, dg: Datagram, answering: tuple[Datagram, Tag | None] | None) -> Datagram:
         if self.mode is Mode.PLAIN or dg.is_control(Op.ERR):
@@ -190,22 +192,24 @@ class FramedSession(Session):
             tag = answering[1] if answering is not None else None
             return dg if tag is None else self._with(dg, tag)
         if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
-            self._expect = (0,) if dg.is_control(Op.SYN_ACK) else ()
+            self._x_expect = (0,) if dg.is_control(Op.SYN_ACK) else ()
             return self._with(dg, Tag(self.chat_id, 0))
         if dg.is_chat:
-            n = self._last_chat if self._last_chat and bit(self._last_chat) == dg.seq else self._last_chat + 1
-            self._last_chat, self._expect = n, (n,)
+            # the same bit again is the same message re-sent (or, before our first, bit 1: a probe
+            # of the session, numbered 0, which the peer's layer acknowledges without showing it)
+            n = self._x_last_chat if bit(self._x_last_chat) == dg.seq else self._x_last_chat + 1
+            self._x_last_chat, self._x_expect = n, (n,)
             return self._with(dg, Tag(self.chat_id, n))
         # FIN: ours (reliably re-sent); or a one-off answer to a SYN after a decline (tagged with
         # that SYN's chat) or to a late SYN+ACK after the end: nobody awaits the ACK of those, and
         # taking it would let its bit confirm a message that was never shown
-        n = self._last_chat + 1 if bit(self._last_chat + 1) == dg.seq else self._last_chat + 2
+        n = self._x_last_chat + 1 if bit(self._x_last_chat + 1) == dg.seq else self._x_last_chat + 2
         if answering is not None and answering[0].is_control(Op.SYN):
             syn_tag = answering[1]
             return dg if syn_tag is None else self._with(dg, Tag(syn_tag.chat_id, n))
         if answering is not None and answering[0].is_control(Op.SYN_ACK):
             return self._with(dg, Tag(self.chat_id, n))
-        self._expect = (n, self._last_chat) if self._last_chat else (n,)
+        self._x_expect = (n, self._x_last_chat) if self._x_last_chat else (n,)
         return self._with(dg, Tag(self.chat_id, n))
 
     @staticmethod
@@ -226,7 +230,7 @@ class FramedSession(Session):
         reason = super().handle_datagram(inner, now)
         out = super().datagrams_to_send()
         if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
-            self._delivered = tag.counter  # the session showed it (it ACKs only what it shows)
+            self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
         self._frame(out, (dg, tag))
         return reason
 
@@ -256,7 +260,7 @@ class FramedSession(Session):
         """A datagram of an older chat with this peer: never ours.  Its FIN is acknowledged (with its
         own tag, which only that chat takes), so the peer's old chat ends at once, as in SIMP."""
         if dg.is_control(Op.FIN):
-            self._framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
+            self._x_framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
             return f"FIN of another chat ({tag.chat_id}): acknowledged for that chat"
         return f"{dg.label} of another chat ({tag.chat_id})"
 
@@ -268,11 +272,11 @@ class FramedSession(Session):
             return f"untagged {dg.label} in an extended chat"
         if tag.chat_id != self.chat_id:
             return self._other_chat(dg, tag)
-        if dg.is_control(Op.ACK) and tag.counter not in self._expect:
+        if dg.is_control(Op.ACK) and tag.counter not in self._x_expect:
             return f"ACK #{tag.counter}: nothing of ours with that number awaits its ACK"
-        if dg.is_chat and tag.counter <= self._delivered:
-            self._framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
+        if dg.is_chat and tag.counter <= self._x_delivered:
+            self._x_framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
             return f"CHAT #{tag.counter} was shown already: acknowledged again"
-        if dg.is_chat and tag.counter != self._delivered + 1:
-            return f"CHAT #{tag.counter} while #{self._delivered + 1} is the next"
+        if dg.is_chat and tag.counter != self._x_delivered + 1:
+            return f"CHAT #{tag.counter} while #{self._x_delivered + 1} is the next"
         return None
