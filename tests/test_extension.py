@@ -286,3 +286,17 @@ def test_the_scapy_dissector_shows_the_tag_as_fields_and_rebuilds_the_bytes() ->
     assert bytes(packet) == data
     plain = SIMP(wire.encode(wire.control(Op.ACK, 0, "test")))
     assert plain.getfieldval("simpx_chat_id") is None and plain.mysummary() == "SIMP ACK seq=0 test"
+
+
+def test_the_connected_clients_status_says_how_the_chat_runs() -> None:
+    from tests.test_fuzz import in_chat
+
+    async def check(chat) -> None:
+        for client in (chat.a, chat.b):
+            status = await client.status()
+            assert (status["mode"], status["extension"]) == ("extended", "on"), status
+        await chat.a.quit()
+        await chat.a.next_event(timeout=5.0)  # chat ended
+        assert (await chat.a.status())["mode"] == "none"
+
+    in_chat(check)
