@@ -162,16 +162,29 @@ def attempts(log: RunLog) -> dict[str, list[Attempt]]:
     return out
 
 
-def _actions(log: RunLog, host: str, verbs: Iterable[str], t0: float, t1: float) -> list[float]:
+Pos = float | tuple[float, int]  # a time, or (time, order among same-time steps and notices)
+
+
+def _lo(at: Pos) -> tuple[float, int]:
+    return at if isinstance(at, tuple) else (at, -1)
+
+
+def _hi(at: Pos) -> tuple[float, int]:
+    return at if isinstance(at, tuple) else (at, 1 << 62)
+
+
+def _actions(log: RunLog, host: str, verbs: Iterable[str], t0: Pos, t1: Pos) -> list[float]:
     verbs = tuple(verbs)
-    return [s.t for s in log.steps if s.host == host and s.done and s.action in verbs and t0 <= s.t <= t1]
+    return [s.t for s in log.steps
+            if s.host == host and s.done and s.action in verbs and _lo(t0) <= (s.t, s.seq) <= _hi(t1)]
 
 
-def _ends(log: RunLog, host: str, t0: float, t1: float) -> list[float]:
-    return [n.t for n in log.notices.get(host, []) if n.kind in END_KINDS and t0 <= n.t <= t1]
+def _ends(log: RunLog, host: str, t0: Pos, t1: Pos) -> list[float]:
+    return [n.t for n in log.notices.get(host, [])
+            if n.kind in END_KINDS and _lo(t0) <= (n.t, n.seq) <= _hi(t1)]
 
 
-def _cut_between(log: RunLog, host: str, t0: float, t1: float) -> bool:
+def _cut_between(log: RunLog, host: str, t0: Pos, t1: Pos) -> bool:
     return bool(_actions(log, host, ("kill client", "kill daemon", "restart daemon", "disconnect"), t0, t1))
 
 
@@ -267,11 +280,12 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                              f"chat with {a.peer}")
             if a.end is None or a.cut:
                 continue
-            p, t0, t1, end = a.peer, a.start, a.end.t, a.end.kind
+            p, end = a.peer, a.end.kind
+            t0, t1 = (a.start, a.seq), (a.end.t, a.end.seq)
             peer_cut = _cut_between(log, p, t0, t1)
             started = "chat started" in kinds
             what = "invitation to" if a.role == "inviting" else "chat with"
-            where = f"{host}'s {what} {p} ({t0:.3f}s-{t1:.3f}s)"
+            where = f"{host}'s {what} {p} ({a.start:.3f}s-{a.end.t:.3f}s)"
             if end == "peer left" and not started:
                 found.append(f"{where}: told 'peer left' although no chat had started (a FIN before the "
                              f"handshake's ACK is a withdrawal)")
@@ -283,8 +297,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 found.append(f"{where}: the inviter was told {INVITED_WITHDRAWN!r}, the invited side's "
                              f"wording")
             if a.role == "invited" and end == INVITED_WITHDRAWN and not peer_cut:
-                expired = t1 - t0 >= log.invite_expiry - 1e-6
-                sent = max(_actions(log, p, (f"start {host}",), 0.0, t0), default=t0)  # its SYN may be late
+                expired = a.end.t - a.start >= log.invite_expiry - 1e-6
+                sent: Pos = max(_actions(log, p, (f"start {host}",), 0.0, t0), default=t0)  # SYN may be late
                 if not (expired or _actions(log, p, ("quit",), sent, t1) or _ends(log, p, sent, t1)):
                     found.append(f"{where}: told {INVITED_WITHDRAWN!r} but {p} did not withdraw it")
             if a.role != "inviting" or peer_cut:
@@ -292,19 +306,19 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             declined_at = _actions(log, p, ("decline",), t0, t1)
             if (end == "declined" and not declined_at and not started
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
-                    and not _busy_elsewhere(by_host, p, host, t0, t1)):  # busy: its ERR may be lost
+                    and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)):  # its ERR may be lost
                 found.append(f"{where}: told 'declined' but {p} never declined")
             if end == "no answer":
-                shown = any(n.kind == "invitation" and n.text == host and t0 <= n.t <= t1
+                shown = any(n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
                             for n in log.notices.get(p, []))
                 heard = _first_fin(log, p, host, declined_at[0]) if declined_at else None
-                if heard is not None and heard < t1 - REACTION_SLACK:  # else the expiry came first
+                if heard is not None and heard < a.end.t - REACTION_SLACK:  # else the expiry came first
                     found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s "
                                  f"and its FIN reached {host} at {heard:.3f}s")
                 elif not shown:
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == "declined" and declined_at:
-                found += _late_decline(log, where, host, p, declined_at[0], t1)
+                found += _late_decline(log, where, host, p, declined_at[0], a.end.t)
     found += _ignored_invitations(log, by_host)
     return found
 

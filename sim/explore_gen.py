@@ -34,7 +34,7 @@ OPS = ("SYN", "SYN+ACK", "ACK", "CHAT", "FIN")
 EPISODES = ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "busy", "restart-reinvite",
             "vanished", "kill-client", "kill-daemon", "reinvite")
 TIMEOUT = 5.0
-RETRIES = 8
+RETRIES = 10
 CROSSING_DELAY = 0.5  # seconds every datagram of a host that crosses invitations takes (< timeout / 4)
 STEP_WAIT = 30.0  # seconds accept/decline/say wait for their precondition
 NEVER = "{match: {op: ERR, text: never-sent}, drop: true}"  # a rule that never fires (keeps positions)

@@ -112,6 +112,8 @@ def test_notice_agreement_and_wording() -> None:
     assert "did not withdraw it" in _one(not_withdrawn)
     declined_by_nobody = ["0 alice > start bob", "0 bob * invitation alice", "1 alice * declined"]
     assert "told 'declined' but bob never declined" in _one(declined_by_nobody)
+    quit_just_before = ["5 bob > quit", "5 alice > start bob", "5 alice * declined"]  # same time, this order
+    assert "told 'declined' but bob never declined" in _one(quit_just_before)
     no_answer_after_decline = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice",
                                "0 bob * declined", "60 alice * no answer"]
     fin = (Sent(0.0, "bob", "alice", 0, 0.0),)
