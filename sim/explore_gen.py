@@ -109,8 +109,19 @@ class Schedule:
         def shift(i: int) -> int:
             return i - 1 if i > index else i
         crossings = tuple((shift(a), shift(b)) for a, b in self.crossings if index not in (a, b))
-        return Schedule(self.seed, self.hosts, self.faults, self.steps[:index] + self.steps[index + 1:],
-                        self.episodes, crossings, self.final, self.plain)
+        steps = self.steps[:index] + self.steps[index + 1:]
+        return Schedule(self.seed, self.hosts, self.faults, steps, self.episodes, crossings,
+                        final_states(self.hosts, steps), self.plain)
+
+
+def final_states(hosts: Sequence[str], steps: Sequence[str]) -> dict[str, str]:
+    """Each host must end free, or down when the last thing done to its daemon was a kill."""
+    last = {h: "" for h in hosts}
+    for step in steps:
+        who, action = step_parts(step)
+        if who in last and action in ("kill daemon", "start daemon", "restart daemon"):
+            last[who] = action
+    return {h: "down" if last[h] == "kill daemon" else "free" for h in hosts}
 
 
 def step_parts(step: str) -> tuple[str | None, str]:
@@ -319,7 +330,7 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
     for h in hosts:  # the users still in a chat end it; survivors of a vanished peer do nothing
         if h not in b.down and h not in b.passive:
             b.add(f"{h}: quit")
-    final = {h: "down" if h in b.down else "free" for h in hosts}
+    final = final_states(hosts, b.steps)
     # a loopback path has no latency: without it, the first SYN would arrive before the second
     # user typed `start`, and the invitations would not cross (the same small delay for every
     # datagram of that host keeps its order: still a drop-only path)
