@@ -13,8 +13,11 @@ are rate-limited per source and overall, so the daemon is never an amplifier.
 
 A chat whose peer lost it (restarted) ends when the peer's SYNs prove it (Session
 `_on_syn_in_chat`); the proving SYN is then handled as a new invitation.  A chat whose peer
-vanished silently is still our user's chat: third parties get the busy answer until the user
-quits (the FIN then gives up after the retries) or the client goes away; we do not guess.
+vanished silently (nothing in flight, so nothing tells) is still our user's chat until someone
+else invites our user: that SYN gets the busy answer and makes the session probe its peer
+(Session `probe`); a peer that answers nothing within the retries is given up on ("not
+answering"), so a vanished peer never keeps the daemon busy for third parties for good, and a
+silent but present one costs one datagram per refused invitation.
 """
 
 from __future__ import annotations
@@ -293,6 +296,8 @@ class Node:
                                        "the inviter offered no extension")
                 self.stats["invitations"] += 1
                 return None
+            if self.current is not None:
+                self.current.probe(now)  # is our idle chat's peer still there? (Session.probe)
             text = NO_USER_TEXT if self.user is None else BUSY_TEXT
             return self._answer_limited(source, now, dg, [wire.control(Op.ERR, 0, self._me, text),
                                                       wire.control(Op.FIN, 0, self._me)])

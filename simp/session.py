@@ -94,6 +94,7 @@ class Input(enum.Enum):
     SAY = "say"
     QUIT = "quit"
     ABORT = "abort"
+    PROBE = "probe"  # someone else wants our user: is the peer of this idle chat still there?
 
 
 _DATAGRAM_INPUT = {Op.SYN: Input.SYN, Op.SYN_ACK: Input.SYN_ACK, Op.ACK: Input.ACK, Op.FIN: Input.FIN,
@@ -156,6 +157,8 @@ class Session:
         self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
+        self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
+        self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
 
     # -- construction ------------------------------------------------------------------------
 
@@ -283,6 +286,22 @@ class Session:
         """End at once (daemon stopping): one FIN, best effort; everything pending is undelivered."""
         self._command(Input.ABORT, None, now)
 
+    def probe(self, now: float) -> None:
+        """A third party invites our user while this chat is idle: make sure the peer still has it.
+
+        A chat with nothing in flight hears nothing from a peer whose daemon vanished (killed,
+        unplugged), so without this it would keep our user busy for third parties forever (issue
+        9.3).  We re-send, reliably, our last chat datagram (its bit is the one the peer has already
+        taken, so a peer still in the chat acknowledges it as a duplicate and shows nothing; before
+        our first message that is bit 1, which such a peer also takes for a duplicate).  Any
+        datagram of the chat from the peer ends the probe; no answer after the retries ends the
+        chat as "not answering", with a FIN re-sent as on any give-up.  Only a third party's SYN
+        starts it, at most one at a time, so a live chat costs one datagram and its ACK per
+        invitation it refuses, and a user's silence alone never ends a chat."""
+        handler = _TABLE.get((self.state, Input.PROBE))
+        if handler is not None:
+            handler(self, None, now)
+
     def handle_timer(self, now: float) -> None:
         if self._expire_at is not None and now >= self._expire_at:  # first: no SYN is sent at expiry
             self._expire_at = None
@@ -308,6 +327,7 @@ class Session:
     def _transmit_reliably(self, dg: Datagram, now: float, *, limit: int | None) -> None:
         """Send `dg` and re-send it every timeout, at most `limit` times (None: until stopped)."""
         self._inflight, self._tries, self._retx_limit = dg, 0, limit
+        self._probing = False  # (whatever we send now probes the peer as well)
         self._retx_at = now + self.config.timeout
         self._outbox.append(dg)
 
@@ -392,8 +412,8 @@ class Session:
         if self._queue:
             self._current = self._queue.popleft()
             self._sent_chat = True
-            self._transmit_reliably(wire.chat(self._send_bit, self.local_user, self._current.text), now,
-                                    limit=self.config.retries)
+            self._last_chat = wire.chat(self._send_bit, self.local_user, self._current.text)
+            self._transmit_reliably(self._last_chat, now, limit=self.config.retries)
         elif self.state is State.DRAINING:
             self._send_fin(now)
 
@@ -737,8 +757,12 @@ class Session:
         return None
 
     def _peer_is_in_chat(self) -> None:
-        """A datagram only a peer still in this chat sends: forget any SYN seen before it."""
+        """A datagram only a peer still in this chat sends: forget any SYN seen before it, and end
+        a probe (`probe`): the peer is there."""
         self._first_syn_in_chat = None
+        if self._probing:
+            self._probing = False
+            self._stop_retransmitting()
 
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
@@ -756,6 +780,15 @@ class Session:
         self.state = State.CLOSING
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=ev.EndReason.DECLINED))
         self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
+
+    def _cmd_probe(self, _: object, now: float) -> None:
+        """ESTABLISHED: see `probe`; nothing to do while a datagram of ours is in flight (its
+        retransmissions probe the peer already)."""
+        if self._inflight is not None or self._current is not None:
+            return
+        last = self._last_chat or wire.chat(self._send_bit ^ 1, self.local_user, "")
+        self._transmit_reliably(last, now, limit=self.config.retries)
+        self._probing = True
 
     def _cmd_say(self, message: Outgoing, now: float) -> None:
         if len(self._queue) + (self._current is not None) >= self.config.max_queued:
@@ -831,6 +864,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.ESTABLISHED, _I.SAY): Session._cmd_say,
     (_S.ESTABLISHED, _I.QUIT): Session._cmd_quit,
     (_S.ESTABLISHED, _I.ABORT): Session._cmd_abort,
+    (_S.ESTABLISHED, _I.PROBE): Session._cmd_probe,
     (_S.DRAINING, _I.SYN_ACK): Session._on_duplicate_syn_ack,
     (_S.DRAINING, _I.CHAT): Session._on_chat,
     (_S.DRAINING, _I.ACK): Session._on_chat_ack,

@@ -102,6 +102,36 @@ def test_syn_from_a_stranger_during_a_chat_gets_the_busy_answer() -> None:
     assert_chat_untouched(net)
 
 
+def test_third_party_invitation_probes_an_idle_chat_whose_peer_is_alive_and_changes_nothing() -> None:
+    """carol's SYN makes bob ask alice, with a copy of an already-acknowledged chat datagram (the
+    other bit), whether she still has the chat: she acknowledges it without showing anything."""
+    net = chatting()
+    net.say("alice", "hello")
+    net.inject("carol", "bob", wire.control(Op.SYN, 0, "carol"))
+    net.run(until=net.now + 3 * T)
+    assert net.received("alice") == [] and net.received("bob") == ["hello"]
+    assert_chat_untouched(net)
+
+
+def test_chat_whose_peer_vanished_frees_the_daemon_when_a_third_party_invites() -> None:
+    """alice's daemon vanishes silently while bob has nothing to send: bob's chat would never end,
+    and carol would be told "busy" forever.  Her invitation makes bob probe alice; with no answer
+    within the retries his chat ends as "not answering" (issue 9.3), and carol gets through."""
+    net = chatting()
+    net.say("alice", "last words")
+    net.drop(src="alice", nth=None)
+    net.drop(dst="alice", nth=None)
+    net.start("carol", "bob")
+    net.run_until(lambda: bool(net.ended("carol")))
+    assert net.reasons("carol") == [EndReason.REFUSED]
+    net.run(until=net.now + (DEFAULT_CONFIG.session.retries + 2) * T)
+    assert net.reasons("bob") == [EndReason.NOT_ANSWERING]
+    net.run(until=net.now + LINGER + (DEFAULT_CONFIG.session.retries + 2) * T)
+    net.start("carol", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2)
+    assert net.events("bob", ev.Invitation)[-1].user == "carol"
+
+
 def test_stranger_datagrams_do_not_alter_the_sequence_bits() -> None:
     net = chatting()
     net.say("alice", "one")  # alice -> bob now expects seq 1
