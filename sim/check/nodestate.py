@@ -259,7 +259,7 @@ class _Walk:
             if not timers:
                 return None if not self.flight else "idle"
             when, k = min(timers)
-            now = max(now, when) + self.rng.choice((0.0, 0.3))  # exactly at the deadline, or later
+            now = max(now, when) + self.rng.choice((0.0, 0.25))  # at the deadline or later (dyadic: exact)
             self.t = now - self.base
             self.nodes[k].handle_timer(now)
             move = f"timer {k}"
