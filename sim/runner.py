@@ -176,9 +176,14 @@ class _InProcessDaemon:
     def __init__(self, config: DaemonConfig) -> None:
         self.config = config
         self.daemon: Daemon | None = None
+        self.starts = 0
 
     async def start(self) -> str:
-        self.daemon = Daemon(self.config)
+        """Each restart is a new daemon run, with its own SIMPX/1 chat-id epoch as daemon.py's start
+        time gives it (the first run keeps the model checker's: none)."""
+        self.starts += 1
+        epoch = "" if self.starts == 1 else f"r{self.starts}"
+        self.daemon = Daemon(replace(self.config, node=replace(self.config.node, chat_id_epoch=epoch)))
         await self.daemon.start()
         return self.config.host
 
