@@ -262,6 +262,10 @@ class FramedSession(Session):
         if dg.is_control(Op.FIN):
             self._x_framed.append(self._with(wire.control(Op.ACK, dg.seq, self.local_user), tag))
             return f"FIN of another chat ({tag.chat_id}): acknowledged for that chat"
+        if dg.is_control(Op.SYN_ACK):  # an acceptance of an invitation we no longer have (we restarted):
+            # a FIN with its tag ends it, as a stranger's answer would, and frees the peer for our new one
+            self._x_framed.append(self._with(wire.control(Op.FIN, 0, self.local_user), tag))
+            return f"SYN+ACK of another chat ({tag.chat_id}): answered with FIN for that chat"
         return f"{dg.label} of another chat ({tag.chat_id})"
 
     def _admit(self, dg: Datagram, tag: Tag | None) -> str | None:

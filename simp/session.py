@@ -293,7 +293,8 @@ class Session:
         unplugged), so without this it would keep our user busy for third parties forever (issue
         9.3).  We re-send, reliably, our last chat datagram (its bit is the one the peer has already
         taken, so a peer still in the chat acknowledges it as a duplicate and shows nothing; before
-        our first message that is bit 1, which such a peer also takes for a duplicate).  Any
+        our first message that is bit 1, which such a peer also takes for a duplicate; only the invited
+        side sends that one, see `_cmd_probe`).  Any
         datagram of the chat from the peer ends the probe; no answer after the retries ends the
         chat as "not answering", with a FIN re-sent as on any give-up.  Only a third party's SYN
         starts it, at most one at a time, so a live chat costs one datagram and its ACK per
@@ -785,6 +786,10 @@ class Session:
         """ESTABLISHED: see `probe`; nothing to do while a datagram of ours is in flight (its
         retransmissions probe the peer already)."""
         if self._inflight is not None or self._current is not None:
+            return
+        if self._last_chat is None and self.initiator:
+            # before the inviter's first message a bit-1 datagram reads, for a peer that learns
+            # dialects (simp.dialect), as the first message of a peer counting from 1: not a probe
             return
         last = self._last_chat or wire.chat(self._send_bit ^ 1, self.local_user, "")
         self._transmit_reliably(last, now, limit=self.config.retries)

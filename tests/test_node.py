@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from helpers import DEFAULT_CONFIG, Net, establish
 
@@ -110,6 +112,17 @@ def test_third_party_invitation_probes_an_idle_chat_whose_peer_is_alive_and_chan
     net.inject("carol", "bob", wire.control(Op.SYN, 0, "carol"))
     net.run(until=net.now + 3 * T)
     assert net.received("alice") == [] and net.received("bob") == ["hello"]
+    assert_chat_untouched(net)
+
+
+def test_inviter_that_has_said_nothing_never_probes_with_a_chat_datagram() -> None:
+    """Before the inviter's first message, a chat datagram with bit 1 reads, for a peer that
+    learns dialects (simp.dialect), as the first message of a peer counting from 1: it is shown.
+    So the inviter probes only once it has said something."""
+    net = chatting()
+    net.inject("carol", "alice", wire.control(Op.SYN, 0, "carol"))
+    net.run(until=net.now + 3 * T)
+    assert net.sent(src="alice", label="CHAT") == []
     assert_chat_untouched(net)
 
 
@@ -513,6 +526,27 @@ def test_restarted_peer_that_invites_again_gets_a_new_chat_within_a_timeout(stat
     net.say("bob", "after the restart")
     assert net.received("alice") == ["before the crash", "after the restart"]
     assert net.ended("bob") == []
+
+
+def test_restarted_inviter_whose_acceptance_was_lost_gets_its_new_invitation_through() -> None:
+    """SIMPX/1 on both sides: bob accepted alice's invitation, alice's daemon restarts before the
+    SYN+ACK arrives and invites again.  The SYN+ACK carries the old chat-id, so alice's new
+    invitation cannot take it; it is answered as a stranger's would be (FIN with its tag), which
+    ends bob's accepted invitation, and alice's next SYN is shown to bob as a new invitation."""
+    config = dataclasses.replace(DEFAULT_CONFIG, extension=True)
+    net = Net("alice", "bob", config=config)
+    net.drop(src="bob", label="SYN+ACK")
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.accept("bob")
+    net.run(until=T / 5)
+    net.nodes["alice"] = Node(dataclasses.replace(config, chat_id_epoch="restarted"))
+    net.nodes["alice"].connect_client("alice")
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 4 * T)
+    net.accept("bob")
+    net.run_until(lambda: bool(net.events("alice", ev.ChatStarted)), limit=net.now + 2 * T)
+    assert net.reasons("bob") == [EndReason.WITHDRAWN]
 
 
 LATE_SYNS = {  # seconds after the chat began at which a copy of alice's handshake SYN reaches bob
