@@ -148,7 +148,9 @@ class Session:
         self._after_chat = False  # an earlier chat with this peer still lingered when this one began
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
+        self._old_fin_seq: int | None = None  # ...with that bit (None: unknown)
         self.first_peer_fin_at: float | None = None  # when the peer's first FIN arrived
+        self.first_peer_fin_seq: int | None = None  # ...and its bit (the peer re-sends it unchanged)
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
@@ -200,16 +202,21 @@ class Session:
 
         Its FIN may still come if the peer sent one: it is re-sent every timeout until our ACK
         arrives, which we cannot know, at most `retries` times (as ours; delays under half a
-        timeout), so until (retries + 1.5) timeouts after the first.  If we gave up on the peer
-        without its acknowledgement, it may come at any time."""
+        timeout), so until (retries + 1.5) timeouts after the first, and always with the bit of
+        the first (it is the same datagram re-sent).  If we gave up on the peer without its
+        acknowledgement, it may come at any time, with either bit."""
         self._after_chat = previous is not None
         if previous is not None and previous.peer_may_send_fin:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
+            self._old_fin_seq = previous.first_peer_fin_seq
             self._old_fin_until = None if first is None else first + (self.config.retries + 1.5) * \
                 self.config.timeout
 
-    def _old_fin_may_come(self, now: float) -> bool:
+    def _old_fin_may_come(self, now: float, seq: int) -> bool:
+        """May a FIN with bit `seq` arriving now be the previous chat's (see `_follow`)?"""
+        if self._old_fin_seq is not None and seq != self._old_fin_seq:
+            return False
         return self._old_fin_always or (self._old_fin_until is not None and now <= self._old_fin_until)
 
     # -- outputs ---------------------------------------------------------------------------
@@ -262,7 +269,7 @@ class Session:
         """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
         if kind is Input.FIN and self.first_peer_fin_at is None:
-            self.first_peer_fin_at = now
+            self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
         handler = _TABLE.get((self.state, kind))
         if handler is None:
             return f"{kind.value} not expected in state {self.state.value}"
@@ -460,17 +467,18 @@ class Session:
     def _on_fin_refused(self, dg: Datagram, now: float) -> str | None:
         """SYN_SENT: FIN means declined, or refused if an ERR came first.
 
-        Right after a chat with the same peer ended, that chat's FIN may still come (the peer
-        re-sends it until our ACK arrives), and must not be taken for a decline (issue 9.1).  What
-        the wire tells apart: a FIN that answers an invitation (decline, busy, withdrawal after an
-        accept) always carries seq 0, so a FIN 1 is the old chat's.  A FIN 0 is ambiguous while
-        the old chat's peer may still re-send its FIN: we acknowledge it (right for both) and send
-        our SYN again at once.  The old chat's peer stops its FIN on our ACK (or ignores our SYN
-        until then) and re-sends it no sooner than a timeout later; a daemon that declined answers
-        the repeated SYN with FIN at once (and keeps doing so while our SYNs come, see
-        `_on_syn_after_decline`).  So a FIN 0 within half a timeout of that SYN is the decline
-        (delays under a quarter timeout); otherwise the question is asked again.  Cost: one more
-        round trip for a decline, only right after a chat with the same peer.
+        Right after a chat with the same peer ended, that chat's FIN may still come (the peer re-sends
+        it until our ACK arrives), and must not be taken for a decline (issue 9.1).  What the wire
+        tells apart: a FIN that answers an invitation (decline, busy, withdrawal after an accept)
+        always carries seq 0, so a FIN 1 is the old chat's; and if the old chat's FIN we received
+        carried seq 1, a FIN 0 is this invitation's answer (the old FIN is re-sent
+        unchanged).  Otherwise a FIN 0 is ambiguous while the old chat's peer may still re-send it: we
+        acknowledge it (right for both) and send our SYN again at once.  The old chat's peer stops its
+        FIN on our ACK (or ignores our SYN until then) and re-sends it no sooner than a timeout later;
+        a daemon that declined answers the repeated SYN with FIN at once (and keeps doing so while our
+        SYNs come, see `_on_syn_after_decline`).  So a FIN 0 within half a timeout of that SYN is the
+        decline (delays under a quarter timeout); otherwise the question is asked again.  Cost: one
+        more round trip for a decline, only right after a chat with the same peer.
         """
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self._first_syn_at is not None and now < self._first_syn_at:
@@ -480,7 +488,7 @@ class Session:
         if not self._refused:
             if self._after_chat and dg.seq == 1:
                 return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
-            if self._old_fin_may_come(now) and not (self._answer_due_until is not None
+            if self._old_fin_may_come(now, dg.seq) and not (self._answer_due_until is not None
                                                     and now <= self._answer_due_until):
                 self._ask_again(now)
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"

@@ -451,6 +451,26 @@ def test_reinviting_the_peer_that_left_and_being_declined_is_told_at_once(ack_lo
     assert net.reasons("bob") == [EndReason.PEER_LEFT, EndReason.DECLINED]
 
 
+def test_decline_fin_0_after_a_chat_that_ended_with_fin_1_is_a_decline_at_once() -> None:
+    """alice said something, so her FIN of the old chat carries seq 1 (re-sent unchanged): a FIN 0
+    can only answer bob's new invitation.  bob hears "declined" when it arrives, without asking
+    again (here that SYN would be lost: alice would show the invitation a second time)."""
+    net = chatting()
+    net.say("alice", "bye")
+    net.quit("alice")
+    net.run_until(lambda: bool(net.ended("bob")))
+    net.drop(src="bob", dst="alice", label="SYN", nth=2)
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    asked = net.now
+    net.decline("alice")
+    net.run_until(lambda: len(net.ended("bob")) == 2, limit=asked + T / 2)
+    assert net.reasons("bob") == [EndReason.PEER_LEFT, EndReason.DECLINED]
+    assert len(net.sent(src="bob", label="SYN")) == 1
+    net.run()
+    assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
+
+
 @pytest.mark.parametrize("where", ["inviter", "invited"])
 def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str) -> None:
     """bob's FIN of chat 1 carries seq 1 (after one message); a copy arrives late, while chat 2
