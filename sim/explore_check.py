@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from sim.explore_gen import RETRIES
 from simp.events import EndReason
 
 END_KINDS = tuple(reason.text for reason in EndReason)
@@ -318,7 +319,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 elif not shown:
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == "declined" and declined_at:
-                found += _late_decline(log, where, host, p, declined_at[0], a.end.t)
+                found += _late_decline(log, where, host, p, declined_at[0], a.end.t, a.start)
     found += _ignored_invitations(log, by_host)
     return found
 
@@ -363,9 +364,21 @@ def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
                  and f.sent >= since and f.arrived is not None), None)
 
 
-def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float) -> list[str]:
-    """The inviter must hear "declined" when the first FIN of that decline reaches it."""
+def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float,
+                  start: float) -> list[str]:
+    """The inviter must hear "declined" when the first FIN of that decline reaches it.
+
+    Except where the wire cannot tell: when a FIN 0 of the decliner's previous chat reached the
+    inviter shortly before this invitation (within the span that FIN is re-sent), a FIN 0 may be
+    a re-sent copy of it (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
+    SYN and decides on a FIN that answers it, so under loss "declined" comes a round trip or more
+    later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
+    delay is not judged then ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
+    span = (RETRIES + 2) * log.timeout
+    if any(f.src == peer and f.dst == host and f.seq == 0 and f.arrived is not None
+           and start - span <= f.arrived <= start for f in log.fins):
+        return []
     if heard is not None and told > heard + REACTION_SLACK:
         return [f"{where}: told 'declined' {told - heard:.1f}s after {peer}'s FIN of the decline "
                 f"reached it (at {heard:.3f}s)"]
