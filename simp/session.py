@@ -301,8 +301,9 @@ class Session:
         9.3).  We re-send, reliably, our last chat datagram (its bit is the one the peer has already
         taken, so a peer still in the chat acknowledges it as a duplicate and shows nothing; before
         our first message that is bit 1, which such a peer also takes for a duplicate; only the invited
-        side sends that one, see `_cmd_probe`).  Any
-        datagram of the chat from the peer ends the probe; no answer after the retries ends the
+        side sends that one, see `_cmd_probe`).  Its ACK ends the probe, and only then may a message
+        said meanwhile go out: sent at once, it would flip the bit, and a probe it overtook would
+        read as a new message.  No answer after the retries ends the
         chat as "not answering", with a FIN re-sent as on any give-up.  Only a third party's SYN
         starts it, at most one at a time, so a live chat costs one datagram and its ACK per
         invitation it refuses, and a user's silence alone never ends a chat."""
@@ -415,8 +416,8 @@ class Session:
 
     def _send_next(self, now: float) -> None:
         """Start the next queued message, or the FIN if draining and nothing is left."""
-        if self._current is not None:
-            return
+        if self._current is not None or self._probing:
+            return  # (after a probe: its ACK first, see `_cmd_probe`)
         if self._queue:
             self._current = self._queue.popleft()
             self._sent_chat = True
@@ -633,6 +634,11 @@ class Session:
         self._peer_is_in_chat()
         if self._late_handshake_ack(dg, now):  # at worst, our first message is re-sent once
             return "ACK seq=0 taken for the handshake's late ACK"
+        if self._probing and self._inflight is not None and dg.seq == self._inflight.seq:
+            self._probing = False
+            self._stop_retransmitting()
+            self._send_next(now)  # a message said meanwhile can no longer be overtaken by the probe
+            return "ACK of our probe: the peer still has the chat"
         if self._current is None:
             return "ACK with nothing in flight"
         if dg.seq != self._send_bit:
@@ -766,12 +772,8 @@ class Session:
         return None
 
     def _peer_is_in_chat(self) -> None:
-        """A datagram only a peer still in this chat sends: forget any SYN seen before it, and end
-        a probe (`probe`): the peer is there."""
+        """A datagram only a peer still in this chat sends: forget any SYN seen before it."""
         self._first_syn_in_chat = None
-        if self._probing:
-            self._probing = False
-            self._stop_retransmitting()
 
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"

@@ -115,6 +115,19 @@ def test_third_party_invitation_probes_an_idle_chat_whose_peer_is_alive_and_chan
     assert_chat_untouched(net)
 
 
+def test_message_said_during_a_probe_waits_for_its_ack_so_the_probe_is_never_taken_for_a_message() -> None:
+    """The probe carries the bit the peer has already taken; our next message flips it.  Sent at
+    once, that message could overtake the probe (delays under a quarter timeout), and the probe
+    would then read as a new message.  So a message waits for the probe's ACK."""
+    net = chatting()
+    net.delay(src="bob", dst="alice", label="CHAT", seq=1, delay=T / 5)
+    net.inject("carol", "bob", wire.control(Op.SYN, 0, "carol"))
+    net.say("bob", "after the probe")
+    net.run(until=net.now + 3 * T)
+    assert net.received("alice") == ["after the probe"]
+    assert_chat_untouched(net)
+
+
 def test_inviter_that_has_said_nothing_never_probes_with_a_chat_datagram() -> None:
     """Before the inviter's first message, a chat datagram with bit 1 reads, for a peer that
     learns dialects (simp.dialect), as the first message of a peer counting from 1: it is shown.
