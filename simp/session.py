@@ -663,9 +663,11 @@ class Session:
         if dg.seq != self._send_bit:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
+            if self._declined:  # the inviter completed the handshake: its SYNs of it are over as
+                self._decline_acked_at = now  # surely as after our FIN's ACK (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
-        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation
-            self._decline_acked_at = now
+        if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
+            self._decline_acked_at = now  # ACK: the FIN refused the invitation
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None

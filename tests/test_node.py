@@ -464,6 +464,26 @@ def test_reinviting_the_peer_that_left_and_being_declined_is_told_at_once(ack_lo
     assert net.reasons("bob") == [EndReason.PEER_LEFT, EndReason.DECLINED]
 
 
+def test_reinvitation_after_a_chat_the_invited_side_quit_before_its_handshake_ack_is_shown() -> None:
+    """bob accepts and quits before alice's handshake ACK arrives: his FIN refuses the invitation
+    (he remembers it as declined), but the late ACK shows alice completed the handshake, so her SYNs
+    of that invitation are over.  Told "peer left", she invites him again: that SYN is a new
+    invitation, shown to bob, not answered from his decline memory ("declined" without a decline)."""
+    net = Net("alice", "bob")
+    net.delay(src="alice", dst="bob", label="ACK", nth=1, delay=T / 5)
+    net.drop(src="bob", dst="alice", label="FIN", nth=1)
+    net.drop(src="alice", dst="bob", label="ACK", nth=2)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.accept("bob")
+    net.quit("bob")
+    net.run_until(lambda: len(net.ended("alice")) == 1)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 3 * T)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]
+
+
 def test_decline_fin_0_after_a_chat_that_ended_with_fin_1_is_a_decline_at_once() -> None:
     """alice said something, so her FIN of the old chat carries seq 1 (re-sent unchanged): a FIN 0
     can only answer bob's new invitation.  bob hears "declined" when it arrives, without asking
