@@ -48,8 +48,8 @@ def configure(run: argparse.ArgumentParser) -> None:
         "--processes) and print one line per scenario, the report and ladder of each failure, and a "
         "summary table. Folders are searched recursively for scenario files (YAML with a top-level "
         "hosts: or steps: key); files named explicitly are always run. Exit status: 0 all passed "
-        "(seed-bound results included), 1 some scenario failed, 2 some file is not a valid scenario "
-        "or no scenario was selected."
+        "(seed-bound, PASS* and N/A results included), 1 some scenario failed, 2 some file is not a "
+        "valid scenario or no scenario was selected."
     )
     run.add_argument("paths", nargs="+", metavar="PATH", help="scenario files or folders of them")
     run.add_argument(
