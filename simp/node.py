@@ -297,7 +297,9 @@ class Node:
                 self.stats["invitations"] += 1
                 return None
             if self.current is not None:
-                self.current.probe(now)  # is our idle chat's peer still there? (Session.probe)
+                numbered = isinstance(self.current, extension.FramedSession) and \
+                    self.current.mode is extension.Mode.EXTENDED
+                self.current.probe(now, numbered=numbered)  # is our idle chat's peer still there?
             text = NO_USER_TEXT if self.user is None else BUSY_TEXT
             return self._answer_limited(source, now, dg, [wire.control(Op.ERR, 0, self._me, text),
                                                       wire.control(Op.FIN, 0, self._me)])

@@ -293,7 +293,7 @@ class Session:
         """End at once (daemon stopping): one FIN, best effort; everything pending is undelivered."""
         self._command(Input.ABORT, None, now)
 
-    def probe(self, now: float) -> None:
+    def probe(self, now: float, *, numbered: bool = False) -> None:
         """A third party invites our user while this chat is idle: make sure the peer still has it.
 
         A chat with nothing in flight hears nothing from a peer whose daemon vanished (killed,
@@ -309,7 +309,7 @@ class Session:
         invitation it refuses, and a user's silence alone never ends a chat."""
         handler = _TABLE.get((self.state, Input.PROBE))
         if handler is not None:
-            handler(self, None, now)
+            handler(self, numbered, now)
 
     def handle_timer(self, now: float) -> None:
         if self._expire_at is not None and now >= self._expire_at:  # first: no SYN is sent at expiry
@@ -794,12 +794,13 @@ class Session:
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=ev.EndReason.DECLINED))
         self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
 
-    def _cmd_probe(self, _: object, now: float) -> None:
+    def _cmd_probe(self, numbered: object, now: float) -> None:
         """ESTABLISHED: see `probe`; nothing to do while a datagram of ours is in flight (its
-        retransmissions probe the peer already)."""
+        retransmissions probe the peer already).  `numbered`: the chat numbers its messages
+        (SIMPX/1), so even an inviter's bit-1 datagram before its first message is a probe."""
         if self._inflight is not None or self._current is not None:
             return
-        if self._last_chat is None and self.initiator:
+        if self._last_chat is None and self.initiator and not numbered:
             # before the inviter's first message a bit-1 datagram reads, for a peer that learns
             # dialects (simp.dialect), as the first message of a peer counting from 1: not a probe
             return

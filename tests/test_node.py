@@ -115,6 +115,18 @@ def test_third_party_invitation_probes_an_idle_chat_whose_peer_is_alive_and_chan
     assert_chat_untouched(net)
 
 
+def test_silent_inviter_of_a_simpx_chat_probes_a_vanished_peer_and_is_freed() -> None:
+    """With SIMPX/1 (numbered messages) a bit-1 datagram before the inviter's first message is
+    a probe for the peer's layer too, so even an inviter that has said nothing is freed."""
+    net = Net("alice", "bob", "carol", config=dataclasses.replace(DEFAULT_CONFIG, extension=True))
+    establish(net)
+    net.drop(src="bob", nth=None)
+    net.drop(dst="bob", nth=None)
+    net.inject("carol", "alice", wire.control(Op.SYN, 0, "carol"))
+    net.run(until=net.now + (DEFAULT_CONFIG.session.retries + 2) * T)
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+
+
 def test_message_said_during_a_probe_waits_for_its_ack_so_the_probe_is_never_taken_for_a_message() -> None:
     """The probe carries the bit the peer has already taken; our next message flips it.  Sent at
     once, that message could overtake the probe (delays under a quarter timeout), and the probe
