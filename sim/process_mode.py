@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE_SLACK = 0.02  # real seconds: delivery through the relay and the client ports, unloaded
 SAFETY = 3.0  # times the worst lateness seen: the tail of a scheduler is longer than one sample shows
 CLIENT_TIMEOUT = 3.0  # scenario seconds, as the daemon's default; scaled like everything else
+UNWATCHED_CLIENT_TIMEOUT = 2.0  # real seconds, where no step kills a client (see ProcessDaemon)
 PROBE_PERIOD = 0.1  # in timeouts: how often the lateness probe wakes up
 
 
@@ -104,9 +105,15 @@ class ProcessDaemon:
     traffic to that address (peers keep seeing the host at its alias, as before).
     """
 
-    def __init__(self, config: DaemonConfig, scale: float) -> None:
+    def __init__(self, config: DaemonConfig, scale: float, *, watch_clients: bool = True) -> None:
+        """`watch_clients`: the scenario kills a client, so the daemon must notice its silence in
+        the scenario's own time (3 s).  Elsewhere the client timeout is not what the scenario is
+        about, and 3 s scaled (150 ms at 0.05) would let a busy machine's pause in the harness's
+        heartbeats drop a live client; those runs get UNWATCHED_CLIENT_TIMEOUT of real time."""
         self.config = config
         self.scale = scale
+        self.client_timeout = CLIENT_TIMEOUT if watch_clients else max(
+            CLIENT_TIMEOUT, UNWATCHED_CLIENT_TIMEOUT / scale)
         self.proc: subprocess.Popen[bytes] | None = None
         self.client: Client | None = None  # the harness's connected client on this host, if any
         self._standby: list[tuple[str, subprocess.Popen[bytes]]] = []
@@ -114,7 +121,7 @@ class ProcessDaemon:
     def command(self, host: str) -> list[str]:
         session = self.config.node.session
         scaled = {"--timeout": session.timeout, "--invite-expiry": session.invite_expiry,
-                  "--client-timeout": CLIENT_TIMEOUT, "--client-heartbeat": 1.0}
+                  "--client-timeout": self.client_timeout, "--client-heartbeat": 1.0}
         args = [sys.executable, str(ROOT / "daemon.py"), host,
                 "--port", str(self.config.port), "--client-port", str(self.config.client_port),
                 "--retries", str(session.retries), "--log-level", "WARNING"]

@@ -329,7 +329,8 @@ class _Run:
             elif self.scale is None:
                 daemon = _InProcessDaemon(config)
             else:
-                daemon = _ProcessDaemon(config, self.scale)
+                daemon = _ProcessDaemon(config, self.scale, watch_clients=any(
+                    isinstance(step, S.KillClient) for step in self.sc.steps))
                 first = [ip] if spec.daemon else []  # a daemon started by a step: nothing at ip till then
                 later = [next(spares) for _ in range(self._starts(spec.name) - len(first))]
                 await daemon.prepare(first + later)
@@ -398,6 +399,7 @@ class _Run:
     async def _connect(self, host: _Host, user: str) -> None:
         if host.pump is not None:
             host.pump.cancel()
+        host.chatting = False  # a new connection has no chat yet (the old one may have died with its daemon)
         if isinstance(host.daemon, ForeignDaemon):
             await self._connect_foreign(host, host.daemon, user)
             return
@@ -688,10 +690,9 @@ class _Run:
         due = line.expected_time(previous)
         if due is None:
             return True
-        allowed = line.tolerance
+        allowed = line.tolerance  # the protocol's own leeway; in process mode the scheduler's on top
         if self.scale is not None:
-            allowed = max(allowed, slack(due=due, timeout=self.sc.daemon.timeout, scale=self.scale,
-                                         lateness=lateness))
+            allowed += slack(due=due, timeout=self.sc.daemon.timeout, scale=self.scale, lateness=lateness)
         return abs(t - due) <= allowed + 1e-9
 
     def _check_wire(self, lines: tuple[S.WireLine, ...]) -> None:
