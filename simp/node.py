@@ -156,7 +156,7 @@ class Node:
                                      previous=previous)
         if isinstance(self.current, extension.FramedSession):
             self._invitations_sent += 1
-            tag = extension.node_tag(self.user or "", self.config.own_addresses)
+            tag = extension.node_tag(self.user or "")
             self.current.offer(extension.new_chat_id(tag, self._invitations_sent, self.config.chat_id_epoch))
         self.stats["chats_started"] += 1
 
