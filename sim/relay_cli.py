@@ -15,7 +15,8 @@ binds 127.0.0.101:7777 for alice and 127.0.0.102:7777 for bob (loopback reals ge
 Fault rules come from a YAML file with a `faults:` list written exactly as in a scenario (host
 names in `match: {from: alice}` are the relay's host names) and/or from flags; the flags' rules
 follow the file's.  Every datagram is printed as it passes, one ladder line each, with its fate;
-on exit (Ctrl-C, SIGTERM or `--duration`) the trace, a pcap and the full ladder are written.
+on exit (Ctrl-C, SIGTERM or `--duration`) the trace, a pcapng capture (hosts named, faulted
+datagrams commented) and the full ladder are written.
 """
 
 from __future__ import annotations
@@ -210,9 +211,9 @@ def summary(trace: Trace) -> str:
 
 def write_outputs(trace: Trace, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "trace.jsonl", out / "capture.pcap", out / "ladder.txt", out / "ladder.svg"]
+    paths = [out / "trace.jsonl", out / "capture.pcapng", out / "ladder.txt", out / "ladder.svg"]
     trace.write_jsonl(paths[0])
-    trace.write_pcap(paths[1])
+    trace.write_pcapng(paths[1])
     paths[2].write_text(trace.ladder(), encoding="utf-8")
     trace.write_svg(paths[3], title="python -m sim relay")
     return paths
@@ -274,7 +275,7 @@ def build_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         help="hold a datagram back until the next one on its path, with probability P")
     parser.add_argument("--seed", default="0", help="seed of the fault rules' random draws (default 0)")
     parser.add_argument("--out", type=Path, default=Path("relay-out"), metavar="DIR",
-                        help="where trace.jsonl, capture.pcap, ladder.txt/.svg go on exit "
+                        help="where trace.jsonl, capture.pcapng, ladder.txt/.svg go on exit "
                              "(default ./relay-out)")
     parser.add_argument("--duration", type=float, metavar="SECONDS", help="stop by itself after this long")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live ladder, only the summary")

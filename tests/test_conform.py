@@ -139,7 +139,7 @@ def test_junit_and_html_reports(tmp_path: Path) -> None:
     matrix = index.read_text()
     assert 'href="ours.html"' in matrix and 'href="theirs.html"' in matrix
     page = (tmp_path / "html" / "ours.html").read_text()
-    assert "ACK carries &lt;bit&gt;" in page and "capture.pcap" in page
+    assert "ACK carries &lt;bit&gt;" in page and "capture.pcapng" in page
     assert (tmp_path / "html" / "ours" / CASES[1].id / "user.txt").exists()
     assert "1 passed, 1 failed" in report.totals_line(by["ours"])
     assert "pass*" in report.table(by["theirs"])
@@ -188,7 +188,7 @@ def test_cli_lists_and_runs(tmp_path: Path) -> None:
     junit = tmp_path / "j.xml"
     out = ["--out", str(tmp_path / "out")]
     assert main(["conform", "-k", "fin-from-peer", "--junit", str(junit), *out]) == 0
-    assert (tmp_path / "out" / "simp-sim" / "fin-from-peer" / "capture.pcap").exists()
+    assert (tmp_path / "out" / "simp-sim" / "fin-from-peer" / "capture.pcapng").exists()
     assert ET.parse(junit).getroot().find("testsuite").get("tests") == "1"  # type: ignore[union-attr]
     assert main(["conform", str(tmp_path / "missing.yaml")]) == 2
     profile_path("spec", tmp_path)

@@ -121,7 +121,7 @@ def test_chat_through_the_relay_with_a_dropped_message(hosts: LoopbackHosts, tmp
         ladder.expect(r'▶│  #\d+$')
         relay.send_signal(signal.SIGINT)
         assert relay.wait(10) == 0
-        notes.expect(r"# \d+ datagrams, dropped 1 in [\d.]+s; wrote .*capture.pcap")
+        notes.expect(r"# \d+ datagrams, dropped 1 in [\d.]+s; wrote .*capture.pcapng")
     finally:
         if relay.poll() is None:
             relay.kill()
@@ -130,7 +130,7 @@ def test_chat_through_the_relay_with_a_dropped_message(hosts: LoopbackHosts, tmp
     dropped = [e for e in events if e["action"] == "dropped"]
     assert len(dropped) == 1 and dropped[0]["desc"].startswith("CHAT seq=0")
     assert b"hello through the relay" in bytes.fromhex(dropped[0]["bytes"])
-    assert (out / "capture.pcap").read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
+    assert (out / "capture.pcapng").read_bytes()[:4] == bytes.fromhex("0a0d0d0a")  # pcapng section header
     assert "dropped: faults[0]: drop" in (out / "ladder.txt").read_text()
 
 

@@ -48,7 +48,7 @@ def failure_reports(results: Sequence[CaseResult], artifacts: Path | None = None
     out = []
     for r in results:
         if r.status in (FAIL, ERROR):
-            pcap = artifacts / slug(r.profile) / r.case.id / "capture.pcap" if artifacts else None
+            pcap = artifacts / slug(r.profile) / r.case.id / "capture.pcapng" if artifacts else None
             where = f"   pcap: {pcap}\n" if pcap else ""
             out.append(f"── {r.profile} / {r.case.id}: {r.case.title}\n   {r.detail}\n{where}{r.ladder}")
     return "\n".join(out)
@@ -101,7 +101,8 @@ def implementation_page(name: str, results: Sequence[CaseResult]) -> str:
             details.append(
                 f'<h3 id="{esc(r.case.id)}">{esc(r.case.id)}: {esc(r.case.title)}</h3>'
                 f"<p><b>{esc(_MARK[r.status])}</b>: {esc(r.summary())}</p>"
-                f'<p><a href="{base}/capture.pcap">capture.pcap</a> · <a href="{base}/ladder.txt">ladder</a>'
+                f'<p><a href="{base}/capture.pcapng">capture.pcapng</a>'
+                f' · <a href="{base}/ladder.txt">ladder</a>'
                 f' · <a href="{base}/user.txt">user transcript</a>'
                 f' · <a href="{base}/daemon.txt">daemon output</a></p>'
                 f"<pre>{esc(r.ladder)}</pre>")

@@ -122,13 +122,13 @@ async def run_suite(profile: Profile, cases: Sequence[Case], jobs: int = 4,
 
 
 def write_artifacts(results: Sequence[CaseResult], out: Path) -> None:
-    """Per case: ladder.txt, capture.pcap, user.txt, daemon.txt under out/PROFILE/CASE/."""
+    """Per case: ladder.txt, capture.pcapng, user.txt, daemon.txt under out/PROFILE/CASE/."""
     for r in results:
         d = out / slug(r.profile) / r.case.id
         d.mkdir(parents=True, exist_ok=True)
         if r.trace is not None:
             (d / "ladder.txt").write_text(r.ladder, encoding="utf-8")
-            r.trace.write_pcap(d / "capture.pcap")
+            r.trace.write_pcapng(d / "capture.pcapng")
         (d / "user.txt").write_text("\n".join(r.user_lines) + "\n", encoding="utf-8")
         (d / "daemon.txt").write_text("\n".join(r.daemon_output) + "\n", encoding="utf-8")
 
