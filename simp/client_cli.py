@@ -13,12 +13,13 @@ import sys
 
 from simp import wire
 from simp.client import Client
+from simp.console import program_name
 from simp.tui import parse_peer, run_interactive, run_scripted
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="client.py",
+        prog=program_name("client.py"),
         description="SIMP chat client. Connects to the daemon at IP (UDP port 7778 by default).",
         epilog="At the menu: s starts a chat (then the peer daemon's IP[:PORT]), w waits for an "
         "invitation, q quits. When invited: y or n. In a chat every line is a message; q ends the "

@@ -23,6 +23,13 @@ SIGPIPE_STATUS = 141  # what a shell reports for a program ended by SIGPIPE (128
 INTERRUPTED_STATUS = 130  # and for one ended by SIGINT (128 + 2)
 
 
+def program_name(default: str) -> str:
+    """How the user started the command, for usage and error lines: the console script's name
+    (`simp-client`) when it was one, else `default` (`client.py`, as `python client.py` runs it)."""
+    invoked = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return invoked if invoked.startswith("simp-") else default
+
+
 def missing_extra(exc: BaseException) -> str | None:
     """For an ImportError of one of the optional packages: the one-line advice; else None."""
     if not isinstance(exc, ImportError):

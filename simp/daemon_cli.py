@@ -16,6 +16,7 @@ import signal
 import sys
 import time
 
+from simp.console import program_name
 from simp.daemon import Daemon, DaemonConfig
 from simp.node import NodeConfig
 from simp.session import SessionConfig
@@ -52,7 +53,7 @@ def _ipv4(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="daemon.py",
+        prog=program_name("daemon.py"),
         description="SIMP daemon: talks to other daemons on UDP PORT and serves one local chat client "
         "on UDP CLIENT_PORT, both on IP.",
         epilog="Example: python daemon.py 127.0.0.1   then, in another terminal: python client.py 127.0.0.1")
@@ -110,7 +111,7 @@ async def run(config: DaemonConfig) -> int:
     try:
         await daemon.start()
     except OSError as exc:
-        print(f"daemon.py: error: {_bind_error(exc, config)}", file=sys.stderr)
+        print(f"{program_name('daemon.py')}: error: {_bind_error(exc, config)}", file=sys.stderr)
         return 2
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
