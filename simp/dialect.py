@@ -63,7 +63,6 @@ class PeerDialect:
     ack_next: bool = False
     first_bit_1: bool = False
     flip_ours: bool = False  # our chat bits follow first-bit-1 (we had sent no chat datagram yet)
-    received: int = 0  # datagrams received in this chat, to name the evidence
     _fresh_at: float | None = None  # when this chat's first SYN or SYN+ACK reached us
     _we_invited: bool = False  # a SYN+ACK came: rule 3 is off (see the module docstring)
     _seen_chat: bool = False
@@ -72,7 +71,9 @@ class PeerDialect:
     _sends: int = 0  # transmissions of it so far
     _next_bit_after: set[int] = field(default_factory=set)  # transmissions after which ACK b^1 came
     _answering_chat: bool = False  # the session's answers now are to a chat datagram
-    learned: list[str] = field(default_factory=list)  # one line per rule fired, with its evidence
+    # one line per rule fired, with its evidence, until Dialects moves it to the node's notes (at
+    # once): what was said is no part of how the chat behaves, so it does not stay in its state
+    learned: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -85,7 +86,6 @@ class PeerDialect:
 
     def incoming(self, dg: Datagram, layout: tuple[int, int], now: float) -> Datagram | None:
         """Observe one datagram from the peer; return it in SPEC's terms, or None to drop it."""
-        self.received += 1
         self._answering_chat = False
         if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
             if self._fresh_at is None:
@@ -94,7 +94,7 @@ class PeerDialect:
             if layout != self.layout:
                 self.layout = layout
                 if layout != SPEC_LAYOUT:
-                    self.learned.append(f"short-fields: its {dg.label} (datagram {self.received}) decodes "
+                    self.learned.append(f"short-fields: its {dg.label} decodes "
                                         f"only with a {3 + sum(layout)}-byte header (SPEC: 39), read as a "
                                         f"{layout[0]}-byte user and {layout[1]}-byte length field")
             return dg
@@ -110,7 +110,7 @@ class PeerDialect:
                 return None  # may be an older chat's straggler: treated as lost on the path
             self.first_bit_1 = True
             self.flip_ours = not self._sent_chat
-            self.learned.append(f"first-bit-1: its first CHAT (datagram {self.received}) carries bit 1, "
+            self.learned.append(f"first-bit-1: its first CHAT carries bit 1, "
                                 f"{now - self._fresh_at:.3f} s after this chat's handshake began"
                                 + ("" if self.flip_ours else "; ours keep SPEC's bits (one went out first)"))
         self._seen_chat = True
@@ -124,7 +124,7 @@ class PeerDialect:
             self._next_bit_after.add(self._sends)
             if len(self._next_bit_after) >= 2:
                 self.ack_next = True
-                self.learned.append(f"ack-next: ACK seq={dg.seq} (datagram {self.received}) answers our CHAT "
+                self.learned.append(f"ack-next: ACK seq={dg.seq} answers our CHAT "
                                     f"seq={sent_bit} after transmissions {sorted(self._next_bit_after)}")
         if dg.seq ^ self.ack_next == sent_bit:
             self._inflight = None
@@ -197,9 +197,9 @@ class Dialects:
         peer = self._of(chat)
         if peer is None:
             peer = chat.dialect = PeerDialect(self._timeout)  # type: ignore[attr-defined]
-        before = len(peer.learned)
         result = peer.incoming(dg, self._layout, now)
-        for line in peer.learned[before:]:
+        lines, peer.learned = peer.learned, []
+        for line in lines:
             self._notes.append(f"peer {chat.peer[0]}:{chat.peer[1]} speaks a SIMP dialect, {line}; "
                                f"this chat now runs as {peer.name}")
         return result

@@ -66,7 +66,7 @@ def test_a_short_fields_syn_plus_ack_teaches_the_layout_once() -> None:
     dg = peer.incoming(wire.control(Op.SYN_ACK, 0, "bob"), (16, 2), now=1.0)
     assert dg == wire.control(Op.SYN_ACK, 0, "bob")
     assert peer.layout == (16, 2) and peer.name == "short-fields(21)"
-    assert len(peer.learned) == 1 and "SYN+ACK (datagram 1)" in peer.learned[0]
+    assert len(peer.learned) == 1 and "its SYN+ACK decodes only with a 21-byte header" in peer.learned[0]
 
 
 # -- rule 2: ack-next ----------------------------------------------------------------------------
