@@ -155,6 +155,7 @@ class FramedSession(Session):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.mode = Mode.PLAIN
         self.chat_id = ""
+        self._x_offer = ""  # the chat-id our own invitation offers ("" when we were invited)
         # (the framing's own attributes start with _x_, so they never shadow one of Session's)
         self._x_last_chat = 0  # counter of our last chat message
         self._x_expect: tuple[int, ...] = ()  # counters whose ACK may reach the session
@@ -163,7 +164,7 @@ class FramedSession(Session):
         self._x_mode_note: str | None = None
 
     def offer(self, chat_id: str) -> None:
-        self.mode, self.chat_id = Mode.OFFERED, chat_id
+        self.mode, self.chat_id, self._x_offer = Mode.OFFERED, chat_id, chat_id
 
     def adopt(self, chat_id: str) -> None:
         self._settle(Mode.EXTENDED, chat_id, "the inviter offered it")
@@ -189,6 +190,12 @@ class FramedSession(Session):
         self._x_framed.extend(self._tagged(dg, answering) for dg in out)
 
     def _tagged(self, dg: Datagram, answering: tuple[Datagram, Tag | None] | None) -> Datagram:
+        if dg.is_control(Op.SYN) and self._x_offer:
+            # a SYN is only ever our own invitation, so it offers our own chat-id and negotiates
+            # afresh: after crossing invitations the peer's FIN ends the crossed chat (the joined
+            # chat-id) and the session asks again; with the joined id the peer would join it once
+            # more into a tag no one can parse, and drop every answer (explorer seed 214)
+            self.mode, self.chat_id = Mode.OFFERED, self._x_offer
         if self.mode is Mode.PLAIN or dg.is_control(Op.ERR):
             return dg
         if dg.is_control(Op.ACK):  # answers what was just handed to the session

@@ -300,3 +300,29 @@ def test_the_connected_clients_status_says_how_the_chat_runs() -> None:
         assert (await chat.a.status())["mode"] == "none"
 
     in_chat(check)
+
+
+def test_after_a_crossing_chat_ends_by_the_peers_fin_our_invitation_offers_its_own_chat_id_again() -> None:
+    """Crossing invitations, then alice's daemon restarts and invites bob again (explorer seed
+    214).  Bob's crossed chat (the joined chat-id) is ended by the restarted alice's FIN, so bob
+    asks again with its own invitation.  That SYN must offer bob's own chat-id: with the joined
+    one, alice's crossing rule joined three ids into a tag nobody can parse, bob dropped every
+    SYN+ACK as untagged, and alice's invitation gave up and was told to bob as 'declined'."""
+    config = dataclasses.replace(DEFAULT_CONFIG, extension=True)
+    net = Net("alice", "bob", config=config)
+    net.drop(src="alice", label="SYN+ACK")  # the old alice's answer to bob's SYN: lost in the crash
+    net.delay(src="alice", nth=None, delay=T / 10)
+    net.start("alice", "bob")
+    net.start("bob", "alice")
+    net.nodes["alice"] = Node(dataclasses.replace(config, chat_id_epoch="restarted"))
+    net.nodes["alice"].connect_client("alice")
+    net.start("alice", "bob")
+    net.run_until(lambda: all(net.events(name, ev.ChatStarted) for name in ("alice", "bob")),
+                  limit=net.now + 2 * T)
+    syns = [extension.parse(hop.dg.payload)[0] for hop in net.transcript
+            if hop.src == "bob" and hop.dg.is_control(Op.SYN)]
+    assert all(tag is not None and "+" not in tag.chat_id for tag in syns), net.ladder()
+    assert net.reasons("bob") == [] and net.reasons("alice") == []
+    net.say("bob", "hi")
+    net.run()
+    assert net.received("alice") == ["hi"]
