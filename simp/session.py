@@ -558,8 +558,17 @@ class Session:
         return None
 
     def _on_fin_lingering(self, dg: Datagram, now: float) -> str | None:
-        """CLOSED/DECLINING: our ACK of their FIN was lost; answer again."""
+        """CLOSED/DECLINING: our ACK of their FIN was lost; answer again.
+
+        Ended (CLOSED), the linger starts again from this copy: the peer still re-sends its FIN
+        (a timeout from now at the earliest), and while it may, the node must keep this session,
+        so that an invitation of ours to the same peer knows a FIN 0 may be the old chat's
+        (`_follow`).  Otherwise the linger could end between two copies, and the next copy,
+        arriving after our new SYN, would read as a decline (explorer seed 249).  The peer
+        re-sends it at most `retries` times, so the linger stays bounded."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self.state is State.CLOSED:
+            self._linger_until = now + self.config.linger * self.config.timeout
         return None
 
     def takes_syn(self, now: float) -> bool:

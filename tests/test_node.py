@@ -287,6 +287,9 @@ def test_lingering_sessions_are_capped_and_a_datagram_costs_the_same_whatever_th
     assert len(node.datagrams_to_send()) == 2 and node.get_timer() == LINGER
     assert calls <= 4
     node.handle_timer(LINGER)
+    assert node.lingering == 1  # the one whose peer's FIN came at 1.0 lingers a linger from that copy
+    assert node.get_timer() == 1.0 + LINGER
+    node.handle_timer(1.0 + LINGER)
     assert node.lingering == 0 and node.get_timer() is None
 
 
@@ -409,6 +412,24 @@ def test_reinviting_the_peer_that_just_left_is_not_mistaken_for_a_decline() -> N
     net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2)
     assert net.reasons("alice") == [EndReason.PEER_LEFT]  # no false "declined"
     assert net.reasons("bob") == [EndReason.QUIT]
+    net.accept("bob")
+    net.say("bob", "hi again")
+    assert net.received("alice") == ["hi again"]
+
+
+def test_reinviting_the_peer_that_left_after_the_linger_while_its_fin_still_comes_is_not_declined() -> None:
+    """bob quits; alice's ACKs of his FIN are lost four times, so bob still re-sends it when alice,
+    past her lingering session's first linger, invites him again (explorer seed 249, plain SIMP).
+    bob's next FIN 0 reaches alice after her SYN: it is the old chat's, not a decline.  Each copy
+    of the peer's FIN renews the ended session's linger, so alice still remembers the old chat
+    when she invites and asks again instead of being told 'declined'."""
+    net = chatting()
+    net.drop(src="alice", dst="bob", label="ACK", nth=[1, 2, 3, 4])
+    net.quit("bob")
+    net.run(until=net.now + 3.5 * T)  # bob's FIN re-sent every T; alice's linger (3 T) would be over
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 4 * T)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]  # no false "declined"
     net.accept("bob")
     net.say("bob", "hi again")
     assert net.received("alice") == ["hi again"]
