@@ -88,9 +88,11 @@ class PeerDialect:
         """Observe one datagram from the peer; return it in SPEC's terms, or None to drop it."""
         self._answering_chat = False
         if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
-            if self._fresh_at is None:
-                self._fresh_at = now
             self._we_invited |= dg.is_control(Op.SYN_ACK)
+            if self._fresh_at is None and self._rule_3_open:
+                self._fresh_at = now
+            elif not self._rule_3_open:
+                self._fresh_at = None  # read by rule 3 only: kept, it would only tell old chats apart
             if layout != self.layout:
                 self.layout = layout
                 if layout != SPEC_LAYOUT:
@@ -114,6 +116,7 @@ class PeerDialect:
                                 f"{now - self._fresh_at:.3f} s after this chat's handshake began"
                                 + ("" if self.flip_ours else "; ours keep SPEC's bits (one went out first)"))
         self._seen_chat = True
+        self._fresh_at = None  # rule 3 is closed now (see incoming)
         self._answering_chat = True
         return replace(dg, seq=dg.seq ^ 1) if self.first_bit_1 else dg
 
@@ -127,7 +130,7 @@ class PeerDialect:
                 self.learned.append(f"ack-next: ACK seq={dg.seq} answers our CHAT "
                                     f"seq={sent_bit} after transmissions {sorted(self._next_bit_after)}")
         if dg.seq ^ self.ack_next == sent_bit:
-            self._inflight = None
+            self._acknowledged()
         return replace(dg, seq=dg.seq ^ self.ack_next ^ self.flip_ours)
 
     def outgoing(self, dg: Datagram) -> Datagram:
@@ -141,10 +144,19 @@ class PeerDialect:
             self._sent_chat = True
             return sent
         if dg.is_control(Op.FIN):
-            self._inflight = None  # its ACK echoes the FIN in every dialect
+            self._acknowledged()  # its ACK echoes the FIN in every dialect
         if dg.is_control(Op.ACK) and self._answering_chat:
             return replace(dg, seq=dg.seq ^ self.first_bit_1 ^ self.ack_next)
         return dg
+
+    @property
+    def _rule_3_open(self) -> bool:
+        return not (self._seen_chat or self._we_invited or self.first_bit_1)
+
+    def _acknowledged(self) -> None:
+        """No chat datagram of ours awaits its ACK: what rule 2 counted for it is over, and is
+        cleared so that it does not make two chats that behave the same look different."""
+        self._inflight, self._sends, self._next_bit_after = None, 0, set()
 
     def settle(self) -> None:
         """The session's answers to the last datagram have gone out."""
