@@ -840,8 +840,17 @@ class Session:
         """DRAINING/FIN_SENT: our user (or its vanished client) quits again: already under way."""
 
     def _cmd_withdraw(self, _: object, now: float) -> None:
-        """SYN_SENT: our user gives up waiting; tell the peer, reliably."""
+        """SYN_SENT: our user gives up waiting; tell the peer, reliably.
+
+        After the peer's ERR no invitation of ours waits there (it refused it), so nothing the
+        peer could answer changes the outcome: our user is told at once and is free, and the FIN
+        is re-sent in the background (CLOSING), as after a decline.  Waiting for its ACK instead
+        kept the user busy for the whole retry budget when the refusing peer then vanished."""
         self._expire_at = None
+        if self._refused:
+            self._stop_retransmitting()
+            self._end(ev.EndReason.WITHDRAWN_BY_US, now, fin_reliably=True)
+            return
         self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
         self._send_fin(now)
 

@@ -435,6 +435,26 @@ def test_reinviting_the_peer_that_left_after_the_linger_while_its_fin_still_come
     assert net.received("alice") == ["hi again"]
 
 
+def test_withdrawing_an_invitation_already_refused_frees_our_user_at_once() -> None:
+    """carol invites alice, who is busy: ERR arrives, the FIN after it is lost, and alice's daemon
+    then dies (nothing of hers reaches carol any more).  carol withdraws: no invitation waits at
+    alice's (she refused it), so carol is told at once and may invite bob right away; the FIN
+    still goes out, re-sent in the background as after a decline (explorer seed 382: carol was
+    kept busy ~55 s re-sending it, and could not invite bob, whose peer had vanished)."""
+    net = chatting()
+    net.drop(src="alice", dst="carol", label="FIN", nth=None)
+    net.drop(src="alice", dst="carol", label="ACK", nth=None)
+    net.start("carol", "alice")
+    assert [e.text for e in net.events("carol", ev.PeerError)] == [BUSY_TEXT]
+    net.quit("carol")
+    assert net.reasons("carol") == [EndReason.WITHDRAWN_BY_US]
+    assert net["carol"].current is None
+    net.run(until=net.now + 2 * T)
+    assert len(net.sent(src="carol", label="FIN")) >= 2  # the FIN is still re-sent
+    net.start("carol", "bob")  # (bob chats with alice: he refuses too, but the invitation goes out)
+    assert any(h.src == "carol" and h.dst == "bob" and h.dg.is_control(Op.SYN) for h in net.transcript)
+
+
 def gave_up_on_bob() -> Net:
     """alice gives up on bob (his ACKs are lost, and so is her best-effort FIN); bob never knows."""
     net = chatting()
