@@ -78,10 +78,9 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
         for action, t, violation in model.successors(s):
             any_successor = True
             transitions += 1
-            j = index.get(t)
-            if j is not None:
-                continue
-            j = index[t] = len(states)
+            j = len(states)
+            if index.setdefault(t, j) != j:
+                continue  # seen before (one hash of the state, not two: it is the hot path)
             states.append(t)
             parent.append(k)
             via.append(action)

@@ -274,6 +274,9 @@ class Model:
         self.by_text = {text_of(u, k): u * 1000 + k for u in range(self.n) for k in range(self.m)}
         self.blaming = frozenset(r for r in ev.EndReason if r.name in BLAMING)
         self.examples: set[str] = set()  # sometimes-properties seen
+        # _restamp's results: its inputs recur in many global states (few stamp and node pairs)
+        self.restamped: dict[tuple, tuple] = {}
+        self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
 
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
@@ -381,7 +384,13 @@ class Model:
         if when == INF:
             return
         due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
-        first = due[0] if len(due) == 1 else min(due, key=lambda i: self._set_rank(s, i, when))
+        if len(due) == 1:
+            first = due[0]
+        else:
+            key = (nids, s[STAMPS])
+            first = self.firsts.get(key, -1)
+            if first < 0:
+                first = self.firsts[key] = min(due, key=lambda i: self._set_rank(s, i, when))
         if when > 0:
             limit, hits = self.late_limit - when, self.hits
             if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
@@ -397,6 +406,13 @@ class Model:
 
     def _restamp(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
         """Times node i set in this step rank after every time held so far; ranks renumbered."""
+        key = (stamps, i, old, new)
+        out = self.restamped.get(key)
+        if out is None:
+            out = self.restamped[key] = self._restamp_anew(stamps, i, old, new)
+        return out
+
+    def _restamp_anew(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
         kept, fresh = self.table.restamp_plan(old, new)
         if not fresh and len(kept) == len(stamps[i]):
             return stamps
