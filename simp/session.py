@@ -137,6 +137,7 @@ class Session:
         self._linger_until: float | None = None
         self._sent_chat = False
         self._peer_spoke = False  # received anything from the peer after its SYN+ACK
+        self._peer_chatted = False  # received a chat message from the peer
         self._declined = False
         self._handshake_ack_until: float | None = None  # till then an ACK 0 may be the handshake's
         self._refused = False  # the peer answered our SYN with ERR
@@ -158,6 +159,7 @@ class Session:
         self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
         self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
+        self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
@@ -175,11 +177,15 @@ class Session:
         session._follow(previous)
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
-        if previous is not None and previous.declined_us_at is not None:
-            # the peer declined us just now: a SYN too soon could read as a repeat of the declined
-            # invitation and get its FIN again (SPEC's decline memory); wait a timeout and a half,
-            # off the phase of the decliner's re-sent FIN
-            first = previous.declined_us_at + 1.5 * config.timeout
+        since = None if previous is None else (
+            previous.declined_us_at if previous.declined_us_at is not None else previous.left_silently_at)
+        if since is not None:
+            # the peer declined us just now, or left the chat we invited it to without a word (it
+            # may have quit before our handshake ACK reached it, and then remembers that
+            # invitation as declined until half a timeout after the ACK, `_cmd_quit`): a SYN too
+            # soon could read as a repeat of that invitation and get its FIN again (SPEC's
+            # decline memory); wait a timeout and a half, off the phase of its re-sent FIN
+            first = since + 1.5 * config.timeout
             if first > now:
                 session._outbox.clear()
                 session._retx_at = first
@@ -348,8 +354,11 @@ class Session:
             self._retx_at = None
             return
         if self._retx_limit is None or self._tries < self._retx_limit:
-            self._tries += 1
-            self.retransmissions += 1
+            if self._first_syn_at is not None:
+                self._first_syn_at = None  # our first SYN, held back (`initiate`): not a re-send
+            else:
+                self._tries += 1
+                self.retransmissions += 1
             self._retx_at = now + self.config.timeout
             self._outbox.append(self._inflight)
             return
@@ -541,6 +550,8 @@ class Session:
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
         self._peer_may_send_fin = True
+        if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
+            self.left_silently_at = now
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(ev.EndReason.PEER_LEFT, now)
@@ -617,7 +628,7 @@ class Session:
         return result
 
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
-        self._peer_spoke = True
+        self._peer_spoke = self._peer_chatted = True
         self._peer_is_in_chat()
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:
