@@ -717,9 +717,15 @@ class Session:
         return None
 
     def _on_syn_ack_after_end(self, dg: Datagram, now: float) -> str | None:
-        """Our invitation is over for us (expired, withdrawn): a late acceptance gets FIN."""
+        """Our invitation is over for us (expired, withdrawn): a late acceptance gets FIN.
+
+        That FIN carries bit 0, as the ACK of a first message does: once it is out, an ACK 0 may
+        be its answer, so a message of ours still waiting for ACK 0 stays "not confirmed" for
+        good rather than be confirmed by an ACK that does not speak of it."""
         if not self.initiator:
             return "SYN+ACK sent to the side that was invited"
+        if self._unconfirmed is not None and self._send_bit == 0:
+            self._unconfirmed = None
         self._outbox.append(self._control(Op.FIN, 0))
         return None
 

@@ -754,6 +754,27 @@ def test_message_shown_to_the_peer_is_confirmed_even_when_its_ack_comes_after_th
     assert net.received("bob") == ["seen"]
 
 
+def test_the_ack_of_our_fin_to_a_late_syn_ack_never_confirms_the_message_in_flight() -> None:
+    """bob quits before the handshake's ACK reached him, so alice's chat ends with her first
+    message (bit 0) not confirmed.  A late SYN+ACK of bob's is answered with a one-off FIN, also
+    bit 0: bob's ACK of that FIN must not be taken for the message's ACK (bob never saw it).
+    Found by the reordering property below."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.drop(src="alice", label="ACK")  # the handshake's ACK
+    net.drop(src="alice", label="CHAT", nth=(1, 2))
+    net.accept("bob")
+    ident = net.say("alice", "never shown")
+    net.at(9.0, lambda: (net.delay(src="alice", label="CHAT", delay=1.875),  # after bob has ended
+                         net.delay(src="bob", label="SYN+ACK", delay=1.25)))  # after alice has ended
+    net.at(11.0, lambda: net["bob"].quit(net.now))
+    net.at(11.1, lambda: net.delay(src="bob", label="ACK", delay=1.875))  # bob's ACK of the one-off FIN
+    net.run()
+    assert net.received("bob") == []
+    assert net.delivered("alice") == []
+    assert net.ended("alice")[0].undelivered == (ev.Undelivered(msg_id=ident, text="never shown", sent=True),)
+
+
 def test_a_message_never_sent_is_undelivered_and_the_one_in_flight_not_confirmed() -> None:
     net = chatting()
     net.drop(src="alice", label="CHAT", nth=None)
