@@ -83,6 +83,7 @@ class RunLog:
     timeout: float = 5.0
     invite_expiry: float = 60.0
     end: float = 0.0
+    dialects_learned: dict[str, int] = field(default_factory=dict)  # by host: every host is our daemon
 
 
 @dataclass
@@ -202,6 +203,8 @@ def violations(log: RunLog) -> list[str]:
     found += _agreement_violations(log, by_host)
     found += _invitation_violations(log)
     found += _crossing_violations(log, by_host)
+    found += [f"{host} learned a dialect from a SPEC peer ({n} time(s)): dialect learning must never fire "
+              "between SPEC daemons" for host, n in sorted(log.dialects_learned.items()) if n]
     return found
 
 

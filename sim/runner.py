@@ -121,6 +121,7 @@ class Result:
     unobservable: list[str] = field(default_factory=list)  # checks a foreign host's profile cannot see
     not_applicable: str | None = None  # why a foreign host cannot play this scenario (nothing was checked)
     replay_flags: str = ""  # what else the replay command needs (--implementations ...)
+    dialects_learned: dict[str, int] = field(default_factory=dict)  # per in-process host (simp.dialect)
 
     @property
     def passed(self) -> bool:
@@ -177,6 +178,7 @@ class _InProcessDaemon:
         self.config = config
         self.daemon: Daemon | None = None
         self.starts = 0
+        self.learned_before = 0  # dialects learned by the runs of this daemon that were killed
 
     async def start(self) -> str:
         """Each restart is a new daemon run, with its own SIMPX/1 chat-id epoch as daemon.py's start
@@ -189,11 +191,17 @@ class _InProcessDaemon:
 
     async def kill(self) -> None:
         if self.daemon is not None:
+            self.learned_before = self.dialects_learned()
             self.daemon.close(graceful=False)
             await self.daemon.wait_closed()
             self.daemon = None
 
     close = kill
+
+    def dialects_learned(self) -> int:
+        """How many times this host's daemons (every run of it) learned a peer's dialect."""
+        now = self.daemon.counters().get("dialects_learned", 0) if self.daemon else 0
+        return self.learned_before + now
 
     async def final_state(self, client: Client | None) -> str:
         if self.daemon is None:
@@ -626,6 +634,8 @@ class _Run:
 
     async def _collect_checks(self) -> None:
         expect = self.sc.expect
+        self.result.dialects_learned = {name: h.daemon.dialects_learned() for name, h in self.hosts.items()
+                                        if isinstance(h.daemon, _InProcessDaemon)}
         self.drops = {e.n for e in self.trace.events if e.action == DROPPED}
         for name, wanted in expect.delivered.items():
             if self._unobservable(self.hosts[name], "message", f"delivered to {name}: {brief(wanted)}"):

@@ -194,8 +194,11 @@ class Node:
         return "none" if self.current is None else self._dialects.name(self.current)
 
     def dialect_notes(self) -> list[str]:
-        """One line per dialect learned, with its evidence (the daemon logs them at INFO)."""
-        return self._dialects.notes()
+        """One line per dialect learned, with its evidence (the daemon logs them at INFO); counted
+        as `dialects_learned`, which between SPEC daemons stays 0 (the explorer checks it)."""
+        notes = self._dialects.notes()
+        self.stats["dialects_learned"] += len(notes)
+        return notes
 
     def quit(self, now: float) -> None:
         self._need_session().quit(now)

@@ -157,6 +157,22 @@ def test_crossing_invitations_must_not_end_declined_or_unanswered() -> None:
     assert "crossing invitations: bob was told 'no answer'" in found
 
 
+def test_a_dialect_learned_between_spec_daemons_is_a_violation() -> None:
+    """Every host of an explored run is our daemon, which speaks SPEC: simp.dialect must never
+    take one of them for a sloppy peer (issue 10: learning never costs exactly-once with SPEC)."""
+    log = log_of(HAPPY)
+    log.dialects_learned = {"alice": 0, "bob": 1}
+    assert violations(log) == ["bob learned a dialect from a SPEC peer (1 time(s)): dialect learning "
+                               "must never fire between SPEC daemons"]
+
+
+def test_a_run_records_the_dialects_each_daemon_learned() -> None:
+    schedule = generate(0, ["drop"])
+    log = run_log(run(schedule), schedule)
+    assert set(log.dialects_learned) == set(schedule.hosts)
+    assert all(n == 0 for n in log.dialects_learned.values())
+
+
 def test_the_end_of_the_run_and_harness_failures_count() -> None:
     for failure in ("final state of bob: expected free, got chatting", "not settled within the time limit",
                     "harness error: OSError: boom"):
