@@ -162,6 +162,7 @@ class FramedSession(Session):
         self._x_delivered = 0  # counter of the peer's last message our user was shown
         self._x_framed: list[Datagram] = []  # tagged output, oldest first
         self._x_mode_note: str | None = None
+        self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
 
     def offer(self, chat_id: str) -> None:
         self.mode, self.chat_id, self._x_offer = Mode.OFFERED, chat_id, chat_id
@@ -237,12 +238,21 @@ class FramedSession(Session):
         if refused:
             return f"{PROTOCOL}: {refused}"
         inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
-        reason = super().handle_datagram(inner, now)
+        self._x_tagged = tag is not None  # (a tag of another chat never gets this far)
+        try:
+            reason = super().handle_datagram(inner, now)
+        finally:
+            self._x_tagged = False
         out = super().datagrams_to_send()
         if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
             self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
         self._frame(out, (dg, tag))
         return reason
+
+    def _names_this_chat(self, dg: Datagram) -> bool:
+        """A tagged datagram the framing lets through is this chat's: a FIN 0 answering our SYN is
+        then the decline, never a copy of the previous chat's FIN (explorer seed 353)."""
+        return self._x_tagged
 
     def _ours(self, tag: Tag) -> bool:
         """The tag names the chat we offered, alone or joined with the peer's crossing offer."""

@@ -219,6 +219,12 @@ class Session:
             self._old_fin_until = None if first is None else first + (self.config.retries + 1.5) * \
                 self.config.timeout
 
+    def _names_this_chat(self, dg: Datagram) -> bool:
+        """Did `dg` come with proof that it belongs to this chat, not an earlier one with the same
+        peer?  Never in SIMP (its header has no room for it); a framing layer that carries
+        chat-ids (simp.extension) answers for the datagram it is handing over."""
+        return False
+
     def _old_fin_may_come(self, now: float, seq: int) -> bool:
         """May a FIN with bit `seq` arriving now be the previous chat's (see `_follow`)?"""
         if self._old_fin_seq is not None and seq != self._old_fin_seq:
@@ -498,8 +504,8 @@ class Session:
         if not self._refused:
             if self._after_chat and dg.seq == 1:
                 return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
-            if self._old_fin_may_come(now, dg.seq) and not (self._answer_due_until is not None
-                                                    and now <= self._answer_due_until):
+            if self._old_fin_may_come(now, dg.seq) and not self._names_this_chat(dg) and not (
+                    self._answer_due_until is not None and now <= self._answer_due_until):
                 self._ask_again(now)
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
         self._peer_may_send_fin = True  # the decliner re-sends its FIN until our ACK arrives

@@ -326,3 +326,23 @@ def test_after_a_crossing_chat_ends_by_the_peers_fin_our_invitation_offers_its_o
     net.say("bob", "hi")
     net.run()
     assert net.received("alice") == ["hi"]
+
+
+@pytest.mark.parametrize("on", [True, False], ids=["extended", "plain"])
+def test_a_decline_fin_0_after_a_chat_ended_by_fin_0_is_told_at_once_when_it_names_its_chat(on: bool) -> None:
+    """bob leaves a chat without a word (his FIN carries seq 0), alice invites him again and he
+    declines (FIN seq 0 too).  In plain SIMP the decline cannot be told from a copy of the old
+    chat's FIN, so alice asks again (one more SYN; explorer seed 353: that SYN lost and bob's
+    decline memory over, the invitation was shown twice and alice told 'no answer').  With
+    SIMPX/1 the decline's FIN names the new chat: it is the answer, told at once."""
+    net = net_with(on, on)
+    establish(net)
+    net.quit("bob")
+    net.run_until(lambda: bool(net.ended("alice")))
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2)
+    before = len(net.sent("alice", "SYN"))
+    net.decline("bob")
+    net.run_until(lambda: len(net.ended("alice")) == 2)
+    assert net.reasons("alice") == [ev.EndReason.PEER_LEFT, ev.EndReason.DECLINED]
+    assert len(net.sent("alice", "SYN")) == before + (0 if on else 1), net.ladder()
