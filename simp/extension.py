@@ -141,6 +141,16 @@ def repeats(session: Session, syn: Datagram) -> bool:
             and tag.chat_id in (session.chat_id, *session.chat_id.split("+")))
 
 
+def names_another_chat(session: Session, syn: Datagram) -> bool:
+    """Does `syn` offer a chat-id other than that of `session` (an ended SIMPX/1 chat with its
+    sender)?  Then it is a new invitation even while our decline memory lasts: a repeat of the
+    declined SYN would carry the declined chat's id (explorer seed 887: the memory answered a
+    new invitation with FIN, and the inviter was told 'declined')."""
+    tag, _ = parse(syn.payload)
+    return (isinstance(session, FramedSession) and session.mode is Mode.EXTENDED and tag is not None
+            and not repeats(session, syn))
+
+
 class Mode(enum.Enum):
     OFFERED = "negotiating"  # our SYN offered SIMPX/1; no answer yet
     EXTENDED = "extended"

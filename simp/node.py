@@ -268,11 +268,13 @@ class Node:
         Everything from the current session's peer goes to it: a new invitation knows what may
         still come of the previous chat with the same peer (Session `previous`) and tells the
         stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
-        unless it may still repeat an invitation our user declined (Session.takes_syn)."""
+        unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
+        only one with that invitation's chat-id can)."""
         if self.current is not None and self.current.peer == source:
             return self.current
         ended = self._ended.get(source)
-        if (ended is not None and dg.is_control(Op.SYN) and not ended.takes_syn(now)
+        if (ended is not None and dg.is_control(Op.SYN)
+                and (not ended.takes_syn(now) or extension.names_another_chat(ended, dg))
                 and not extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended

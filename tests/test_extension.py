@@ -346,3 +346,20 @@ def test_a_decline_fin_0_after_a_chat_ended_by_fin_0_is_told_at_once_when_it_nam
     net.run_until(lambda: len(net.ended("alice")) == 2)
     assert net.reasons("alice") == [ev.EndReason.PEER_LEFT, ev.EndReason.DECLINED]
     assert len(net.sent("alice", "SYN")) == before + (0 if on else 1), net.ladder()
+
+
+def test_a_new_invitation_after_a_decline_is_shown_while_the_decline_memory_lasts() -> None:
+    """bob declines alice; her ACK of his FIN is lost and so is his re-sent FIN, so his daemon
+    still remembers the decline when alice invites again (explorer seed 887).  In plain SIMP
+    that SYN may be a repeat of the declined one; with SIMPX/1 its chat-id is new, so it is a
+    new invitation: shown to bob, never answered from the memory (was: alice told 'declined')."""
+    net = net_with()
+    net.drop(src="alice", label="ACK", nth=None)
+    net.drop(src="bob", label="FIN", nth=2)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.decline("bob")
+    net.run_until(lambda: bool(net.ended("alice")))
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 3 * T)
+    assert net.reasons("alice") == [ev.EndReason.DECLINED]
