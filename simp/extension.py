@@ -51,7 +51,7 @@ import re
 import zlib
 
 from simp import wire
-from simp.session import Session
+from simp.session import Session, State
 from simp.wire import Datagram, Op
 
 PROTOCOL = "SIMPX/1"
@@ -270,7 +270,9 @@ class FramedSession(Session):
 
     def _negotiate(self, dg: Datagram, tag: Tag | None) -> str | None:
         """OFFERED: the peer's answer settles the mode; datagrams of another chat are dropped."""
-        if dg.is_control(Op.SYN):  # crossing invitations: both offers, or plain
+        if dg.is_control(Op.SYN) and self.state is State.SYN_SENT:  # crossing invitations: both offers,
+            # or plain; only while we still invite: after our withdrawal the SYN is a new invitation
+            # the session does not take, and a joined id would put it on our FIN (explorer seed 469)
             if tag is None:
                 self._settle(Mode.PLAIN, "", "the peer invited us at the same time without an offer")
             else:

@@ -363,3 +363,23 @@ def test_a_new_invitation_after_a_decline_is_shown_while_the_decline_memory_last
     net.start("alice", "bob")
     net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 3 * T)
     assert net.reasons("alice") == [ev.EndReason.DECLINED]
+
+
+def test_a_syn_reaching_our_withdrawn_offer_is_not_taken_for_crossing_invitations() -> None:
+    """bob's invitation (offered, never answered: alice's SYN+ACK is lost) is withdrawn, and his
+    FIN is re-sent as its ACKs are lost; alice then invites him (explorer seed 469).  Her SYN
+    reaches a session that is no longer inviting: it must not join her chat-id to bob's, or his
+    next FIN names her invitation and she is told 'declined' that bob never gave."""
+    net = net_with()
+    net.drop(src="alice", label="SYN+ACK", nth=None)
+    net.drop(src="alice", label="ACK", nth=None)
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.quit("bob")  # (alice is told 'invitation withdrawn'; her ACKs never reach bob)
+    net.run(until=net.now + T / 2)
+    net.start("alice", "bob")
+    net.run(until=net.now + 3 * T)
+    fins = [extension.parse(hop.dg.payload)[0] for hop in net.transcript
+            if hop.src == "bob" and hop.dg.is_control(Op.FIN)]
+    assert all(tag is not None and "+" not in tag.chat_id for tag in fins), net.ladder()
+    assert ev.EndReason.DECLINED not in net.reasons("alice")
