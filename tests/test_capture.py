@@ -33,10 +33,12 @@ steps:
 """
 
 
-def test_pcapng_has_both_legs_real_addresses_and_virtual_times(tmp_path: Path) -> None:
+@pytest.mark.parametrize("suffix", ["pcapng", "pcap"])
+def test_capture_has_both_legs_real_addresses_virtual_times_and_right_checksums(
+        tmp_path: Path, suffix: str) -> None:
     trace = handshake_with_lost_syn_ack()
-    path = tmp_path / "t.pcapng"
-    trace.write_pcapng(path)
+    path = tmp_path / f"t.{suffix}"
+    getattr(trace, f"write_{suffix}")(path)
     packets = rdpcap(str(path))
     on_wire = [e for e in trace.events if e.action in ("received", "forwarded")]
     assert len(packets) == len(on_wire) == 7
@@ -45,6 +47,10 @@ def test_pcapng_has_both_legs_real_addresses_and_virtual_times(tmp_path: Path) -
         assert (pkt[IP].dst, pkt[UDP].dport) == event.dst_addr
         assert bytes(pkt[UDP].payload) == event.data
         assert float(pkt.time) == pytest.approx(event.t, abs=1e-6)
+        fresh = IP(bytes(pkt[IP]))  # checksums as written are what scapy computes
+        del fresh.chksum, fresh[UDP].chksum
+        assert IP(bytes(fresh)).chksum == pkt[IP].chksum
+        assert IP(bytes(fresh))[UDP].chksum == pkt[UDP].chksum
 
 
 def test_names_come_from_the_legs_real_address_is_the_host_relay_address_is_host_dot_relay() -> None:
