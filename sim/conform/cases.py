@@ -301,12 +301,7 @@ async def _(c: Ctx) -> None:
 
 @case("lost-syn-ack", "loss", "a SYN+ACK with no ACK is re-sent after one timeout")
 async def _(c: Ctx) -> None:
-    if c.profile.can("wait"):
-        await c.act("wait")
-    c.peer.control(wire.Op.SYN)
-    await c.see("invitation")
-    await c.act("accept")
-    synack = await c.peer.expect(kind("SYN+ACK"), c.prompt, "SYN+ACK after the user accepted")
+    synack = await c.invited_and_accepted()
     await c.retransmission_of(synack, "the unacknowledged SYN+ACK")
     c.peer.control(wire.Op.ACK, 0)
     await c.see("chat_started")
@@ -314,12 +309,7 @@ async def _(c: Ctx) -> None:
 
 @case("lost-handshake-ack", "loss", "the handshake's ACK lost: the first chat datagram implies it")
 async def _(c: Ctx) -> None:
-    if c.profile.can("wait"):
-        await c.act("wait")
-    c.peer.control(wire.Op.SYN)
-    await c.see("invitation")
-    await c.act("accept")
-    await c.peer.expect(kind("SYN+ACK"), c.prompt, "SYN+ACK after the user accepted")
+    await c.invited_and_accepted()
     c.peer.chat(0, "first")
     await ack_for(c, 0, "a chat datagram that stands in for the lost handshake ACK")
     await c.see("message", text="first")
@@ -559,12 +549,7 @@ async def _(c: Ctx) -> None:
 
 @case("payload-on-ack", "garbage", "a handshake ACK carrying a payload is still the ACK")
 async def _(c: Ctx) -> None:
-    if c.profile.can("wait"):
-        await c.act("wait")
-    c.peer.control(wire.Op.SYN)
-    await c.see("invitation")
-    await c.act("accept")
-    synack = await c.peer.expect(kind("SYN+ACK"), c.prompt, "SYN+ACK after the user accepted")
+    synack = await c.invited_and_accepted()
     c.peer.control(wire.Op.ACK, 0, "ignore me")
     late = await c.peer.collect(c.T + 0.5)
     if any(g.data == synack.data for g in late):

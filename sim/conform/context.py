@@ -129,14 +129,18 @@ class Ctx:
 
     # -- common openings -------------------------------------------------------------------------
 
-    async def chat_as_invitee(self) -> None:
-        """The peer invites, the user accepts, the handshake completes."""
+    async def invited_and_accepted(self) -> Got:
+        """The peer invites (SYN), the user sees it and accepts; returns the SYN+ACK."""
         if self.profile.can("wait"):
             await self.act("wait")
         self.peer.control(wire.Op.SYN)
         await self.see("invitation")
         await self.act("accept")
-        await self.peer.expect(kind("SYN+ACK"), self.prompt, "SYN+ACK after the user accepted")
+        return await self.peer.expect(kind("SYN+ACK"), self.prompt, "SYN+ACK after the user accepted")
+
+    async def chat_as_invitee(self) -> None:
+        """The peer invites, the user accepts, the handshake completes."""
+        await self.invited_and_accepted()
         self.peer.control(wire.Op.ACK, 0)
         await self.see("chat_started")
 
