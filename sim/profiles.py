@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import shlex
+import signal
 import socket
 import sys
 from collections.abc import Mapping, Sequence
@@ -400,7 +402,7 @@ class StdioDriver(_LineDriver):
             argv = [a.format(user=user) for a in self._spawn]
             self._proc = await asyncio.create_subprocess_exec(
                 *argv, cwd=self._cwd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT, env=_unbuffered())
+                stderr=asyncio.subprocess.STDOUT, env=_unbuffered(), start_new_session=True)
             self._reader = asyncio.ensure_future(self._read())
         await super().connect(user, timeout)
 
@@ -430,7 +432,7 @@ class StdioDriver(_LineDriver):
 
     async def close(self) -> None:
         if self._spawn and self._proc is not None and self._proc.returncode is None:
-            self._proc.kill()
+            _signal_group(self._proc, signal.SIGKILL)
             await self._proc.wait()
         if self._spawn and self._proc is not None and self._proc.stdin is not None:
             self._proc.stdin.close()
@@ -537,7 +539,8 @@ class Implementation:
             *self._argv(), cwd=p.cwd, env=_unbuffered(),
             stdin=asyncio.subprocess.PIPE if attach else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE if attach else asyncio.subprocess.STDOUT)
+            stderr=asyncio.subprocess.PIPE if attach else asyncio.subprocess.STDOUT,
+            start_new_session=True)  # its own process group: a shell command's children go with it
         stream = self.proc.stderr if attach else self.proc.stdout
         self._reader = asyncio.ensure_future(self._read(stream))
         await self._wait_ready()
@@ -617,19 +620,29 @@ class Implementation:
     def kill(self) -> None:
         if self.alive():
             assert self.proc is not None
-            self.proc.kill()
+            _signal_group(self.proc, signal.SIGKILL)
 
     async def close(self) -> None:
         if self.proc is not None and self.proc.returncode is None:
-            self.proc.terminate()
+            _signal_group(self.proc, signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.proc.wait(), 3 / self.scale)
             except TimeoutError:
-                self.proc.kill()
+                _signal_group(self.proc, signal.SIGKILL)
                 await self.proc.wait()
+        elif self.proc is not None:  # the command itself ended; what it started may not have
+            _signal_group(self.proc, signal.SIGKILL)
         if self.proc is not None and self.proc.stdin is not None:
             self.proc.stdin.close()
         await _finish(self._reader)
         if self.netns is not None:
             self.netns.close()
             self.netns = None
+
+
+def _signal_group(proc: asyncio.subprocess.Process, signum: int) -> None:
+    """Signal the process group a foreign command was started in (`start_new_session`): a
+    profile's command is often a shell (`echo IP | exec python run_daemon.py`) whose real daemon
+    is a child, which signalling the shell alone would leave running."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
