@@ -146,17 +146,21 @@ async def connect(ip: str, user: str) -> Client:
     return client
 
 
+async def _next_before(client: Client, deadline: float, what: str) -> ev.Event:
+    """The client's next event before `deadline` (time.monotonic), else BenchError naming `what`."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        try:
+            return await client.next_event(remaining)
+        except TimeoutError:
+            continue
+    raise BenchError(f"{client.user}: {what}")
+
+
 async def expect(client: Client, kind: type, within: float) -> ev.Event:
     """The next event of type `kind` (events of other types are skipped, a ChatEnded fails)."""
     deadline = time.monotonic() + within
     while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise BenchError(f"{client.user}: no {kind.__name__} within {within:g} s")
-        try:
-            event = await client.next_event(remaining)
-        except TimeoutError:
-            continue
+        event = await _next_before(client, deadline, f"no {kind.__name__} within {within:g} s")
         if isinstance(event, kind):
             return event
         if isinstance(event, ev.ChatEnded):
@@ -183,16 +187,9 @@ async def close_chat(a: Client, b: Client, within: float) -> None:
     """A quits; returns when both sides saw the chat end (bounded by `within`)."""
     await a.quit()
     for client in (a, b):
-        deadline = time.monotonic() + within
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise BenchError(f"{client.user}: the chat did not end within {within:g} s")
-            try:
-                if isinstance(await client.next_event(remaining), ev.ChatEnded):
-                    break
-            except TimeoutError:
-                continue
+        deadline, what = time.monotonic() + within, f"the chat did not end within {within:g} s"
+        while not isinstance(await _next_before(client, deadline, what), ev.ChatEnded):
+            pass
 
 
 async def pump(a: Client, b: Client, count: int, window: int, within: float) -> float:
