@@ -307,7 +307,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     found.append(f"{where}: told {INVITED_WITHDRAWN!r} but {p} did not withdraw it")
             if a.role != "inviting" or peer_cut:
                 continue
-            declined_at = _actions(log, p, ("decline",), t0, t1)
+            declined_at = _declines_of(log, by_host, a)
             if (end == "declined" and not declined_at and not started
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)):  # its ERR may be lost
@@ -324,6 +324,29 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             if end == "declined" and declined_at:
                 found += _late_decline(log, where, host, p, declined_at[0], a.end.t, a.start)
     found += _ignored_invitations(log, by_host)
+    return found
+
+
+def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> list[float]:
+    """When the peer's user declined the inviting attempt `a` (empty: never).
+
+    A decline step of the peer within `a` declines `a` only if it answers an invitation `a` sent.
+    One the peer was shown before `a` began is an earlier invitation from the same host (its SYN
+    arrived late, so the peer still showed it after the inviter's attempt had expired and the
+    inviter had invited again); one shown by another host is that host's.  Declining either is
+    no answer to `a` (explorer seed 749: bob declined alice's first invitation at the instant her
+    second began; alice, told "no answer" for the second, was right).  The order is (time, seq),
+    as everywhere here."""
+    assert a.peer is not None and a.end is not None
+    found = []
+    for s in log.steps:
+        at = (s.t, s.seq)
+        if not (s.host == a.peer and s.done and s.action == "decline" and (a.start, a.seq) <= at
+                <= (a.end.t, a.end.seq)):
+            continue
+        shown = _containing([b for b in by_host.get(a.peer, []) if b.role == "invited"], at)
+        if shown is None or (shown.peer == a.host and (shown.start, shown.seq) >= (a.start, a.seq)):
+            found.append(s.t)  # (None: the step waits for the invitation it answers, shown after it)
     return found
 
 

@@ -129,6 +129,22 @@ def test_notice_agreement_and_wording() -> None:
     assert "'chat started' 2 times" in _one(chat_started_twice)
 
 
+def test_a_decline_of_an_earlier_invitation_does_not_answer_the_next() -> None:
+    """Explorer seed 749: alice's first SYN reached bob late, so bob still showed that invitation
+    when alice's expired; bob declined it at the instant alice invited again.  Her second
+    invitation was never declined: "no answer" for it is right."""
+    lines = ["0 alice > start bob", "0.5 bob * invitation alice", "60 alice * no answer",
+             "60 alice > start bob", "60 bob > decline", "60 bob * declined",
+             "60.5 bob * invitation alice", "120 alice * no answer", "120.5 bob * invitation withdrawn"]
+    fins = (Sent(60.0, "bob", "alice", 0, 60.0),)
+    assert violations(log_of(lines, fins=fins)) == []
+    # had bob declined the second invitation, "no answer" would disagree with him
+    second = [*lines[:4], "60.5 bob * invitation withdrawn", "60.5 bob * invitation alice",
+              "61 bob > decline", "61 bob * declined", "120 alice * no answer"]
+    found = _one(second, fins=(Sent(61.0, "bob", "alice", 0, 61.0),))
+    assert "told 'no answer' although bob declined at 61.000s" in found
+
+
 def test_a_decline_heard_a_linger_late() -> None:
     lines = ["0 alice > start bob", "1 bob > decline", "1 bob * invitation alice", "1 bob * declined",
              "15 alice * declined"]
