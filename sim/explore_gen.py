@@ -104,6 +104,10 @@ class Schedule:
         return cls(seed, hosts, tuple(lists["faults"]), tuple(lists["steps"]), episodes, crossings, final,
                    plain)
 
+    def legitimate(self) -> bool:
+        """Every host expected free at the end has no chat its users left open (`left_in_a_chat`)."""
+        return not left_in_a_chat(self.steps) & {h for h, state in self.final.items() if state == "free"}
+
     def without_step(self, index: int) -> Schedule:
         """The schedule with step `index` removed (crossing indices shifted, broken ones dropped)."""
         def shift(i: int) -> int:
@@ -122,6 +126,50 @@ def final_states(hosts: Sequence[str], steps: Sequence[str]) -> dict[str, str]:
         if who in last and action in ("kill daemon", "start daemon", "restart daemon"):
             last[who] = action
     return {h: "down" if last[h] == "kill daemon" else "free" for h in hosts}
+
+
+def left_in_a_chat(steps: Sequence[str]) -> set[str]:
+    """The hosts that may still be in a chat when `steps` are done (their daemons up).
+
+    "free" is a legitimate final expectation only for a host not in this set: the explorer's
+    `final state` check must find daemons that failed to free themselves, never users who simply
+    did not end their chat.  The model over-approximates (any invitation accepted, or crossed,
+    may have become a chat, whatever the network did); a chat ends when either user quits, is
+    disconnected or has its client killed (the daemon ends the chat it was serving).  A killed or
+    restarted daemon leaves its peer in a chat with nobody, which ends only when a SYN reaches
+    that peer from someone (a third host's is refused as busy and makes the daemon probe its
+    peer; the restarted peer's shows it lost the chat: simp/node.py), or when it quits itself."""
+    invited: dict[str, set[str]] = {}  # who may have an open invitation to the host (its inviters)
+    chats: set[frozenset[str]] = set()
+    orphans: set[str] = set()  # in a chat whose peer's daemon is gone
+
+    def release(h: str) -> None:
+        for pair in [c for c in chats if h in c]:
+            chats.discard(pair)
+        orphans.discard(h)
+        invited.pop(h, None)
+        for inviters in invited.values():
+            inviters.discard(h)
+
+    for step in steps:
+        host, action = step_parts(step)
+        verb, _, arg = action.partition(" ")
+        if host is None:
+            continue
+        if verb == "start" and arg != "daemon":
+            if arg in orphans:  # our SYN frees it from its chat with a vanished peer
+                release(arg)
+            invited.setdefault(arg, set()).add(host)
+            if arg in invited.get(host, set()):  # crossing invitations: a chat
+                chats.add(frozenset((host, arg)))
+        elif verb == "accept":
+            chats.update(frozenset((host, inviter)) for inviter in invited.get(host, set()))
+        elif action in ("quit", "kill client", "disconnect"):
+            release(host)
+        elif action in ("kill daemon", "restart daemon"):
+            orphans.update(h for c in chats if host in c for h in c if h != host)
+            release(host)
+    return {h for c in chats for h in c} | orphans
 
 
 def step_parts(step: str) -> tuple[str | None, str]:

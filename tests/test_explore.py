@@ -11,7 +11,7 @@ import pytest
 
 from sim.explore import drops_only, explore, one_seed, run, run_log
 from sim.explore_check import END_KINDS, Notice, RunLog, Sent, StepLog, violations
-from sim.explore_gen import EPISODES, NEVER, Schedule, generate, step_parts
+from sim.explore_gen import EPISODES, NEVER, Schedule, final_states, generate, left_in_a_chat, step_parts
 from sim.scenario import load_scenario, parse_scenario
 
 
@@ -231,6 +231,53 @@ def test_generated_schedules_are_valid_and_reproducible() -> None:
             sc = parse_scenario(first.yaml(f"seed {seed}"), "generated.yaml")
             assert sc.continue_on_step_failure
             assert sc.expect.final == first.final
+
+
+def test_what_the_users_leave_open_at_the_end() -> None:
+    crossed = ("alice: start bob", "bob: start alice")
+    assert left_in_a_chat(crossed) == {"alice", "bob"}
+    assert left_in_a_chat((*crossed, "bob: quit")) == set()
+    chat = ("alice: start bob", "bob: accept", "alice: say a1-1")
+    assert left_in_a_chat(chat) == {"alice", "bob"}
+    assert left_in_a_chat((*chat, "alice: kill client")) == set()
+    vanished = (*chat, "alice: kill daemon")
+    assert left_in_a_chat(vanished) == {"bob"}  # a chat with nobody: nothing tells bob yet
+    assert left_in_a_chat((*vanished, "carol: start bob", "carol: quit")) == set()  # the busy SYN does
+    restarted = (*chat, "alice: restart daemon", "alice: connect", "alice: start bob", "bob: accept")
+    assert left_in_a_chat(restarted) == {"alice", "bob"}
+    assert left_in_a_chat((*restarted, "bob: quit")) == set()
+    assert left_in_a_chat(("alice: start bob", "bob: decline")) == set()  # an invitation ends by itself
+
+
+def test_every_generated_schedule_expects_only_what_its_users_made_possible() -> None:
+    for seed in range(400):
+        assert generate(seed, ["drop"]).legitimate(), seed
+
+
+def test_shrinking_keeps_the_expectations_meaningful(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explorer seed 713: a survivor of a vanished peer stayed busy; shrinking removed the kill
+    and the third host's invitations, leaving two crossing starts that nobody ends, whose
+    "expected free, got chatting" holds by construction.  Even when every candidate still
+    shows the violation, what the shrinker tries must leave nothing open on purpose."""
+    import sim.explore as explore_module
+
+    problem = "final state of bob: expected free, got chatting"
+    tried: list[Schedule] = []
+
+    def check(candidate: Schedule) -> tuple[None, list[str]]:  # the kill is what matters here
+        tried.append(candidate)
+        return None, [problem] if "alice: kill daemon" in candidate.steps else []
+
+    monkeypatch.setattr(explore_module, "check", check)
+    steps = ("alice: start bob", "sleep: 0.3s", "bob: start alice", "alice: say a1-1", "alice: kill daemon",
+             "carol: start bob", "sleep: 20s", "carol: quit", "carol: start bob", "sleep: 40s", "carol: quit")
+    hosts = ("alice", "bob", "carol")
+    schedule = Schedule(713, hosts, (), steps, crossings=((0, 2),), final=final_states(hosts, steps))
+    assert schedule.legitimate()
+    small = explore_module.shrink(schedule, [problem])
+    assert tried and all(candidate.legitimate() for candidate in tried)
+    assert small.legitimate() and len(small.steps) < len(steps)
+    assert "alice: kill daemon" in small.steps
 
 
 def test_drops_only_keeps_every_rule_in_its_place() -> None:
