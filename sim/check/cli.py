@@ -5,6 +5,10 @@ as a scenario YAML under --out that `python -m sim run` replays against real dae
 --verify the checker runs it at once (in-process) and says whether it fails the same way.
 Exit status: 0 when every property holds and every sometimes-property has an example, 1 when
 not, 2 for unusable bounds.
+
+With --catalog [PATH] it checks the other direction instead (sim.check.catalog): each scenario's
+outcome, as the harness shows it, must be reachable in the model; the bounds then come from each
+run, and the options above other than --max-states are not used.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from sim.check.bfs import Counterexample, Outcome, check
 from sim.check.model import EXTENSIONS, LABELS, Bounds, Model
 from sim.check.properties import ALWAYS, EVENTUALLY, KIND, SOMETIMES
 from sim.check.replay import ReplayError, Timeline, replay_disagreement, scenario_yaml, timeline
+
+CATALOG_MAX_STATES = 200_000  # per scenario and search, when --catalog is given without --max-states
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +47,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--out", type=Path, default=Path("found-check"), metavar="DIR",
         help="where counterexamples are written as scenario YAML (default ./found-check)")
     add("--verify", action="store_true", help="run each written scenario in-process and compare the outcome")
+    add("--catalog", nargs="?", type=Path, const=Path("scenarios"), metavar="PATH",
+        help="instead: is each scenario's outcome (under PATH, default ./scenarios) reachable in the model? "
+             "bounds come from each run; prints a table (reachable / UNREACHABLE / undecided / outside)")
 
 
 def bounds_of(args: argparse.Namespace) -> Bounds:
@@ -101,6 +110,10 @@ def verify(path: Path, line: Timeline, prop: str) -> str:
 def main(args: argparse.Namespace) -> int:
     import time
 
+    if args.catalog is not None:
+        from sim.check.catalog import main as catalog_main
+
+        return catalog_main(args.catalog, args.max_states or CATALOG_MAX_STATES)
     try:
         bounds = bounds_of(args)
     except ValueError as exc:

@@ -1,0 +1,219 @@
+"""What a catalog scenario showed when run by the harness, in the model's vocabulary: the target of
+a goal-directed search (`sim.check.reach`), or the reason the model cannot express it.
+
+The outcome of a run is what its users were shown, not how the wire looked:
+
+- per host, the exact sequence of notices its client showed (invitation, chat started, each
+  message shown with its text, each "delivered" with its text, "error", and each chat end with
+  its reason and the messages it listed as undelivered);
+- per host, the final state the scenario expects (free, chatting, ...), when it states one;
+- the daemons settled: no timer left (the harness ends a run when every daemon is quiet).
+
+Texts are renamed into the model's: the k-th message host h really sent (`Result.said`) is the
+model's `text_of(index of h, k)`, so "hello bob" said first by alice is "a1".  A notice the model's
+nodes cannot produce under any name (a message no host of ours said) keeps its text and simply
+cannot be matched: the search then reports the outcome unreachable, which is a disagreement.
+
+The users' actions are the scenario's steps, in the scenario's order, with the harness's own
+preconditions: accept and decline wait for an invitation notice not yet answered, say for
+"chat started", a `wait-until` for its notice after the last one a wait-until consumed.  Each
+precondition becomes "host h has been shown at least `need` notices", computed by replaying the
+harness's cursor logic (sim.runner._await_notice) on the notices the run really showed; since
+the search demands those very notices in that order, the constraint is exact.  `sleep` steps
+are dropped: where a user step falls between timer deadlines is the model's own choice.
+
+The datagrams each daemon sent, per path and in order, as (label, seq), guide a first search
+(sim.check.reach): a path that sends what the run sent is found much faster; it says nothing
+about paths that send otherwise, so an unsuccessful guided search is followed by an unguided one.
+
+The bounds come from the run's trace (what the relay really did), not from the fault rules:
+losses = datagrams never forwarded; duplicates = extra copies forwarded; reorders = datagrams
+that a later datagram of the same path overtook (the model charges one per overtaken datagram;
+a dropped datagram never needs overtaking, the model drops at any time); lateness = the longest
+time from sending to any forwarded copy, in timeouts (at least 0.49: "under half the timeout");
+messages = the most any user really said.
+
+Outside the model (reported with the reason, never searched): daemons started, killed or
+restarted during the run, clients that connect late, disconnect or are killed, a host without a
+daemon or a client at the start, foreign implementations, more than three hosts, corrupted
+datagrams or datagrams from an address the model does not have, a mix of extension settings the
+model cannot place (it runs the extension on all nodes, none, or node 0 only), a client error,
+or a run that did not pass its own expectations (its outcome is then not the catalog's).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from sim import scenario_model as S
+from sim.check.model import Bounds, text_of
+from sim.runner import Result
+from sim.trace import CORRUPTED, FORWARDED, RECEIVED, UNKNOWN
+
+Notice = tuple[str, str | None, tuple[str, ...]]  # (kind, text or None, undelivered texts)
+Sent = tuple[str, int]  # a datagram as the wire guidance compares it: (label, seq)
+LIFECYCLE = (S.Connect, S.Disconnect, S.KillClient, S.StartDaemon, S.KillDaemon, S.RestartDaemon)
+MIN_LATENESS = 0.49  # the model's default: every datagram arrives before the clock passes a deadline
+
+
+@dataclass(frozen=True)
+class Command:
+    """One user step: host `node` does `kind` (start/accept/decline/say/quit, or `until`: only a
+    precondition) once it has been shown `need` notices; `peer` is start's invited node."""
+
+    node: int
+    kind: str
+    need: int = 0
+    peer: int = -1
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    hosts: tuple[str, ...]  # scenario host names, in model order (index 0 is the model's alice)
+    bounds: Bounds
+    script: tuple[Command, ...]
+    notices: tuple[tuple[Notice, ...], ...]  # per model node, exactly as the harness showed them
+    final: tuple[str | None, ...]  # per model node: the state the scenario expects at the end
+    sent: tuple[tuple[Sent, ...], ...]  # per path (src * hosts + dst): what the daemons sent, in order
+
+
+class Outside(Exception):
+    """The scenario uses something the model does not have; str() says what."""
+
+
+def target_of(sc: S.Scenario, result: Result) -> Target:
+    """The run's outcome as a search target; raises Outside when the model cannot express it."""
+    _within_model(sc, result)
+    hosts = _model_order(sc)
+    index = {h: i for i, h in enumerate(hosts)}
+    said = {h: list(result.said.get(h, [])) for h in hosts}
+    notices = tuple(tuple(_notice(seen, h, index, said) for seen in result.notices.get(h, [])) for h in hosts)
+    return Target(name=sc.source, hosts=hosts, bounds=_bounds(sc, result, hosts),
+                  script=_script(sc, result, index), notices=notices,
+                  final=tuple(sc.expect.final.get(h) for h in hosts), sent=_sent(result, index))
+
+
+def _sent(result: Result, index: dict[str, int]) -> tuple[tuple[Sent, ...], ...]:
+    n = len(index)
+    paths: list[list[Sent]] = [[] for _ in range(n * n)]
+    for e in result.trace.sent():
+        dg = e.datagram
+        assert dg is not None  # corrupted and stranger datagrams are outside the model
+        paths[index[e.src] * n + index[e.dst]].append((dg.label, dg.seq))
+    return tuple(tuple(p) for p in paths)
+
+
+def _within_model(sc: S.Scenario, result: Result) -> None:
+    if not result.passed:
+        raise Outside("the harness run did not pass its own expectations")
+    if len(sc.hosts) > 3:
+        raise Outside(f"{len(sc.hosts)} hosts (the model has at most 3)")
+    if any(h.implementation for h in sc.hosts):
+        raise Outside("a foreign implementation plays a host")
+    if any(not h.daemon or not h.client for h in sc.hosts):
+        raise Outside("a host starts without its daemon or its client")
+    lifecycle = sorted({type(s).__name__ for s in sc.steps if isinstance(s, LIFECYCLE)})
+    if lifecycle:
+        raise Outside(f"daemon/client lifecycle steps ({', '.join(lifecycle)})")
+    actions = {e.action for e in result.trace.events}
+    if CORRUPTED in actions:
+        raise Outside("corrupted datagrams (the model's network only loses, copies and delays)")
+    if UNKNOWN in actions:
+        raise Outside("datagrams from an address that is no host")
+    if any(s.kind == "client error" for seen in result.notices.values() for s in seen):
+        raise Outside("a client error")
+    with_extension = sum(h.extension for h in sc.hosts)
+    if 1 < with_extension < len(sc.hosts):
+        raise Outside("the extension on some hosts but not one or all")
+
+
+def _model_order(sc: S.Scenario) -> tuple[str, ...]:
+    """The scenario's hosts, the one running the extension first when only one does (the model's
+    'one' runs it on node 0)."""
+    names = list(sc.host_names)
+    with_extension = [h.name for h in sc.hosts if h.extension]
+    if len(with_extension) == 1:
+        names.remove(with_extension[0])
+        names.insert(0, with_extension[0])
+    return tuple(names)
+
+
+def _renamed(text: str, owner: str, index: dict[str, int], said: dict[str, list[str]]) -> str:
+    return text_of(index[owner], said[owner].index(text)) if text in said.get(owner, []) else text
+
+
+def _notice(seen, host: str, index: dict[str, int], said: dict[str, list[str]]) -> Notice:
+    if seen.kind == "message":
+        owner = next((h for h in index if h != host and seen.text in said[h]), host)
+        return ("message", _renamed(seen.text, owner, index, said), ())
+    if seen.kind == "delivered":
+        return ("delivered", _renamed(seen.text or "", host, index, said), ())
+    if seen.kind in S.END_NOTICES:
+        return (seen.kind, None, tuple(_renamed(t, host, index, said) for t in seen.undelivered))
+    return (seen.kind, None, ())
+
+
+def _script(sc: S.Scenario, result: Result, index: dict[str, int]) -> tuple[Command, ...]:
+    """The user steps with their preconditions, as `need` counts (see the module docstring)."""
+    cursor = dict.fromkeys(index, 0)  # after the last notice a wait-until consumed
+    answered = dict.fromkeys(index, 0)  # after the last invitation accept/decline answered
+    out: list[Command] = []
+    for step in sc.steps:
+        host = step.host
+        if host is None or isinstance(step, (S.Wait, S.Sleep)):
+            continue
+        i = index[host]
+        seen = result.notices.get(host, [])
+        if isinstance(step, S.WaitUntil):
+            cursor[host] = _first_fit(seen, cursor[host], step.notice, step.source)
+            out.append(Command(i, "until", cursor[host]))
+        elif isinstance(step, (S.Accept, S.Decline)):
+            answered[host] = _first_fit(seen, answered[host], S.Notice(kind="invitation"), step.source)
+            out.append(Command(i, "accept" if isinstance(step, S.Accept) else "decline", answered[host]))
+        elif isinstance(step, S.Start):
+            out.append(Command(i, "start", peer=index[step.peer]))
+        elif isinstance(step, S.Say):
+            out.append(Command(i, "say"))
+        elif isinstance(step, S.Quit):
+            out.append(Command(i, "quit"))
+        else:
+            raise Outside(f"a step the model has no user action for: {step.source}")
+    return tuple(out)
+
+
+def _first_fit(seen: list, start: int, want: S.Notice, source: str) -> int:
+    """How many notices the host had been shown when `want` (from `start` on) was: the cursor after it."""
+    for j in range(start, len(seen)):
+        if seen[j].fits(want):
+            return j + 1
+    raise Outside(f"the run passed without showing what {source!r} waits for")
+
+
+def _bounds(sc: S.Scenario, result: Result, hosts: tuple[str, ...]) -> Bounds:
+    sent: dict[int, tuple[float, str, str]] = {}
+    forwards: dict[int, list[tuple[int, float]]] = {}
+    for k, e in enumerate(result.trace.events):
+        if e.action == RECEIVED:
+            sent[e.n] = (e.t, e.src, e.dst)
+        elif e.action == FORWARDED:
+            forwards.setdefault(e.n, []).append((k, e.t))
+    losses = sum(1 for n in sent if n not in forwards)
+    duplicates = sum(len(f) - 1 for f in forwards.values())
+    late = max((t - sent[n][0] for n, f in forwards.items() for _, t in f), default=0.0)
+    first = {n: min(f)[0] for n, f in forwards.items()}  # event index of the first arrival
+    reorders = 0
+    for n, arrived in first.items():
+        path = sent[n][1:]
+        if any(m > n and sent[m][1:] == path and first.get(m, arrived) < arrived for m in sent):
+            reorders += 1
+    timeout = sc.daemon.timeout
+    with_extension = [h for h in sc.hosts if h.extension]
+    extension = ("both" if len(with_extension) == len(hosts) else "none" if not with_extension else "one")
+    return Bounds(hosts=len(hosts), messages=max((len(v) for v in result.said.values()), default=0),
+                  losses=losses, duplicates=duplicates, reorders=reorders,
+                  lateness=max(MIN_LATENESS, math.ceil(late / timeout * 1000) / 1000),
+                  chats=max(1, sum(isinstance(s, S.Start) for s in sc.steps)),
+                  timeout=timeout, retries=sc.daemon.retries, invite_expiry=sc.daemon.invite_expiry,
+                  extension=extension)
