@@ -121,7 +121,8 @@ def test_notice_agreement_and_wording() -> None:
     fin_lost = (Sent(0.0, "bob", "alice", 0, None),)  # the expiry came before any FIN: no disagreement
     assert not violations(log_of(no_answer_after_decline, fins=fin_lost))
     never_shown = ["0 alice > start bob", "60 alice * no answer"]
-    assert "never shown the invitation" in _one(never_shown)
+    reached = (Sent(0.0, "alice", "bob", 0, 0.0),)
+    assert "never shown the invitation" in _one(never_shown, syns=reached)
     twice = ["0 alice > start bob", "0 bob > decline", "0 bob * invitation alice", "0 bob * declined",
              "15 bob * invitation alice", "15 alice * declined"]
     assert "no new 'start' explains" in _one(twice)
@@ -143,6 +144,26 @@ def test_a_decline_of_an_earlier_invitation_does_not_answer_the_next() -> None:
               "61 bob > decline", "61 bob * declined", "120 alice * no answer"]
     found = _one(second, fins=(Sent(61.0, "bob", "alice", 0, 61.0),))
     assert "told 'no answer' although bob declined at 61.000s" in found
+
+
+def test_no_answer_to_an_invitation_whose_syns_were_all_lost_is_the_truth() -> None:
+    """Explorer seed 846: all 12 SYNs of alice's invitation were lost; bob could not show it."""
+    lines = ["0 alice > start bob", "60 alice * no answer"]
+    lost = tuple(Sent(5.0 * k, "alice", "bob", 0, None) for k in range(12))
+    assert violations(log_of(lines, syns=lost)) == []
+    one_arrived = (*lost[:-1], Sent(55.0, "alice", "bob", 0, 55.0))
+    assert "never shown the invitation" in _one(lines, syns=one_arrived)
+
+
+def test_an_invitation_whose_inviter_restarted_after_sending_it_is_withdrawn() -> None:
+    """Explorer seed 908: bob invited alice and restarted his daemon at once; its SYN reached
+    alice afterwards, she accepted, and bob's new daemon answered with FIN: withdrawn, truly."""
+    lines = ["60.3 bob > start alice", "60.3 bob > restart daemon", "60.3 alice > accept",
+             "60.8 alice * invitation bob", "66.3 alice * invitation withdrawn"]
+    assert violations(log_of(lines)) == []
+    restarted_before = ["60.3 bob > restart daemon", "60.3 bob > start alice", "60.3 alice > accept",
+                        "60.8 alice * invitation bob", "66.3 alice * invitation withdrawn"]
+    assert "told 'invitation withdrawn' but bob did not withdraw it" in _one(restarted_before)
 
 
 def test_a_decline_heard_a_linger_late() -> None:
