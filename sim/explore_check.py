@@ -340,23 +340,28 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
 def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> list[float]:
     """When the peer's user declined the inviting attempt `a` (empty: never).
 
-    A decline step of the peer within `a` declines `a` only if it answers an invitation `a` sent.
-    One the peer was shown before `a` began is an earlier invitation from the same host (its SYN
-    arrived late, so the peer still showed it after the inviter's attempt had expired and the
-    inviter had invited again); one shown by another host is that host's.  Declining either is
-    no answer to `a` (explorer seed 749: bob declined alice's first invitation at the instant her
-    second began; alice, told "no answer" for the second, was right).  The order is (time, seq),
-    as everywhere here."""
+    A decline step of the peer within `a` declines `a` only if the invitation it answered is one
+    `a` sent.  Which one it answered shows on the decliner's side: the first of its invitations
+    to end "declined" at or after the step (the step may begin before the invitation is shown:
+    it waits for it).  One the peer was shown before `a` began is an earlier invitation from the
+    same host (its SYN arrived late, so the peer still showed it after the inviter's attempt had
+    expired and the inviter had invited again); one shown by another host is that host's.
+    Declining either is no answer to `a` (explorer seed 749: bob declined alice's first
+    invitation at the instant her second began; alice, told "no answer" for the second, was
+    right).  The order is (time, seq), as everywhere here."""
     assert a.peer is not None and a.end is not None
+    declined = sorted(((b.end.t, b.end.seq), b) for b in by_host.get(a.peer, [])
+                      if b.role == "invited" and b.end is not None and b.end.kind == "declined")
     found = []
     for s in log.steps:
         at = (s.t, s.seq)
         if not (s.host == a.peer and s.done and s.action == "decline" and (a.start, a.seq) <= at
                 <= (a.end.t, a.end.seq)):
             continue
-        shown = _containing([b for b in by_host.get(a.peer, []) if b.role == "invited"], at)
-        if shown is None or (shown.peer == a.host and (shown.start, shown.seq) >= (a.start, a.seq)):
-            found.append(s.t)  # (None: the step waits for the invitation it answers, shown after it)
+        answered = next((b for end, b in declined if end >= at), None)
+        if answered is None or (answered.peer == a.host
+                                and (answered.start, answered.seq) >= (a.start, a.seq)):
+            found.append(s.t)  # (None: its "declined" was not shown; taken as a decline of `a`)
     return found
 
 

@@ -146,6 +146,16 @@ def test_a_decline_of_an_earlier_invitation_does_not_answer_the_next() -> None:
     assert "told 'no answer' although bob declined at 61.000s" in found
 
 
+def test_a_decline_step_begun_before_the_last_chat_ended_answers_the_next_invitation() -> None:
+    """Explorer seed 5094: alice's `decline` began while her last chat with bob was still ending
+    (it waits for the invitation it answers); it declined bob's new invitation, shown later."""
+    lines = ["24 bob > start alice", "24 alice > accept", "24.5 alice * invitation bob",
+             "24.5 bob * chat started", "25 alice * chat started", "25 alice > quit", "25.5 bob * peer left",
+             "25.5 bob > start alice", "25.5 alice > decline", "26 alice * chat ended",
+             "31 alice * invitation bob", "31 alice * declined", "31 bob * declined"]
+    assert violations(log_of(lines, fins=(Sent(31.0, "alice", "bob", 0, 31.0),))) == []
+
+
 def test_no_answer_to_an_invitation_whose_syns_were_all_lost_is_the_truth() -> None:
     """Explorer seed 846: all 12 SYNs of alice's invitation were lost; bob could not show it."""
     lines = ["0 alice > start bob", "60 alice * no answer"]
