@@ -105,8 +105,13 @@ class Schedule:
                    plain)
 
     def legitimate(self) -> bool:
-        """Every host expected free at the end has no chat its users left open (`left_in_a_chat`)."""
-        return not left_in_a_chat(self.steps) & {h for h, state in self.final.items() if state == "free"}
+        """Every host expected free at the end has no chat its users left open (`left_in_a_chat`),
+        and every `connect` follows the end of the host's last client (a kill, a disconnect or
+        its daemon's end): a `connect` to a daemon that still serves a client is refused, yet
+        the runner has dropped the old client by then, a kill of the client no check knows of
+        (explorer seed 5246 shrank to that once its `kill client` was removed)."""
+        return (not left_in_a_chat(self.steps) & {h for h, state in self.final.items() if state == "free"}
+                and not _connect_while_connected(self.steps))
 
     def without_step(self, index: int) -> Schedule:
         """The schedule with step `index` removed (crossing indices shifted, broken ones dropped)."""
@@ -170,6 +175,22 @@ def left_in_a_chat(steps: Sequence[str]) -> set[str]:
             orphans.update(h for c in chats if host in c for h in c if h != host)
             release(host)
     return {h for c in chats for h in c} | orphans
+
+
+def _connect_while_connected(steps: Sequence[str]) -> bool:
+    """Some `connect` comes while its host's client is still connected (hosts begin connected)."""
+    connected: set[str] = {h for h in (step_parts(s)[0] for s in steps) if h}
+    for step in steps:
+        host, action = step_parts(step)
+        if host is None:
+            continue
+        if action == "connect":
+            if host in connected:
+                return True
+            connected.add(host)
+        elif action in ("kill client", "disconnect", "kill daemon", "restart daemon"):
+            connected.discard(host)
+    return False
 
 
 def step_parts(step: str) -> tuple[str | None, str]:

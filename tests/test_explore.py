@@ -280,6 +280,20 @@ def test_what_the_users_leave_open_at_the_end() -> None:
     assert left_in_a_chat(("alice: start bob", "bob: decline")) == set()  # an invitation ends by itself
 
 
+def test_a_connect_must_follow_the_end_of_the_last_client() -> None:
+    """Explorer seed 5246 shrank to a `connect` whose `kill client` had been removed: the runner
+    drops the old client before the daemon refuses the new one, a kill no check knows of."""
+    def schedule(*steps: str) -> Schedule:
+        return Schedule(1, ("alice", "bob"), (), steps, final=final_states(("alice", "bob"), steps))
+
+    chat = ("bob: start alice", "alice: accept", "bob: say b1-1")
+    assert not schedule(*chat, "alice: connect", "alice: quit").legitimate()
+    assert schedule(*chat, "alice: kill client", "alice: connect", "alice: quit").legitimate()
+    assert schedule(*chat, "alice: restart daemon", "alice: connect", "bob: quit").legitimate()
+    twice = ("alice: kill client", "alice: connect", "alice: connect", "alice: quit")
+    assert not schedule(*chat, *twice).legitimate()
+
+
 def test_every_generated_schedule_expects_only_what_its_users_made_possible() -> None:
     for seed in range(400):
         assert generate(seed, ["drop"]).legitimate(), seed
