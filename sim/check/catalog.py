@@ -39,6 +39,7 @@ class Row:
     verdict: str  # reachable / UNREACHABLE / undecided / outside
     detail: str  # bounds and search size, or the reason it is outside the model
     broke: tuple[str, ...] = ()
+    known_limit: bool = False
     reach: Reach | None = None
 
 
@@ -67,11 +68,11 @@ def check_scenario(path: Path, *, max_states: int, times: TimeCache) -> Row:
     try:
         target = target_of(sc, run_scenario(sc))
     except Outside as exc:
-        return Row(path.stem, OUTSIDE, str(exc))
+        return Row(path.stem, OUTSIDE, str(exc), known_limit=bool(sc.known_limit))
     found = decide(target, max_states=max_states, times=times(target.bounds))
     how = " (wire)" if found.wire else ""
     detail = f"{target.bounds.describe()}; {found.states:,} states, {found.seconds:.2f}s{how}"
-    return Row(path.stem, found.verdict, detail, found.broke, found)
+    return Row(path.stem, found.verdict, detail, found.broke, bool(sc.known_limit), found)
 
 
 def check_catalog(path: Path, *, max_states: int = 200_000, progress=None) -> list[Row]:
@@ -86,6 +87,8 @@ def check_catalog(path: Path, *, max_states: int = 200_000, progress=None) -> li
 
 def row_text(row: Row, width: int = 60) -> str:
     broke = f"  breaks {', '.join(row.broke)}" if row.broke else ""
+    if row.broke and not row.known_limit:
+        broke += " (not a known-limit scenario)"
     return f"{row.name[:width]:<{width}} {row.verdict:<12} {row.detail}{broke}"
 
 
@@ -99,6 +102,10 @@ def summary(rows: list[Row]) -> str:
         names = [r.name for r in rows if r.verdict == verdict]
         if names:
             lines.append(f"{verdict}: {', '.join(names)}")
+    unflagged = [f"{r.name} ({', '.join(r.broke)})" for r in rows if r.broke and not r.known_limit]
+    if unflagged:
+        lines.append("outcomes that break an always-property without being a known-limit scenario: "
+                     + ", ".join(unflagged))
     return "\n".join(lines)
 
 

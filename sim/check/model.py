@@ -27,6 +27,13 @@ so its behaviour is one of the model's paths, as long as its delays stay within 
 a datagram may cross a timer deadline only if it arrives at most `lateness` timeouts after it
 was sent, so with `lateness` < 1/2 ("delays under half the timeout") every datagram arrives
 before the clock moves on, and with `lateness` = 1.2 it may arrive after one retransmission.
+Caution: "sent" is the model's clock, which stands still between deadlines, so lateness counts
+from the last deadline *before* the sending, not from the sending.  A real datagram sent just
+before a deadline and arriving just after it (a small real delay) needs a lateness of the whole
+gap from the previous deadline, up to a timeout or more; with `lateness` < 1/2 the model has no
+such crossing at all.  The harness's drop-only scenarios with small random delays
+(drops_and_small_delays_exactly_once) cross deadlines this way: `python -m sim check --catalog`
+(sim.check.catalog) cannot reproduce that run within the lateness its delays suggest.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
 by any real clock on which setting them took time: the state records, for every time a node
 holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
