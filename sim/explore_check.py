@@ -338,7 +338,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
 
 
 def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> list[float]:
-    """When the peer's user declined the inviting attempt `a` (empty: never).
+    """When the peer's user declined the inviting attempt `a` (empty: never), in time order.
 
     A decline step of the peer within `a` declines `a` only if the invitation it answered is one
     `a` sent.  Which one it answered shows on the decliner's side: the first of its invitations
@@ -359,9 +359,10 @@ def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> 
                 <= (a.end.t, a.end.seq)):
             continue
         answered = next((b for end, b in declined if end >= at), None)
-        if answered is None or (answered.peer == a.host
-                                and (answered.start, answered.seq) >= (a.start, a.seq)):
-            found.append(s.t)  # (None: its "declined" was not shown; taken as a decline of `a`)
+        if answered is None:
+            found.append(s.t)  # its "declined" was not shown: taken as a decline of `a`, made at the step
+        elif answered.peer == a.host and (answered.start, answered.seq) >= (a.start, a.seq):
+            found.append(answered.stop)  # made when the decliner was told "declined", not when the step began
     return found
 
 

@@ -154,6 +154,10 @@ def test_a_decline_step_begun_before_the_last_chat_ended_answers_the_next_invita
              "25.5 bob > start alice", "25.5 alice > decline", "26 alice * chat ended",
              "31 alice * invitation bob", "31 alice * declined", "31 bob * declined"]
     assert violations(log_of(lines, fins=(Sent(31.0, "alice", "bob", 0, 31.0),))) == []
+    # the decline is dated when alice was told "declined", not when her step began (seed 6111)
+    unanswered = [*lines[:-1], "85.5 bob * no answer"]
+    found = _one(unanswered, fins=(Sent(25.6, "alice", "bob", 0, 25.6), Sent(31.0, "alice", "bob", 0, 31.0)))
+    assert "told 'no answer' although alice declined at 31.000s and its FIN reached bob at 31.000s" in found
 
 
 def test_no_answer_to_an_invitation_whose_syns_were_all_lost_is_the_truth() -> None:
