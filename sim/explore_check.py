@@ -307,8 +307,12 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 sent: Pos = max(((s.t, s.seq) for s in log.steps if s.host == p and s.done  # SYN may be late
                                  and s.action == f"start {host}" and (s.t, s.seq) <= t0), default=t0)
                 # the inviter's daemon restarted (or its client went) after the SYN left: the
-                # invitation is gone with it, though its SYN is shown later (explorer seed 908)
-                gone = _cut_between(log, p, sent, t1)
+                # invitation is gone with it, though its SYN is shown later (explorer seed 908);
+                # so is an earlier invitation of p's still open when this one was shown, which a
+                # kill cut: the one shown may be that one (seed 13: start, restart, start again)
+                gone = _cut_between(log, p, sent, t1) or any(
+                    b.cut and b.role == "inviting" and b.peer == host and (b.start, b.seq) <= t0
+                    and (b.end is None or (b.end.t, b.end.seq) >= t0) for b in by_host.get(p, []))
                 if not (expired or gone or _actions(log, p, ("quit",), sent, t1) or _ends(log, p, sent, t1)):
                     found.append(f"{where}: told {INVITED_WITHDRAWN!r} but {p} did not withdraw it")
             if a.role != "inviting" or peer_cut:

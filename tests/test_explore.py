@@ -178,6 +178,11 @@ def test_an_invitation_whose_inviter_restarted_after_sending_it_is_withdrawn() -
     restarted_before = ["60.3 bob > restart daemon", "60.3 bob > start alice", "60.3 alice > accept",
                         "60.8 alice * invitation bob", "66.3 alice * invitation withdrawn"]
     assert "told 'invitation withdrawn' but bob did not withdraw it" in _one(restarted_before)
+    # seed 13: bob invites, restarts at once and invites again; alice is shown the first one
+    again = ["3.5 bob > start alice", "3.5 bob > restart daemon", "3.5 bob > connect",
+             "3.5 bob > start alice", "3.5 alice > accept", "4 alice * invitation bob",
+             "4.5 alice * invitation withdrawn"]
+    assert violations(log_of(again)) == []
 
 
 def test_a_decline_heard_a_linger_late() -> None:
