@@ -431,12 +431,14 @@ class StdioDriver(_LineDriver):
             await self._proc.stdin.drain()
 
     async def close(self) -> None:
-        if self._spawn and self._proc is not None and self._proc.returncode is None:
+        """Stop a program we spawned (its whole group, even if the program itself has ended) and
+        close its pipes; a daemon's own terminal (`attach`) is closed with the daemon."""
+        if self._spawn and self._proc is not None:
             _signal_group(self._proc, signal.SIGKILL)
             await self._proc.wait()
-        if self._spawn and self._proc is not None and self._proc.stdin is not None:
-            self._proc.stdin.close()
-        await _finish(self._reader)
+            if self._proc.stdin is not None:
+                self._proc.stdin.close()
+        await _finish(self._reader, self._proc if self._spawn else None)
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):
@@ -467,17 +469,25 @@ class UdpTextDriver(_LineDriver):
             self._transport.close()
 
 
-async def _finish(reader: asyncio.Task[None] | None) -> None:
-    """Let a reader drain its pipe to the end (so the transport closes inside the loop); cancel it
-    if a grandchild keeps the pipe open."""
-    if reader is None:
-        return
-    try:
-        await asyncio.wait_for(asyncio.shield(reader), 2.0)
-    except TimeoutError:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+async def _finish(reader: asyncio.Task[None] | None, proc: asyncio.subprocess.Process | None) -> None:
+    """Let a reader drain its pipe to the end, then close `proc`'s transport (`proc` has exited).
+
+    asyncio closes a subprocess transport by itself only once the process has exited *and* every
+    pipe reached end of file.  A process that left the group (a daemon that detached with
+    `setsid`) can keep a pipe open after the harness is done: the reader is then cancelled, and
+    the transport must be closed here, inside the loop; left open, its finaliser runs after the
+    loop has ended and prints "RuntimeError: Event loop is closed".  `asyncio.subprocess.Process`
+    has no public close, hence its `_transport`."""
+    if reader is not None:
+        try:
+            await asyncio.wait_for(asyncio.shield(reader), 2.0)
+        except TimeoutError:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+    transport = getattr(proc, "_transport", None)
+    if transport is not None:
+        transport.close()
 
 
 def _unbuffered() -> dict[str, str]:
@@ -634,7 +644,7 @@ class Implementation:
             _signal_group(self.proc, signal.SIGKILL)
         if self.proc is not None and self.proc.stdin is not None:
             self.proc.stdin.close()
-        await _finish(self._reader)
+        await _finish(self._reader, self.proc)
         if self.netns is not None:
             self.netns.close()
             self.netns = None

@@ -8,8 +8,10 @@ written into each test's tmp dir, as a user would write one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -19,7 +21,7 @@ import pytest
 
 from sim.cli import main as sim_main
 from sim.foreign_hosts import aliases, cast, parse_cast
-from sim.outcome import FAIL, NOT_APPLICABLE, PASS_UNOBSERVED, Outcome
+from sim.outcome import FAIL, NOT_APPLICABLE, PASS, PASS_UNOBSERVED, Outcome
 from sim.profiles import ProfileError
 from sim.runner import run_chosen
 from sim.scenario import load_scenario
@@ -27,6 +29,7 @@ from tests.standins import profile_path
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "scenarios"
+INTEROP = ROOT / "sim" / "conform" / "interop"  # "does our daemon chat with X, both ways" (README)
 PLAYED = ("happy_path", "decline", "chat_dropped_once")
 
 
@@ -84,6 +87,18 @@ def test_sloppy_dialects_fail_naming_the_datagram(tmp_path: Path, dialect: str, 
     assert outcome.result is not None
     messages = "\n".join(f.message for f in outcome.result.failures)
     assert deviation in messages, messages
+
+
+@pytest.mark.parametrize("name", ["inviter_speaks_first", "invitee_speaks_first"])
+@pytest.mark.parametrize("hosts", [{}, {"bob": "standin-spec"}, {"alice": "standin-spec"}],
+                         ids=["ours-both", "ours-invites", "ours-is-invited"])
+def test_interop_scenarios_chat_both_ways(tmp_path: Path, name: str, hosts: dict[str, str]) -> None:
+    """The chats README's interop commands run: with our daemon on both sides, and with a SPEC
+    stand-in on either side; every check in them is one a stdio profile can observe."""
+    sc = cast(load_scenario(INTEROP / f"{name}.yaml"), hosts)
+    outcome = Outcome(sc.source, result=run_chosen(sc, implementations=_profiles(tmp_path, "spec")))
+    assert outcome.status == PASS, outcome.result.report() if outcome.result else ""
+    assert outcome.result is not None and outcome.result.said["alice"] and outcome.result.said["bob"]
 
 
 def test_a_sloppy_run_on_the_command_line_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -174,3 +189,31 @@ def test_daemons_in_network_namespaces(tmp_path: Path, hosts: dict[str, str]) ->
     assert outcome.status == PASS_UNOBSERVED, outcome.result.report() if outcome.result else ""
     leftover = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"simp{os.getpid() % 100000}x" not in leftover  # every namespace was removed
+
+
+def test_a_detached_grandchild_holding_the_pipes_leaves_no_transport_open(tmp_path: Path) -> None:
+    """A foreign command whose child leaves the process group (setsid) and keeps the daemon's
+    stdout and stderr open: the harness stops waiting for end of file and closes the subprocess
+    transport itself; left open, asyncio's finaliser ran after the loop had ended and printed
+    "Exception ignored ... RuntimeError: Event loop is closed" at exit."""
+    folder = _profiles(tmp_path, "spec")
+    pidfile = tmp_path / "grandchild.pid"
+    profile = folder / "standin-spec-stdio.yaml"
+    detached = f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 60' & exec "
+    text = profile.read_text().replace('command: "{python} sloppy_daemon.py',
+                                       f'command: "sh -c \\"{detached}{{python}} sloppy_daemon.py')
+    profile.write_text(text.replace('--timeout {timeout}"', '--timeout {timeout}\\""'))
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-m", "sim", "run",
+             str(CATALOG / "happy_path.yaml"), "--implementations", str(folder),
+             "--implementation", "bob=standin-spec"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
+    assert pidfile.exists(), proc.stdout + proc.stderr  # the grandchild did hold the pipes
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for sign in ("Exception ignored", "Event loop is closed", "ResourceWarning", "unclosed"):
+        assert sign not in proc.stderr, proc.stderr
