@@ -38,18 +38,17 @@ OUTSIDE_BECAUSE = {
     "peer_daemon_starts_late": "without its daemon or its client",
     "restarted_peer_invites_again": "lifecycle",
 }
-# Searched but not decided within MAX_STATES: 30 messages each way, 39 losses, 9 reorders.  The
-# search guided by the run's datagrams exhausts without a path: the run's small random delays
-# cross timer deadlines, which the model allows only with a lateness counted from the previous
-# deadline (see sim.check.model); the unguided search is then too large.
-TOO_LARGE = {"drops_and_small_delays_exactly_once"}
+# Searched but not decided: 30 messages each way, 39 losses, 9 reorders.  No path repeats the run's
+# network, even with lateness unbounded (614,463 states, exhaustive), and the unpinned search is
+# too large; searched here with a small cap, it must at least not be found unreachable.
+TOO_LARGE = {"drops_and_small_delays_exactly_once": 20_000}
 
 SCENARIOS = sorted(p.stem for p in scenario_files(CATALOG))
 
 
 @pytest.mark.parametrize("name", SCENARIOS)
 def test_each_catalog_outcome_is_reachable_in_the_model_or_outside_it_for_a_stated_reason(name: str) -> None:
-    row = check_scenario(CATALOG / f"{name}.yaml", max_states=MAX_STATES, times=TIMES)
+    row = check_scenario(CATALOG / f"{name}.yaml", max_states=TOO_LARGE.get(name, MAX_STATES), times=TIMES)
     if name in OUTSIDE_BECAUSE:
         assert row.verdict == OUTSIDE and OUTSIDE_BECAUSE[name] in row.detail, row_text(row)
     elif name in TOO_LARGE:

@@ -5,9 +5,11 @@ harness (in-process, virtual time), turn what its users were shown into a search
 (sim.check.target) and ask the model whether that outcome is reachable within bounds derived
 from the run (sim.check.reach).  One row per scenario:
 
-    reachable     the model has a path to the run's outcome (`wire` when that path also sends the
-                  run's datagrams; the always-properties it breaks are listed: a known-limit
-                  scenario's outcome must break one)
+    reachable     the model has a path to the run's outcome ("pinned to the run's network" when
+                  that path also does what the run's network did, "sends" when it sends what the
+                  run's daemons sent; with the lateness it needed on the model's clock;
+                  the always-properties it breaks are listed: a known-limit scenario's outcome
+                  must break one)
     UNREACHABLE   no path within the bounds shows the outcome: the model and the harness
                   disagree (exit status 1)
     undecided     the search hit --max-states before deciding (exit status 1: not a verdict)
@@ -70,7 +72,11 @@ def check_scenario(path: Path, *, max_states: int, times: TimeCache) -> Row:
     except Outside as exc:
         return Row(path.stem, OUTSIDE, str(exc), known_limit=bool(sc.known_limit))
     found = decide(target, max_states=max_states, times=times(target.bounds))
-    how = " (wire)" if found.wire else ""
+    how = ""
+    if found.pinned:
+        how = f" (pinned to the run's {found.pinned}, path lateness {found.lateness:.2f}T"
+        how += ", more than the bounds'" if found.lateness > target.bounds.lateness else ""
+        how += ")"
     detail = f"{target.bounds.describe()}; {found.states:,} states, {found.seconds:.2f}s{how}"
     return Row(path.stem, found.verdict, detail, found.broke, bool(sc.known_limit), found)
 

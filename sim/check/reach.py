@@ -11,10 +11,26 @@ shown.  Two restrictions keep it small, and both are sound for the question aske
   notices are only ever appended, so no continuation of it could show the run's notices.
 
 The network and the timers are the model's, unrestricted within the bounds derived from the run.
-With `wire` on, a third restriction guides the search: each daemon sends, per path, what it
-sent in the run ((label, seq) in the same order), and the goal includes having sent all of it.
-A path found so reproduces the run's datagrams as well as its notices; but paths that send
-otherwise are cut, so "not found" proves nothing and `decide` then searches without it.
+Pins (`pin`) guide the search by the run's own network, which makes it nearly linear:
+"sends": each daemon sends, per path, what it sent in the run ((label, seq), same order);
+"network": also, each daemon receives what it received, in the same order ((sender, label,
+seq), copies included), and the network drops on each path what the run lost, in order.  The
+goal then includes having done all of it.  A path found so reproduces the run's datagrams as
+well as its notices; paths that differ are cut, so a pinned "not found" proves nothing.
+`decide` tries, in order (`PHASES`): the network pinned within the derived bounds; the network
+pinned with lateness unbounded (`REPLAY_LATENESS`: the model's clock stands still between
+deadlines, so a run's small delay across a deadline can need a large model lateness, see
+sim.check.model; the path's own lateness, the longest time on the model's clock from sending to
+arrival, is reported); the sends pinned (the receipt order free: the model cannot always take
+the run's, see below); nothing pinned, within the derived bounds.
+
+Why the run's exact receipt order is sometimes out of reach: the model's clock moves only to
+timer deadlines, but a node also compares arrival times with windows that no timer marks (a
+stranger's answers are spaced half a timeout per source; an ACK from a stranger within two
+timeouts of our answer is taken for its echo).  Two stranger datagrams the run received 5 s
+apart with no deadline between them arrive at the same model instant, so the second answer is
+suppressed in the model and not in the run (stranger_datagrams_do_not_end_chat); the outcome
+is still reached, by a path where a deadline falls between the two.
 
 The search stops at the first state whose users have done the whole script, have been shown
 exactly the run's notices, whose daemons have no timer left and are in the final states the
@@ -26,11 +42,12 @@ bounds: the model and the harness disagree.  A search cut by `max_states` decide
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from sim.check.model import INF, NIDS, USERS, Action, Model, text_of
+from sim.check.model import FIFO, INF, NIDS, STRAYS, USERS, Action, Model, text_of
 from sim.check.nodestate import TimePaths
 from sim.check.target import Command, Notice, Target
 from sim.runner import _FINAL as FINAL_OF  # the harness's own names of a daemon's state
@@ -59,7 +76,8 @@ class Reach:
     seconds: float
     path: list[Action] = field(default_factory=list)
     broke: tuple[str, ...] = ()  # always-properties violated on the path found
-    wire: bool = False  # found by the search guided by the run's datagrams
+    pinned: str = ""  # the run's network the path was pinned to: "network", "sends" or "" (none)
+    lateness: float = 0.0  # the path's longest send-to-arrival on the model's clock, in timeouts
 
 
 def notice_of(event: ev.Event, node: int) -> Notice:
@@ -75,25 +93,36 @@ def notice_of(event: ev.Event, node: int) -> Notice:
 
 
 def decide(target: Target, *, max_states: int = 200_000, times: TimePaths | None = None) -> Reach:
-    """Reachable or not: guided by the run's datagrams first, then (if that finds nothing) unguided,
-    each search with up to `max_states` states."""
-    guided = reach(target, max_states=max_states, times=times, wire=True)
-    if guided.verdict == REACHABLE:
-        return guided
-    plain = reach(target, max_states=max_states, times=times)
-    plain.seconds += guided.seconds
-    return plain
+    """Reachable or not, in up to four searches (`PHASES`) of up to `max_states` states each, stopping
+    at the first that finds the outcome; the last, unpinned, is the only one whose "no" is a proof."""
+    spent = 0.0
+    for pin, lateness in PHASES:
+        found = reach(target, max_states=max_states, times=times, pin=pin,
+                      lateness=target.bounds.lateness if lateness is None else lateness)
+        spent += found.seconds
+        if found.verdict == REACHABLE or not pin:
+            found.seconds = spent
+            return found
+    raise AssertionError("unreachable: the last search returns")
+
+
+REPLAY_LATENESS = 1000.0  # timeouts: no bound (see the module docstring)
+# (pins, lateness: None = the derived bound): the whole network, within the bounds, then with
+# lateness unbounded; the sends only (receipt order free); nothing pinned
+PHASES = (("network", None), ("network", REPLAY_LATENESS), ("sends", None), ("", None))
 
 
 def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None = None,
-          wire: bool = False) -> Reach:
-    """Search for a state showing `target`'s outcome; see the module docstring."""
+          pin: str = "", lateness: float | None = None) -> Reach:
+    """Search for a state showing `target`'s outcome; see the module docstring.  `lateness` replaces
+    the derived bound (in timeouts)."""
     start = time.process_time()
-    model = ObservingModel(target.bounds, times)
-    search = _Search(model, target, wire)
-    first = (model.initial(), *search.settle(0, (0,) * model.n), (0,) * (model.n * model.n))
+    bounds = target.bounds if lateness is None else dataclasses.replace(target.bounds, lateness=lateness)
+    model = ObservingModel(bounds, times)
+    search = _Search(model, target, pin)
+    first = search.initial()
     if search.is_goal(first):
-        return Reach(REACHABLE, 1, time.process_time() - start, wire=wire)
+        return Reach(REACHABLE, 1, time.process_time() - start, pinned=pin)
     parent: list[int] = [-1]
     via: list[tuple] = [()]
     seen = {first: 0}
@@ -101,31 +130,42 @@ def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None 
     queue = deque([0])
     while queue:
         k = queue.popleft()
-        for action, violation, nxt in search.successors(states[k]):
+        for action, violation, late, nxt in search.successors(states[k]):
             j = len(states)
             if seen.setdefault(nxt, j) != j:
                 continue
             states.append(nxt)
             parent.append(k)
-            via.append((action, violation))
+            via.append((action, violation, late))
             if search.is_goal(nxt):
-                path, broke = _path(j, parent, via)
-                return Reach(REACHABLE, len(states), time.process_time() - start, path, broke, wire)
+                path, broke, lateness = _path(j, parent, via)
+                return Reach(REACHABLE, len(states), time.process_time() - start, path, broke, pin,
+                             lateness / bounds.timeout)
             if len(states) >= max_states:
-                return Reach(UNDECIDED, len(states), time.process_time() - start)
+                return Reach(UNDECIDED, len(states), time.process_time() - start, pinned=pin)
             queue.append(j)
-    return Reach(UNREACHABLE, len(states), time.process_time() - start)
+    return Reach(UNREACHABLE, len(states), time.process_time() - start, pinned=pin)
 
 
 class _Search:
-    def __init__(self, model: ObservingModel, target: Target, wire: bool) -> None:
-        self.model, self.target, self.wire = model, target, wire
-        self.sent = tuple(tuple(sends) for sends in target.sent)
-        self.sent_lengths = tuple(len(p) for p in target.sent) if wire else None
-        self.labels: dict[bytes, tuple[str, int]] = {}
+    """States are (model state, script position, notices shown per host, pins) where pins are the
+    positions in the run's sends per path, receipts per node and drops per path (all 0 unpinned)."""
+
+    def __init__(self, model: ObservingModel, target: Target, pin: str) -> None:
+        self.model, self.target, self.replay = model, target, bool(pin)
+        self.receipts = pin == "network"  # else only the sends are pinned
         self.script: tuple[Command, ...] = target.script
         self.wanted = target.notices
         self.lengths = tuple(len(n) for n in target.notices)
+        nothing = tuple(() for _ in target.received) + tuple(() for _ in target.dropped)
+        self.pins = (*target.sent, *((*target.received, *target.dropped) if self.receipts else nothing))
+        self.pin_lengths = tuple(len(p) for p in self.pins)
+        self.paths = model.n * model.n  # pins: sends per path, then receipts per node, then drops per path
+        self.labels: dict[bytes, tuple[str, int]] = {}
+
+    def initial(self) -> tuple:
+        n = self.model.n
+        return (self.model.initial(), *self.settle(0, (0,) * n), (0,) * len(self.pins))
 
     def settle(self, k: int, pos: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
         """Script position past every `until` already satisfied (they are no choice, only a wait)."""
@@ -134,25 +174,32 @@ class _Search:
             k += 1
         return k, pos
 
-    def successors(self, state: tuple) -> list[tuple[tuple, str | None, tuple]]:
-        s, k, pos, wpos = state
+    def label(self, data: bytes) -> tuple[str, int]:
+        got = self.labels.get(data)
+        if got is None:
+            dg = wire_decode(data)
+            got = self.labels[data] = (dg.label, dg.seq)
+        return got
+
+    def successors(self, state: tuple) -> list[tuple[tuple, str | None, float, tuple]]:
+        s, k, pos, pins = state
         model = self.model
         users: list = []
         if k < len(self.script):
             self._user_step(users, s, self.script[k], pos)
         rest: list = []
-        if any(s[2]) or s[3]:
+        if any(s[FIFO]) or s[STRAYS]:
             model._network_steps(rest, s)
         model._tick(rest, s)
         out = []
         for moved, entries in ((1, users), (0, rest)):
             for entry in entries:
                 action, t, violation = entry[:3]
-                new_pos, new_wpos = pos, wpos
-                if self.wire and len(entry) == 6 and entry[5]:
-                    new_wpos = self._sends_fit(entry[3], entry[5], wpos)
-                    if new_wpos is None:
-                        continue  # the run's daemon did not send this
+                new_pos, new_pins = pos, pins
+                if self.replay:
+                    new_pins = self._pinned(action, entry, pins)
+                    if new_pins is None:
+                        continue  # the run's network or daemons did otherwise
                 if len(entry) == 6 and entry[4]:
                     i, events = entry[3], entry[4]
                     at, wanted = pos[i], self.wanted[i]
@@ -160,23 +207,32 @@ class _Search:
                     if wanted[at:at + len(shown)] != shown:
                         continue  # the run's users were not shown this
                     new_pos = (*pos[:i], at + len(shown), *pos[i + 1:])
-                out.append((action, violation.prop if violation else None,
-                            (t, *self.settle(k + moved, new_pos), new_wpos)))
+                out.append((action, violation.prop if violation else None, _late(s, action),
+                            (t, *self.settle(k + moved, new_pos), new_pins)))
         return out
 
-    def _sends_fit(self, i: int, sends: tuple, wpos: tuple[int, ...]) -> tuple[int, ...] | None:
-        """The wire positions after node i sent `sends`, or None if the run's daemon sent otherwise."""
-        n, labels = self.model.n, self.labels
-        out = list(wpos)
-        for dst, data in sends:
-            sent = labels.get(data)
-            if sent is None:
-                dg = wire_decode(data)
-                sent = labels[data] = (dg.label, dg.seq)
-            p = i * n + dst
-            if out[p] >= len(self.sent[p]) or self.sent[p][out[p]] != sent:
+    def _pinned(self, action: tuple, entry: tuple, pins: tuple[int, ...]) -> tuple[int, ...] | None:
+        """The pin positions after this step, or None if the run did not do it."""
+        n, pins_of, out = self.model.n, self.pins, list(pins)
+        kind, node, src, data = action[:4]
+        if self.receipts and kind == "drop":
+            p = self.paths + n + src * n + node  # drops come after sends and receipts
+            if out[p] >= len(pins_of[p]) or pins_of[p][out[p]] != self.label(data):
                 return None
             out[p] += 1
+            return tuple(out)
+        if self.receipts and kind in RECEIVING:
+            p = self.paths + node
+            if out[p] >= len(pins_of[p]) or pins_of[p][out[p]] != (src, *self.label(data)):
+                return None
+            out[p] += 1
+        if len(entry) == 6:
+            i = entry[3]
+            for dst, sent in entry[5]:
+                p = i * n + dst
+                if out[p] >= len(pins_of[p]) or pins_of[p][out[p]] != self.label(sent):
+                    return None
+                out[p] += 1
         return tuple(out)
 
     def _user_step(self, out: list, s: tuple, cmd: Command, pos: tuple[int, ...]) -> None:
@@ -195,8 +251,8 @@ class _Search:
             act(out, s, i, (cmd.kind,), (cmd.kind, i, -1, b"", 0, 0.0, -1))
 
     def is_goal(self, state: tuple) -> bool:
-        s, k, pos, wpos = state
-        if k < len(self.script) or pos != self.lengths or (self.wire and wpos != self.sent_lengths):
+        s, k, pos, pins = state
+        if k < len(self.script) or pos != self.lengths or (self.replay and pins != self.pin_lengths):
             return False
         table = self.model.table
         if any(table.deadline[nid] != INF for nid in s[NIDS]):
@@ -205,12 +261,27 @@ class _Search:
                    for want, nid in zip(self.target.final, s[NIDS], strict=True))
 
 
-def _path(j: int, parent: list[int], via: list[tuple]) -> tuple[list[Action], tuple[str, ...]]:
-    path, broke = [], []
+RECEIVING = frozenset({"deliver", "duplicate", "reorder", "stray"})
+
+
+def _late(s: tuple, action: tuple) -> float:
+    """How long (model clock) the datagram a network step delivers has been in flight."""
+    kind, node, src, data, position = action[:5]
+    if kind not in RECEIVING:
+        return 0.0
+    p = src * len(s[NIDS]) + node
+    if kind == "stray":
+        return max(-t for q, d, t in s[STRAYS] if q == p and d == data)
+    return -s[FIFO][p][position if kind == "reorder" else 0][1]
+
+
+def _path(j: int, parent: list[int], via: list[tuple]) -> tuple[list[Action], tuple[str, ...], float]:
+    path, broke, late = [], [], 0.0
     while j > 0:
-        action, violation = via[j]
+        action, violation, lateness = via[j]
         path.append(Action(*action))
+        late = max(late, lateness)
         if violation:
             broke.append(violation)
         j = parent[j]
-    return path[::-1], tuple(dict.fromkeys(broke[::-1]))
+    return path[::-1], tuple(dict.fromkeys(broke[::-1])), late

@@ -22,9 +22,11 @@ harness's cursor logic (sim.runner._await_notice) on the notices the run really 
 the search demands those very notices in that order, the constraint is exact.  `sleep` steps
 are dropped: where a user step falls between timer deadlines is the model's own choice.
 
-The datagrams each daemon sent, per path and in order, as (label, seq), guide a first search
-(sim.check.reach): a path that sends what the run sent is found much faster; it says nothing
-about paths that send otherwise, so an unsuccessful guided search is followed by an unguided one.
+The run's network, as (label, seq) of each datagram: what each daemon sent per path, what each
+received in order (copies included), what the relay lost per path, pins a first search
+(sim.check.reach): a path that does what the run did is found almost without branching; it
+says nothing about paths that do otherwise, so an unsuccessful pinned search is followed by an
+unpinned one.
 
 The bounds come from the run's trace (what the relay really did), not from the fault rules:
 losses = datagrams never forwarded; duplicates = extra copies forwarded; reorders = datagrams
@@ -77,6 +79,8 @@ class Target:
     notices: tuple[tuple[Notice, ...], ...]  # per model node, exactly as the harness showed them
     final: tuple[str | None, ...]  # per model node: the state the scenario expects at the end
     sent: tuple[tuple[Sent, ...], ...]  # per path (src * hosts + dst): what the daemons sent, in order
+    received: tuple[tuple[tuple[int, str, int], ...], ...]  # per node: (sender, label, seq) in order
+    dropped: tuple[tuple[Sent, ...], ...]  # per path: the datagrams the relay never forwarded, in order
 
 
 class Outside(Exception):
@@ -92,17 +96,30 @@ def target_of(sc: S.Scenario, result: Result) -> Target:
     notices = tuple(tuple(_notice(seen, h, index, said) for seen in result.notices.get(h, [])) for h in hosts)
     return Target(name=sc.source, hosts=hosts, bounds=_bounds(sc, result, hosts),
                   script=_script(sc, result, index), notices=notices,
-                  final=tuple(sc.expect.final.get(h) for h in hosts), sent=_sent(result, index))
+                  final=tuple(sc.expect.final.get(h) for h in hosts), **_network(result, index))
 
 
-def _sent(result: Result, index: dict[str, int]) -> tuple[tuple[Sent, ...], ...]:
+def _network(result: Result, index: dict[str, int]) -> dict[str, tuple]:
+    """What the run's daemons sent (per path), received (per node) and the relay lost (per path)."""
     n = len(index)
-    paths: list[list[Sent]] = [[] for _ in range(n * n)]
-    for e in result.trace.sent():
+    sent: list[list[Sent]] = [[] for _ in range(n * n)]
+    dropped: list[list[Sent]] = [[] for _ in range(n * n)]
+    received: list[list[tuple[int, str, int]]] = [[] for _ in range(n)]
+    forwarded = {e.n for e in result.trace.events if e.action == FORWARDED}
+    for e in result.trace.events:
+        if e.action not in (RECEIVED, FORWARDED):
+            continue
         dg = e.datagram
         assert dg is not None  # corrupted and stranger datagrams are outside the model
-        paths[index[e.src] * n + index[e.dst]].append((dg.label, dg.seq))
-    return tuple(tuple(p) for p in paths)
+        src, dst = index[e.src], index[e.dst]
+        if e.action == FORWARDED:
+            received[dst].append((src, dg.label, dg.seq))
+            continue
+        sent[src * n + dst].append((dg.label, dg.seq))
+        if e.n not in forwarded:
+            dropped[src * n + dst].append((dg.label, dg.seq))
+    return {"sent": tuple(map(tuple, sent)), "received": tuple(map(tuple, received)),
+            "dropped": tuple(map(tuple, dropped))}
 
 
 def _within_model(sc: S.Scenario, result: Result) -> None:
