@@ -22,7 +22,7 @@ import pytest
 from sim.cli import main as sim_main
 from sim.foreign_hosts import aliases, cast, parse_cast
 from sim.outcome import FAIL, NOT_APPLICABLE, PASS, PASS_UNOBSERVED, Outcome
-from sim.profiles import ProfileError
+from sim.profiles import ProfileError, load_profile
 from sim.runner import run_chosen
 from sim.scenario import load_scenario
 from tests.standins import profile_path
@@ -217,3 +217,22 @@ def test_a_detached_grandchild_holding_the_pipes_leaves_no_transport_open(tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for sign in ("Exception ignored", "Event loop is closed", "ResourceWarning", "unclosed"):
         assert sign not in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(("profile", "line", "kind", "fields"), [
+    ("lunic-custom-protocol", "Message from bob: bob accepted.", "chat_started", {"user": "bob"}),
+    ("lunic-custom-protocol", "Message from bob: hi alice", "message", {"user": "bob", "text": "hi alice"}),
+    ("lunic-custom-protocol", "Chat accepted. Chat started.", "chat_started", {"user": None}),
+    ("lunic-custom-protocol", "Do you want to accept the chat request from 10.1.1.1, bob ? (y/n): ",
+     "invitation", {"ip": "10.1.1.1"}),
+    ("course-reference", "connected|username=alice", "chat_started", {"user": "alice"}),
+    ("course-reference", "message|username=alice|text=a|b", "message", {"user": "alice", "text": "a|b"}),
+])
+def test_shipped_profiles_read_their_clients_lines(profile: str, line: str, kind: str,
+                                                   fields: dict[str, str | None]) -> None:
+    """docs/profiles: the first notice regex (in the profile's order, as the drivers try them)
+    that matches a line the implementation's user is shown gives the right kind and fields; lunic's
+    acceptance, which its client prints as a message from the peer, is its 'chat started'."""
+    notices = load_profile(ROOT / "docs" / "profiles" / f"{profile}.yaml").user.notices
+    kind_seen, match = next((k, m) for k, r in notices.items() if (m := r.search(line)))
+    assert (kind_seen, match.groupdict()) == (kind, fields)
