@@ -248,6 +248,14 @@ class ForeignUser:
                 return await self.driver.next_event(3600)
 
 
+def foreign_logs(daemon: ForeignDaemon, user: object) -> dict[str, list[str]]:
+    """What a foreign host's user typed (`> `) and was shown (`< `), and what its daemon printed:
+    written beside the ladder (`--out`), because the wire alone cannot tell a daemon that never
+    sent a datagram from a client that never showed what it got."""
+    typed = user.driver.transcript() if isinstance(user, ForeignUser) else []  # None: it never connected
+    return {"user": typed, "daemon": daemon.impl.output()}
+
+
 def translate(event: UserEvent) -> tuple[str, str | None] | None:
     """A profile notice as the runner's (kind, text); None for `ready` (not a scenario notice)."""
     kind = SEEN_KIND.get(event.kind)

@@ -36,6 +36,7 @@ from sim.foreign_hosts import (
     ForeignUser,
     NotApplicable,
     aliases,
+    foreign_logs,
     observable_kind,
     profiles_for,
     takes_timeout,
@@ -122,6 +123,8 @@ class Result:
     not_applicable: str | None = None  # why a foreign host cannot play this scenario (nothing was checked)
     replay_flags: str = ""  # what else the replay command needs (--implementations ...)
     dialects_learned: dict[str, int] = field(default_factory=dict)  # per in-process host (simp.dialect)
+    foreign_logs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # foreign host -> what its
+    # user typed and was shown, and what its daemon printed (sim.foreign_hosts.logs)
 
     @property
     def passed(self) -> bool:
@@ -166,6 +169,9 @@ class Result:
         self.trace.write_svg(directory / "ladder.svg", self.markers(), title=self.scenario.name, timed=timed)
         diagram = self.trace.mermaid(self.markers())
         (directory / "ladder.md").write_text(markdown(diagram, self.scenario.name), encoding="utf-8")
+        for host, logs in self.foreign_logs.items():  # HOST.user.txt, HOST.daemon.txt
+            for kind, lines in logs.items():
+                (directory / f"{host}.{kind}.txt").write_text("".join(f"{line}\n" for line in lines))
 
 
 # -- hosts ---------------------------------------------------------------------------------------
@@ -399,6 +405,7 @@ class _Run:
             client = self.hosts[name].client if name in self.hosts else None
             if isinstance(client, ForeignUser):
                 await client.close()
+            self.result.foreign_logs[name] = foreign_logs(daemon, client)
         if self.relay is not None:
             self.relay.close()
 

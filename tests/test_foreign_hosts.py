@@ -236,3 +236,15 @@ def test_shipped_profiles_read_their_clients_lines(profile: str, line: str, kind
     notices = load_profile(ROOT / "docs" / "profiles" / f"{profile}.yaml").user.notices
     kind_seen, match = next((k, m) for k, r in notices.items() if (m := r.search(line)))
     assert (kind_seen, match.groupdict()) == (kind, fields)
+
+
+def test_out_holds_what_a_foreign_user_saw_and_its_daemon_printed(tmp_path: Path) -> None:
+    folder = _profiles(tmp_path, "spec")
+    out = tmp_path / "out"
+    status = sim_main(["run", str(CATALOG / "happy_path.yaml"), "--implementations", str(folder),
+                       "--implementation", "bob=standin-spec", "--out", str(out)])
+    assert status == 0
+    user = (out / "happy-path" / "bob.user.txt").read_text().splitlines()
+    assert "> accept" in user and "< message from alice: hello bob" in user and "> say hi alice" in user
+    assert "listening on" in (out / "happy-path" / "bob.daemon.txt").read_text()
+    assert not (out / "happy-path" / "alice.user.txt").exists()  # our own host: the trace says it all
