@@ -124,7 +124,7 @@ class Result:
     replay_flags: str = ""  # what else the replay command needs (--implementations ...)
     dialects_learned: dict[str, int] = field(default_factory=dict)  # per in-process host (simp.dialect)
     foreign_logs: dict[str, dict[str, list[str]]] = field(default_factory=dict)  # foreign host -> what its
-    # user typed and was shown, and what its daemon printed (sim.foreign_hosts.logs)
+    # user typed and was shown, and what its daemon printed (sim.foreign_hosts.foreign_logs)
 
     @property
     def passed(self) -> bool:
