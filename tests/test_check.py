@@ -152,3 +152,28 @@ def test_the_table_says_when_a_search_was_cut_short() -> None:
     assert not out.complete
     assert "search stopped early" in table(out)
     assert "ok so far" in table(out)
+
+
+def test_a_compact_search_finds_the_same_states_and_the_same_shortest_counterexamples() -> None:
+    """Remembering states by digest (bfs.digest) changes memory only: the same states, transitions,
+    depth and counterexamples as remembering them whole."""
+    bounds = _bounds(messages=1, duplicates=1)
+    whole, compact = (check(bounds, compact=c) for c in (False, True))
+    assert compact.compact and not whole.compact
+    assert (compact.states, compact.transitions, compact.depth, compact.ends) == \
+        (whole.states, whole.transitions, whole.depth, whole.ends)
+    assert {p: c.path for p, c in compact.found.items()} == {p: c.path for p, c in whole.found.items()}
+    assert compact.found  # the known limit is there to be found by both
+
+
+def test_equal_states_have_equal_digests_whatever_objects_they_share() -> None:
+    import pickle
+
+    from sim.check.bfs import digest
+
+    model = Model(Bounds())
+    state = model.initial()
+    rebuilt = pickle.loads(pickle.dumps(state))  # equal, but no object shared with `state`
+    assert rebuilt == state and rebuilt is not state
+    assert digest(rebuilt) == digest(state) and len(digest(state)) == 16
+    assert digest(next(t for _, t, _ in model.successors(state))) != digest(state)

@@ -44,6 +44,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="nodes running the negotiated extension (needs NodeConfig.extension): none, one (alice), both")
     add("--max-states", type=int, help="stop after this many states (the verdicts then say 'so far')")
     add("--stop-at-first", action="store_true", help="stop at the first always/eventually violation")
+    add("--compact", action="store_true",
+        help="remember states by a 16-byte digest, not whole (about 90 bytes a state; collision odds "
+             "n^2/2^129, see sim/check/bfs.py)")
     add("--out", type=Path, default=Path("found-check"), metavar="DIR",
         help="where counterexamples are written as scenario YAML (default ./found-check)")
     add("--verify", action="store_true", help="run each written scenario in-process and compare the outcome")
@@ -61,9 +64,10 @@ def bounds_of(args: argparse.Namespace) -> Bounds:
 
 def table(out: Outcome, wall: float | None = None) -> str:
     """The results table: bounds, size of the search, rate, and one verdict per property."""
-    head = ["bounds", "states", "transitions", "depth", "ends", "states/s", "cpu s"]
-    cells = [out.bounds.describe(), f"{out.states:,}", f"{out.transitions:,}", str(out.depth),
-             f"{out.ends:,}", f"{out.rate:,.0f}", f"{out.seconds:.1f}"]
+    head = ["bounds", "states", "transitions", "depth", "ends", "states/s", "cpu s", "peak MB"]
+    cells = [out.bounds.describe() + (" (compact)" if out.compact else ""), f"{out.states:,}",
+             f"{out.transitions:,}", str(out.depth), f"{out.ends:,}", f"{out.rate:,.0f}",
+             f"{out.seconds:.1f}", f"{out.peak_mb:,.0f}"]
     if wall is not None:
         head.append("wall s")
         cells.append(f"{wall:.1f}")
@@ -121,7 +125,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     wall = time.perf_counter()
     model = Model(bounds)
-    out = check(bounds, model=model, max_states=args.max_states, stop_at_first=args.stop_at_first)
+    out = check(bounds, model=model, max_states=args.max_states, stop_at_first=args.stop_at_first,
+                compact=args.compact)
     wall = time.perf_counter() - wall
     for prop, cx in out.found.items():
         print(f"\n✗ {KIND[prop]} property {prop!r} violated in {len(cx.path)} steps: {cx.violation.text}")
