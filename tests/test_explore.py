@@ -287,6 +287,10 @@ def test_what_the_users_leave_open_at_the_end() -> None:
     assert left_in_a_chat(restarted) == {"alice", "bob"}
     assert left_in_a_chat((*restarted, "bob: quit")) == set()
     assert left_in_a_chat(("alice: start bob", "bob: decline")) == set()  # an invitation ends by itself
+    # seed 6484: alice quits before bob's crossing SYN came; bob's invitation is still open, and
+    # her next `start` crosses it: a chat nobody ends
+    late_cross = ("bob: start alice", "alice: start bob", "alice: quit", "alice: start bob")
+    assert left_in_a_chat(late_cross) == {"alice", "bob"}
 
 
 def test_a_connect_must_follow_the_end_of_the_last_client() -> None:
