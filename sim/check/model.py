@@ -31,16 +31,18 @@ Caution: "sent" is the model's clock, which stands still between deadlines, so l
 from the last deadline *before* the sending, not from the sending.  A real datagram sent just
 before a deadline and arriving just after it (a small real delay) needs a lateness of the whole
 gap from the previous deadline, up to a timeout or more; with `lateness` < 1/2 the model has no
-such crossing at all.  The harness's drop-only scenarios with small random delays
-(drops_and_small_delays_exactly_once) cross deadlines this way: `python -m sim check --catalog`
-(sim.check.catalog) cannot reproduce that run within the lateness its delays suggest.
+such crossing at all.  `python -m sim check --catalog` (sim.check.catalog) reports, for each
+catalog run it repeats, the model lateness its path needed.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
 by any real clock on which setting them took time: the state records, for every time a node
 holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
 that only the order counts.  What the abstraction does not distinguish: *where* between two
-deadlines an input arrives; a node that compared an arrival time with a window ending between
-two deadlines (none does: all windows are whole multiples of half a timeout after an event)
-would need a finer clock.
+deadlines an input arrives.  Nodes do compare arrival times with windows that no timer marks
+(a stranger is answered at most once per half timeout, a stranger's ACK within two timeouts of
+our answer is taken for its echo, and the session and dialect layers keep similar windows), so
+the model misses the schedules where such a window closes between two inputs with no deadline
+between them: it is *incomplete* there (sim.check.reach's docstring has the catalog scenario
+that shows it).  Closing that needs a transition "time passes to the next window boundary".
 """
 
 from __future__ import annotations
