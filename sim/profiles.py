@@ -438,6 +438,10 @@ class StdioDriver(_LineDriver):
             await self._proc.wait()
             if self._proc.stdin is not None:
                 self._proc.stdin.close()
+        elif self._proc is not None and self._proc.returncode is None and self._reader is not None:
+            self._reader.cancel()  # the daemon is still up, so its output has no end yet to wait for
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
         await _finish(self._reader, self._proc if self._spawn else None)
 
 
@@ -478,7 +482,7 @@ async def _finish(reader: asyncio.Task[None] | None, proc: asyncio.subprocess.Pr
     the transport must be closed here, inside the loop; left open, its finaliser runs after the
     loop has ended and prints "RuntimeError: Event loop is closed".  `asyncio.subprocess.Process`
     has no public close, hence its `_transport`."""
-    if reader is not None:
+    if reader is not None and not reader.done():
         try:
             await asyncio.wait_for(asyncio.shield(reader), 2.0)
         except TimeoutError:
