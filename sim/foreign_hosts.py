@@ -248,12 +248,11 @@ class ForeignUser:
                 return await self.driver.next_event(3600)
 
 
-def foreign_logs(daemon: ForeignDaemon, user: object) -> dict[str, list[str]]:
-    """What a foreign host's user typed (`> `) and was shown (`< `), and what its daemon printed:
+def foreign_logs(daemon: ForeignDaemon) -> dict[str, list[str]]:
+    """What a foreign host's users typed (`> `) and were shown (`< `), and what its daemon printed:
     written beside the ladder (`--out`), because the wire alone cannot tell a daemon that never
     sent a datagram from a client that never showed what it got."""
-    typed = user.driver.transcript() if isinstance(user, ForeignUser) else []  # None: it never connected
-    return {"user": typed, "daemon": daemon.impl.output()}
+    return {"user": daemon.impl.transcripts(), "daemon": daemon.impl.output()}
 
 
 def translate(event: UserEvent) -> tuple[str, str | None] | None:

@@ -520,6 +520,7 @@ class Implementation:
         self._output: list[str] = []
         self._reader: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._users: list[_LineDriver] = []  # every user handed out (a client program per connect)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -600,18 +601,33 @@ class Implementation:
             if self.netns is not None:
                 raise NotSupported("the built-in client cannot reach into a namespace")
             return BuiltinDriver(self.bind_ip, p.client_port)
+        driver: _LineDriver
         if shape.shape == "udp":
-            return UdpTextDriver(shape, (self.bind_ip, p.client_port))
-        if shape.attach:
-            return StdioDriver(shape, proc=self.proc, ip=self.bind_ip)
-        values = {"ip": self.bind_ip, "client_port": p.client_port, "port": p.port, "python": sys.executable}
-        argv = [a.replace("{user}", "\0") for a in shape.command]
-        argv = [a.format(**values).replace("\0", "{user}") for a in argv]
-        return StdioDriver(shape, spawn=self.netns.wrap(argv) if self.netns is not None else argv, cwd=p.cwd,
-                           ip=self.bind_ip)
+            driver = UdpTextDriver(shape, (self.bind_ip, p.client_port))
+        elif shape.attach:
+            driver = StdioDriver(shape, proc=self.proc, ip=self.bind_ip)
+        else:
+            values = {"ip": self.bind_ip, "client_port": p.client_port, "port": p.port,
+                      "python": sys.executable}
+            argv = [a.replace("{user}", "\0") for a in shape.command]
+            argv = [a.format(**values).replace("\0", "{user}") for a in argv]
+            driver = StdioDriver(shape, spawn=self.netns.wrap(argv) if self.netns is not None else argv,
+                                 cwd=p.cwd, ip=self.bind_ip)
+        self._users.append(driver)
+        return driver
 
     def output(self) -> list[str]:
         return list(self._output)
+
+    def transcripts(self) -> list[str]:
+        """What every user handed out typed (`> `) and was shown (`< `), one after the other: a
+        client killed by a step (`kill client`) and its successor included."""
+        lines: list[str] = []
+        for n, driver in enumerate(self._users, start=1):
+            if len(self._users) > 1:
+                lines.append(f"-- user {n} of {len(self._users)} --")
+            lines += driver.transcript()
+        return lines
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.returncode is None
@@ -637,6 +653,10 @@ class Implementation:
             _signal_group(self.proc, signal.SIGKILL)
 
     async def close(self) -> None:
+        """Stop the daemon and every user handed out, also one a caller abandoned (a client killed
+        by a step is closed in the background, which may not have ended), and remove the namespace."""
+        for driver in self._users:
+            await driver.close()
         if self.proc is not None and self.proc.returncode is None:
             _signal_group(self.proc, signal.SIGTERM)
             try:

@@ -405,7 +405,7 @@ class _Run:
             client = self.hosts[name].client if name in self.hosts else None
             if isinstance(client, ForeignUser):
                 await client.close()
-            self.result.foreign_logs[name] = foreign_logs(daemon, client)
+            self.result.foreign_logs[name] = foreign_logs(daemon)
         if self.relay is not None:
             self.relay.close()
 

@@ -248,3 +248,43 @@ def test_out_holds_what_a_foreign_user_saw_and_its_daemon_printed(tmp_path: Path
     assert "> accept" in user and "< message from alice: hello bob" in user and "> say hi alice" in user
     assert "listening on" in (out / "happy-path" / "bob.daemon.txt").read_text()
     assert not (out / "happy-path" / "alice.user.txt").exists()  # our own host: the trace says it all
+
+
+BRIDGE = """\
+import socket, sys, threading
+link = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+link.connect((sys.argv[1], int(sys.argv[2])))
+def show():
+    while True:
+        for line in link.recv(65535).decode("ascii", "replace").splitlines():
+            print(line, flush=True)
+threading.Thread(target=show, daemon=True).start()
+for line in sys.stdin:
+    link.send(line.rstrip("\\n").encode("ascii", "replace"))
+threading.Event().wait()
+"""
+
+
+def test_a_killed_client_program_and_its_successor_are_both_closed_and_logged(tmp_path: Path) -> None:
+    """A client program of its own (stdio, not the daemon's terminal: here a bridge to the
+    stand-in's client port) that a step kills is closed with its daemon at the end, and --out
+    shows both programs' transcripts."""
+    folder = _profiles(tmp_path, "spec", client="udp")
+    (tmp_path / "bridge.py").write_text(BRIDGE)
+    profile = folder / "standin-spec-udp.yaml"
+    profile.write_text(profile.read_text().replace(
+        "  shape: udp\n", f'  shape: stdio\n  command: ["{{python}}", "{tmp_path / "bridge.py"}", "{{ip}}", '
+        '"{client_port}"]\n'))
+    scenario = tmp_path / "reconnect.yaml"
+    scenario.write_text("name: reconnect\nhosts: [alice, bob]\nsteps:\n"
+                        "  - bob: kill client\n  - bob: connect\n  - bob: wait\n  - alice: start bob\n"
+                        "  - bob: accept\n  - alice: say hi\n"
+                        "  - bob: wait-until message \"hi\"\n  - alice: quit\n  - bob: wait-until peer left\n"
+                        "expect:\n  delivered: {bob: [hi]}\n")
+    out = tmp_path / "out"
+    status = sim_main(["run", str(scenario), "--implementations", str(folder),
+                       "--implementation", "bob=standin-spec", "--out", str(out)])
+    assert status == 0
+    user = (out / "reconnect" / "bob.user.txt").read_text().splitlines()
+    first, second = user.index("-- user 1 of 2 --"), user.index("-- user 2 of 2 --")
+    assert "> name bob" in user[first:second] and "< message from alice: hi" in user[second:], user
