@@ -100,3 +100,8 @@ def test_the_summary_counts_and_names_disagreements() -> None:
     assert "4 scenarios: 2 reachable, 1 UNREACHABLE, 0 undecided, 1 outside the model" in text
     assert "UNREACHABLE: b" in text
     assert "without being a known-limit scenario: d (chats-isolated)" in text
+
+
+def test_a_path_with_no_scenario_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["check", "--catalog", str(tmp_path / "nothing-here")]) == 2
+    assert "no scenario at" in capsys.readouterr().err

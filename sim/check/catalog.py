@@ -21,6 +21,7 @@ The other direction (every counterexample of the checker replays on real daemons
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +63,7 @@ class TimeCache:
 
 
 def scenario_files(path: Path) -> list[Path]:
-    return [path] if path.is_file() else sorted(path.glob("*.yaml"))
+    return [path] if path.is_file() else sorted(path.glob("*.yaml")) if path.is_dir() else []
 
 
 def check_scenario(path: Path, *, max_states: int, times: TimeCache) -> Row:
@@ -116,6 +117,9 @@ def summary(rows: list[Row]) -> str:
 
 
 def main(path: Path, max_states: int) -> int:
+    if not scenario_files(path):
+        print(f"error: no scenario at {path} (a .yaml file, or a directory holding some)", file=sys.stderr)
+        return 2
     wall = time.perf_counter()
     print(f"{'scenario':<60} {'verdict':<12} bounds derived from the run; search")
     rows = check_catalog(path, max_states=max_states, progress=lambda r: print(row_text(r), flush=True))
