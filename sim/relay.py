@@ -56,6 +56,15 @@ class _Held:
 @dataclass
 class _Path:
     held: list[_Held] = field(default_factory=list)
+    last_due: float = float("-inf")  # when the last delayed copy on this path is due
+
+
+# Copies due at the same instant on one path arrive in the order they were sent: asyncio's
+# scheduler breaks ties of equal deadlines in heap order, not FIFO (6 callbacks due at one
+# instant ran as 0, 2, 5, 1, 3, 4), so a fixed delay on every datagram of a host reordered
+# two datagrams it sent at one instant (explorer seeds 1828, 5246, 6705).  The later one is
+# due TIE_GAP later: far below any timer that matters, and still a path that keeps its order.
+TIE_GAP = 1e-6
 
 
 class _AliasProtocol(asyncio.DatagramProtocol):
@@ -205,7 +214,12 @@ class Relay:
             if d.delay <= 0:
                 self._arrive(src, dst, n, d)
             else:
-                self._schedule(loop.time() + d.delay, self._arrive, src, dst, n, d)
+                path = self._paths.setdefault((src, dst), _Path())
+                due = loop.time() + d.delay
+                if path.last_due - 1000 * TIE_GAP < due <= path.last_due:  # a tie (or a bumped one)
+                    due = path.last_due + TIE_GAP
+                path.last_due = max(path.last_due, due)
+                self._schedule(due, self._arrive, src, dst, n, d)
 
     def _record_fate(self, now: float, src: str, dst: str, n: int, original: bytes, d: Delivery) -> None:
         if d.data != original:

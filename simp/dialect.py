@@ -40,6 +40,12 @@ messages was acknowledged, and then looks like first-bit-1 or like a SPEC peer's
 messages sent before it is learned can be acknowledged as duplicates and dropped by such a peer.
 This cannot be made safe, so we follow SPEC; the conformance report names it (independent-bits).
 
+Never evidence: an *empty* chat datagram with bit 1 before the peer's first message.  It is what
+our own daemon sends to ask an idle chat's peer whether it is still there before it has said
+anything (simp.session `probe`); a SPEC peer takes it for a duplicate, and so do we.  The price:
+a first-bit-1 peer whose user's very first message is empty has that empty line acknowledged
+and not shown (an empty line carries nothing to lose).
+
 A chat running the SIMPX/1 extension (simp.extension) is with our own daemon: identity.
 """
 
@@ -107,6 +113,11 @@ class PeerDialect:
         return dg
 
     def _chat_in(self, dg: Datagram, now: float) -> Datagram | None:
+        if not self._seen_chat and dg.seq == 1 and not dg.payload:
+            # an empty bit-1 datagram before any message is our daemon's liveness probe (Session
+            # `probe`): a duplicate for SPEC, never evidence of first-bit-1, and no message
+            self._answering_chat = True
+            return dg
         if not self._seen_chat and dg.seq == 1 and not self.first_bit_1 and not self._we_invited:
             if self._fresh_at is None or now < self._fresh_at + self.timeout / 2:
                 return None  # may be an older chat's straggler: treated as lost on the path

@@ -173,6 +173,7 @@ class FramedSession(Session):
         self._x_framed: list[Datagram] = []  # tagged output, oldest first
         self._x_mode_note: str | None = None
         self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
+        self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
 
     def offer(self, chat_id: str) -> None:
         self.mode, self.chat_id, self._x_offer = Mode.OFFERED, chat_id, chat_id
@@ -249,6 +250,7 @@ class FramedSession(Session):
             return f"{PROTOCOL}: {refused}"
         inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far)
+        self._x_heard_tag |= self._x_tagged
         try:
             reason = super().handle_datagram(inner, now)
         finally:
@@ -258,6 +260,12 @@ class FramedSession(Session):
             self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
         self._frame(out, (dg, tag))
         return reason
+
+    def tells_invitations_apart(self) -> bool:
+        """The peer speaks SIMPX/1 (it accepted or answered our offer with this chat's tag): its
+        decline memory answers only SYNs with the declined chat's id (`names_another_chat`), so
+        our next invitation need not wait for that memory to pass (Session.initiate)."""
+        return self.mode is Mode.EXTENDED or self._x_heard_tag
 
     def _names_this_chat(self, dg: Datagram) -> bool:
         """A tagged datagram the framing lets through is this chat's: a FIN 0 answering our SYN is

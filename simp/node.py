@@ -148,12 +148,12 @@ class Node:
         if peer in self.config.own_addresses:
             raise CommandError(f"cannot invite yourself: {peer[0]}:{peer[1]} is this daemon's own address")
         previous = self._ended.get(peer)
-        if previous is not None and previous.state is State.CLOSING:
+        if previous is not None and previous.state is State.CLOSING and not previous.withdrawing:
             previous.abort(now)  # its re-sent FIN could end the new chat; our SYN tells the peer anyway
             self._touched.add(peer)
         kind = extension.FramedSession if self.config.extension else Session
         self.current = kind.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
-                                     previous=previous)
+                                     previous=previous)  # (held while that is a withdrawal under way)
         if isinstance(self.current, extension.FramedSession):
             self._invitations_sent += 1
             tag = extension.node_tag(self.user or "")
@@ -249,6 +249,7 @@ class Node:
         if reason:
             self.stats["ignored"] += 1
             self._notes.append(f"ignored {extension.describe(dg)} from {source[0]}:{source[1]}: {reason}")
+        self._release_held(now)
         return dg
 
     def handle_timer(self, now: float) -> None:
@@ -261,6 +262,15 @@ class Node:
                 del self._scheduled[peer]
                 self._ended[peer].handle_timer(now)
                 self._touched.add(peer)
+        self._release_held(now)
+
+    def _release_held(self, now: float) -> None:
+        """Our invitation held back by a withdrawal to the same peer (Session.hold) goes once that
+        withdrawal is over (acknowledged, given up, or forgotten)."""
+        if self.current is not None and self.current.held:
+            previous = self._ended.get(self.current.peer)
+            if previous is None or not previous.withdrawing:
+                self.current.release(now)
 
     def _session_for(self, source: ev.Address, dg: Datagram, now: float) -> Session | None:
         """The session a datagram from `source` belongs to; None: the stranger rules answer it.
@@ -270,9 +280,11 @@ class Node:
         stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
         unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
         only one with that invitation's chat-id can)."""
-        if self.current is not None and self.current.peer == source:
-            return self.current
         ended = self._ended.get(source)
+        if self.current is not None and self.current.peer == source:
+            if self.current.held and ended is not None and ended.withdrawing:
+                return ended  # (Session.hold: the withdrawal finishes first)
+            return self.current
         if (ended is not None and dg.is_control(Op.SYN)
                 and (not ended.takes_syn(now) or extension.names_another_chat(ended, dg))
                 and not extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
@@ -302,9 +314,7 @@ class Node:
                 self.stats["invitations"] += 1
                 return None
             if self.current is not None:
-                numbered = isinstance(self.current, extension.FramedSession) and \
-                    self.current.mode is extension.Mode.EXTENDED
-                self.current.probe(now, numbered=numbered)  # is our idle chat's peer still there?
+                self.current.probe(now)  # is our idle chat's peer still there?
             text = NO_USER_TEXT if self.user is None else BUSY_TEXT
             return self._answer_limited(source, now, dg, [wire.control(Op.ERR, 0, self._me, text),
                                                       wire.control(Op.FIN, 0, self._me)])

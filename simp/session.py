@@ -21,7 +21,13 @@ Decisions where the protocol (docs/PROTOCOL.md) leaves room (also in README.md):
 - An ERR answering our SYN stops the SYN and shows its text at once; without the FIN that
   should follow, the invitation ends as refused one timeout later (issue 13).
 - After the end, a session lingers `linger` timeouts: it answers repeated FINs with ACK,
-  duplicate chat datagrams with ACK, and (after a decline) repeated SYNs with FIN.
+  duplicate chat datagrams with ACK, and (after a decline) repeated SYNs with FIN, for as long
+  as they can be repeats (DECLINE_MEMORY, `takes_syn`); it stays longer when that memory, or our
+  wait before re-inviting a peer that declined us (REINVITE_AFTER_DECLINE), outlasts it.
+- Withdrawing our invitation frees our user at once; the FIN is re-sent in the background, and
+  a new invitation to the same peer waits until it is acknowledged (`hold`).
+- An idle chat probes its peer when a third party invites our user (`probe`), so a vanished
+  peer never keeps the daemon busy for good.
 - Known-limit mitigations (SPEC): a duplicate SYN+ACK is answered with ACK only while we have
   sent no chat datagram and received nothing else from the peer; an ACK with nothing in flight
   is ignored.  A SYN arriving while our SYN+ACK is outstanding is not answered at once (the
@@ -48,6 +54,25 @@ from dataclasses import dataclass
 from simp import events as ev
 from simp import wire
 from simp.wire import Datagram, Op, Type
+
+# SPEC's decline memory, in timeouts: how long after the inviter's last SYN (or its ACK of our
+# FIN, whichever came later) a SYN from it is still the invitation we refused (`takes_syn`).
+# After our user declined, the inviter may be asking again because it could not tell our FIN
+# from an older one (`_on_fin_refused`), re-sending its SYN every timeout until a FIN answers one,
+# and those SYNs can be lost: 3.5 lets three in a row be lost and the fourth still get FIN
+# rather than be shown again (explorer seeds 910, 1718, 1825).
+DECLINE_MEMORY = 3.5
+# After our user quit an accepted invitation before the handshake's ACK came, the inviter asks
+# again only if our SYN+ACK never reached it: one lost question is tolerated.
+QUIT_MEMORY = 1.5
+# Our own new invitation to a plain-SIMP peer that declined us (or left the chat we invited it to
+# without a word: it may have quit before our handshake ACK) waits that memory and one timeout
+# more after the end before its first SYN: it then arrives after the memory (our ACK, the peer's
+# last news of us, may take half a timeout), and half a timeout off the phase of the peer's
+# re-sent FIN, so that a FIN answering it is told from a re-sent copy.  A SIMPX/1 peer tells
+# invitations apart by chat-id, and is invited at once.
+REINVITE_AFTER_DECLINE = DECLINE_MEMORY + 1.0
+REINVITE_AFTER_SILENT_LEAVE = QUIT_MEMORY + 1.0
 
 
 class CommandError(Exception):
@@ -156,11 +181,19 @@ class Session:
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
         self._began = False  # the chat was established (the handshake is complete on both sides)
+        self._began_at: float | None = None  # ... when we learnt it
         self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
         self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
+        self._last_repeat_at: float | None = None  # the inviter's last SYN after our decline
+        self._decline_memory = 0.0  # DECLINE_MEMORY or QUIT_MEMORY, once we refused (`takes_syn`)
+        self._refused_at = 0.0  # ... when
+        self._reinvite_wait = 0.0  # (SYN_SENT) REINVITE_AFTER_..., when our first SYN waits (`initiate`)
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
         self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
+        self._held = False  # our first SYN waits for `release` (see `hold`)
+        self.withdrawn = False  # our user withdrew this invitation of ours
+        self.fin_acked_at: float | None = None  # when the ACK of our (re-sent) FIN came
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
 
@@ -177,19 +210,29 @@ class Session:
         session._follow(previous)
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
-        since = None if previous is None else (
-            previous.declined_us_at if previous.declined_us_at is not None else previous.left_silently_at)
+        since = None
+        if previous is not None and not previous.tells_invitations_apart():
+            if previous.declined_us_at is not None:
+                since, session._reinvite_wait = previous.declined_us_at, REINVITE_AFTER_DECLINE
+            else:
+                since, session._reinvite_wait = previous.left_silently_at, REINVITE_AFTER_SILENT_LEAVE
         if since is not None:
             # the peer declined us just now, or left the chat we invited it to without a word (it
             # may have quit before our handshake ACK reached it, and then remembers that
-            # invitation as declined until half a timeout after the ACK, `_cmd_quit`): a SYN too
-            # soon could read as a repeat of that invitation and get its FIN again (SPEC's
-            # decline memory); wait a timeout and a half, off the phase of its re-sent FIN
-            first = since + 1.5 * config.timeout
+            # invitation as declined for a while after the ACK, `_cmd_quit`): a SYN too soon
+            # could read as a repeat of that invitation and get its FIN again (SPEC's decline
+            # memory, `takes_syn`); wait REINVITE_AFTER_DECLINE
+            first = since + session._reinvite_wait * config.timeout
             if first > now:
-                session._outbox.clear()
-                session._retx_at = first
-                session._first_syn_at = first
+                session._hold_first_syn(first)
+        if previous is not None and previous.withdrawing:
+            session.hold()
+        elif previous is not None and previous.withdrawn and previous.fin_acked_at is not None:
+            # our withdrawal was just acknowledged: the peer's SYN+ACKs sent before it got our FIN
+            # arrive within half a timeout (Session.hold, `release`)
+            late = previous.fin_acked_at + config.timeout / 2
+            if late > now:
+                session._hold_first_syn(late)
         return session
 
     @classmethod
@@ -218,6 +261,11 @@ class Session:
             self._old_fin_seq = previous.first_peer_fin_seq
             self._old_fin_until = None if first is None else first + (self.config.retries + 1.5) * \
                 self.config.timeout
+
+    def tells_invitations_apart(self) -> bool:
+        """Does this chat's peer tell a new invitation from a repeat of an old one by what the
+        SYN carries?  Never in SIMP; a framing layer with chat-ids (simp.extension) may."""
+        return False
 
     def _names_this_chat(self, dg: Datagram) -> bool:
         """Did `dg` come with proof that it belongs to this chat, not an earlier one with the same
@@ -271,6 +319,42 @@ class Session:
         return self.state is State.DONE
 
     @property
+    def withdrawing(self) -> bool:
+        """Our withdrawn invitation's FIN still awaits its ACK (CLOSING before any chat began):
+        the peer may still be accepting it, so its SYN+ACK may still come (see `hold`)."""
+        return self.withdrawn and self.state is State.CLOSING and self._inflight is not None
+
+    @property
+    def held(self) -> bool:
+        return self._held
+
+    def hold(self) -> None:
+        """SYN_SENT, just created: keep our first SYN back until `release`.
+
+        Our user withdrew the previous invitation to this peer and at once invites it again.
+        A SYN+ACK the peer sent for the withdrawn invitation, before our FIN reached it, could
+        otherwise be taken for an acceptance of this one, and our chat would start while the
+        peer's ends as "withdrawn" (test_session's drop-only property).  So the node lets the
+        withdrawal finish first (its datagrams go to the withdrawn session meanwhile), and a
+        SYN+ACK that comes before our first SYN went out is never taken (`_on_syn_ack`)."""
+        self._outbox.clear()
+        self._retx_at = None
+        self._held = True
+
+    def release(self, now: float) -> None:
+        """The withdrawal is acknowledged (or given up): our first SYN goes out half a timeout
+        later, when every SYN+ACK the peer sent before our FIN has arrived, and after the peer's
+        half timeout in which a SYN is taken for a late copy of the withdrawn one (`takes_syn`)."""
+        if self._held and self.state is State.SYN_SENT:
+            self._held = False
+            self._hold_first_syn(now + self.config.timeout / 2)
+
+    def _hold_first_syn(self, until: float) -> None:
+        """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest."""
+        self._outbox.clear()
+        self._first_syn_at = self._retx_at = max(until, self._first_syn_at or until)
+
+    @property
     def pending(self) -> tuple[Outgoing, ...]:
         """Our messages not yet acknowledged, oldest first."""
         return ((self._current,) if self._current else ()) + tuple(self._queue)
@@ -305,23 +389,25 @@ class Session:
         """End at once (daemon stopping): one FIN, best effort; everything pending is undelivered."""
         self._command(Input.ABORT, None, now)
 
-    def probe(self, now: float, *, numbered: bool = False) -> None:
+    def probe(self, now: float) -> None:
         """A third party invites our user while this chat is idle: make sure the peer still has it.
 
         A chat with nothing in flight hears nothing from a peer whose daemon vanished (killed,
         unplugged), so without this it would keep our user busy for third parties forever (issue
         9.3).  We re-send, reliably, our last chat datagram (its bit is the one the peer has already
-        taken, so a peer still in the chat acknowledges it as a duplicate and shows nothing; before
-        our first message that is bit 1, which such a peer also takes for a duplicate; only the invited
-        side sends that one, see `_cmd_probe`).  Its ACK ends the probe, and only then may a message
-        said meanwhile go out: sent at once, it would flip the bit, and a probe it overtook would
-        read as a new message.  No answer after the retries ends the
-        chat as "not answering", with a FIN re-sent as on any give-up.  Only a third party's SYN
-        starts it, at most one at a time, so a live chat costs one datagram and its ACK per
-        invitation it refuses, and a user's silence alone never ends a chat."""
+        taken, so a peer still in the chat acknowledges it as a duplicate and shows nothing).  Before
+        our first message there is none: we send an *empty* chat datagram with bit 1, which a SPEC
+        peer also takes for a duplicate, and which a peer that learns dialects never reads as the
+        first message of a peer counting from 1 (simp.dialect: an empty bit-1 datagram is never
+        evidence), so the inviter that has said nothing is freed too (explorer seed 713).  Its ACK
+        ends the probe, and only then may a message said meanwhile go out: sent at once, it would
+        flip the bit, and a probe it overtook would read as a new message.  No answer after the
+        retries ends the chat as "not answering", with a FIN re-sent as on any give-up.  Only a
+        third party's SYN starts it, at most one at a time, so a live chat costs one datagram and
+        its ACK per invitation it refuses, and a user's silence alone never ends a chat."""
         handler = _TABLE.get((self.state, Input.PROBE))
         if handler is not None:
-            handler(self, numbered, now)
+            handler(self, None, now)
 
     def handle_timer(self, now: float) -> None:
         if self._expire_at is not None and now >= self._expire_at:  # first: no SYN is sent at expiry
@@ -377,7 +463,7 @@ class Session:
         else:
             self._peer_may_send_fin = True
             if self.state is State.SYN_ACK_SENT:  # our FIN refuses this invitation: a SYN still
-                self._declined = True  # on its way is a repeat, answered with FIN, not a new one
+                self._refuse(QUIT_MEMORY, now)  # on its way is a repeat, answered with FIN, not a new one
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:
@@ -421,8 +507,21 @@ class Session:
         self._expire_at = None
         self.state = State.CLOSED
         self._linger_until = now + self.config.linger * self.config.timeout
+        if self._declined:
+            self._remember_decline(now)
+        if self.declined_us_at is not None:
+            self._declined_by_peer(self.declined_us_at)
 
-    def _establish(self) -> None:
+    def _declined_by_peer(self, at: float) -> None:
+        """The peer's FIN refused our invitation at `at` (its latest copy): keep this session
+        until our next invitation to the peer may go (`initiate`), so that one knows to wait."""
+        self.declined_us_at = at
+        if self.state is State.CLOSED:
+            until = at + REINVITE_AFTER_DECLINE * self.config.timeout
+            self._linger_until = max(self._linger_until or at, until)
+
+    def _establish(self, now: float) -> None:
+        self._began_at = now
         self._stop_retransmitting()
         self._expire_at = None
         self.state = State.ESTABLISHED
@@ -448,10 +547,13 @@ class Session:
     # -- handlers: datagrams -----------------------------------------------------------------
 
     def _on_syn_ack(self, dg: Datagram, now: float) -> str | None:
-        """SYN_SENT: the peer accepted; complete the handshake."""
+        """SYN_SENT: the peer accepted; complete the handshake.  Not before our first SYN went
+        out (`hold`, `initiate`): such a SYN+ACK accepts an older invitation of ours."""
+        if self._held or self._first_syn_at is not None:
+            return "SYN+ACK before our first SYN went out: it accepts an older invitation"
         self.peer_user = dg.user
         self._outbox.append(self._control(Op.ACK, 0))
-        self._establish()
+        self._establish(now)
         return None
 
     def _on_duplicate_syn_ack(self, dg: Datagram, now: float) -> str | None:
@@ -499,7 +601,7 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self._first_syn_at is not None and now < self._first_syn_at:
             # the decliner did not get our ACK before: our first SYN waits a while longer
-            self._first_syn_at = self._retx_at = now + 1.5 * self.config.timeout
+            self._hold_first_syn(now + (self._reinvite_wait or REINVITE_AFTER_DECLINE) * self.config.timeout)
             return "FIN before our first SYN went out: not an answer (the previous decline's, re-sent)"
         if not self._refused:
             if self._after_chat and dg.seq == 1:
@@ -586,35 +688,78 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.state is State.CLOSED:
             self._linger_until = now + self.config.linger * self.config.timeout
+        if self.initiator and not self._began and dg.seq == 0:
+            # our invitation is over for us (withdrawn, expired), and the peer's FIN 0 refused it
+            # (it crossed our FIN, or came late): the peer remembers a decline from the ACK it
+            # last got, so our next invitation waits as after one (`initiate`; explorer seeds 39,
+            # 6982: re-invited 6 s later, it was answered from that memory until it expired)
+            self._declined_by_peer(now)
         return None
 
     def takes_syn(self, now: float) -> bool:
-        """Does a SYN from our peer belong to this ended session (a repeat of the invitation our
-        user declined), rather than being a new invitation?  See `_on_syn_after_decline`."""
-        return self._declined and (self._decline_acked_at is None
-                                   or now < self._decline_acked_at + self.config.timeout / 2)
+        """Does a SYN from our peer belong to this ended session rather than open a new invitation?
+
+        - A repeat of the invitation we refused (declined, or quit after accepting): until the
+          inviter acknowledged our FIN, and then for `_decline_memory` timeouts after its last
+          SYN or ACK (DECLINE_MEMORY, QUIT_MEMORY; see `_on_syn_after_decline`), and never
+          beyond the invitation's expiry (it began before we refused it, so its inviter sends
+          none of its SYNs after that; a memory renewed by each SYN could otherwise answer a
+          new invitation for good, explorer seed 6982).  When we quit
+          after accepting and the inviter's handshake ACK came, it completed the handshake: its
+          SYNs were all sent before, so they arrive within half a timeout, and it never asks
+          again about a refusal it did not get; half a timeout is all the memory then (a longer
+          one swallowed its next invitation, explorer seed 154).
+        - A late copy of the SYN that opened this chat, when we were the invited side.  The
+          inviter sent every SYN of it before it saw our SYN+ACK (or before it withdrew with a
+          FIN), so, with delays under half a timeout, every copy arrives within half a timeout of
+          the moment we learnt the chat began (or got that FIN).  Shown as a new invitation, such
+          a copy opened a phantom chat that our user accepted and the peer never had; the peer's
+          ACK 0 of an old message then "confirmed" a message of it (test_session's reordering
+          property).  A genuinely new invitation that early (the peer quit and re-invited within
+          half a timeout) loses its first SYN and is shown at the next, a timeout later.  The
+          session answers such a SYN with nothing (`_on_syn_after_decline`)."""
+        half = self.config.timeout / 2
+        if self._declined:
+            if now > self._refused_at + self.config.invite_expiry + half:
+                return False  # that invitation expired at its inviter: whatever comes is new
+            heard = max(self._decline_acked_at or 0.0, self._last_repeat_at or 0.0)
+            return self._decline_acked_at is None or now < heard + self._decline_memory * self.config.timeout
+        if self.initiator:
+            return False
+        heard = self._began_at if self._began else self.first_peer_fin_at
+        return heard is not None and now < heard + half
 
     def _on_syn_after_decline(self, dg: Datagram, now: float) -> str | None:
         """After a decline, a repeated SYN gets FIN again (SPEC's decline memory), but only while
         it can be a repeat.  Until our FIN is acknowledged the inviter may not have heard the
-        answer: each SYN gets FIN, and the memory lasts a linger from the last one (however many
-        FINs are lost).  Once the ACK is here, the inviter has ended that invitation; its SYNs
-        sent before can still arrive for half a timeout (delays under half a timeout) and get
-        FIN; any SYN after that is a new invitation (the node shows it, `takes_syn`).  Our
-        daemon, inviting again a peer that declined it, sends its first SYN a timeout after the
-        decline (`initiate`), so that SYN is always taken for a new invitation."""
+        answer: each SYN gets FIN, however many FINs are lost.  Once the ACK is here, the inviter
+        may still be asking: it could not tell our FIN from a copy of an older one
+        (`_on_fin_refused`) and re-sends its SYN every timeout until a FIN answers one, and those
+        SYNs can be lost.  So the memory lasts DECLINE_MEMORY timeouts after the last SYN or ACK
+        from the inviter (`takes_syn`), and any SYN after that is a new invitation (the node shows
+        it).  Our daemon, inviting again a plain-SIMP peer that declined it, waits
+        REINVITE_AFTER_DECLINE before its first SYN (`initiate`), so that SYN is always taken for
+        a new invitation.  With a shorter memory (half a timeout after the ACK), an inviter whose
+        question was lost once or twice had its invitation shown twice (explorer seeds 910, 1718,
+        1825)."""
         if not self._declined:
             return "SYN from a peer whose chat just ended"
+        self._last_repeat_at = now
         self._outbox.append(self._control(Op.FIN, 0))
-        if self.state is State.CLOSED:
-            self._linger_until = now + self.config.linger * self.config.timeout
+        self._remember_decline(now)
         return None
+
+    def _remember_decline(self, now: float) -> None:
+        """Linger at least as long as the decline memory lasts (`takes_syn`)."""
+        if self.state is State.CLOSED:
+            memory = max(self.config.linger, self._decline_memory)
+            self._linger_until = max(self._linger_until or now, now + memory * self.config.timeout)
 
     def _on_handshake_ack(self, dg: Datagram, now: float) -> str | None:
         """SYN_ACK_SENT: the ACK completes the handshake."""
         if dg.seq != 0:
             return "handshake ACK with seq 1"
-        self._establish()
+        self._establish(now)
         self._send_next(now)
         return None
 
@@ -626,7 +771,7 @@ class Session:
         One with bit 0 cannot be told apart on the wire (SPEC's known limit)."""
         if dg.seq != 0:
             return "CHAT seq=1 cannot open a chat (its first message has bit 0): an older chat's straggler"
-        self._establish()
+        self._establish(now)
         # the ACK went out before this datagram: overtaken (delays < T/2), it arrives within T/2
         self._handshake_ack_until = now + self.config.timeout / 2
         result = self._on_chat(dg, now)
@@ -690,7 +835,8 @@ class Session:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
             if self._declined:  # the inviter completed the handshake: its SYNs of it are over as
-                self._decline_acked_at = now  # surely as after our FIN's ACK (`takes_syn`)
+                self._decline_acked_at = now  # surely as after our FIN's ACK (`takes_syn`), and
+                self._decline_memory = 0.5  # it has no refusal to ask about again
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
         if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
             self._decline_acked_at = now  # ACK: the FIN refused the invitation
@@ -705,6 +851,10 @@ class Session:
         leaving (FIN_SENT) it shows and ACKs, once ended it ACKs only duplicates of what it showed.
         Our FIN after an abandoned message carries the other bit, so the two ACKs differ; the
         handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
+        if self._declined and dg.seq == 0 and self._unconfirmed is None:
+            self._decline_acked_at = now  # (see `takes_syn`)
+            self._remember_decline(now)
+            return "ACK of our FIN answering a repeated SYN after the decline"
         if self._unconfirmed is None or dg.seq != self._send_bit or self._late_handshake_ack(dg, now):
             return None if self.state is State.CLOSING else f"ACK seq={dg.seq} after the chat ended"
         self._events.append(ev.MessageDelivered(msg_id=self._unconfirmed.msg_id))
@@ -719,6 +869,7 @@ class Session:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._declined:
             self._decline_acked_at = now
+        self.fin_acked_at = now
         self._linger(now)
         return None
 
@@ -764,7 +915,7 @@ class Session:
             return "SYN+ACK sent to the side that accepted"
         self.peer_user = dg.user
         self._outbox.append(self._control(Op.ACK, 0))
-        self._establish()
+        self._establish(now)
         self._handshake_ack_until = now + self.config.timeout
         self._send_next(now)
         return None
@@ -820,21 +971,16 @@ class Session:
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
 
     def _cmd_decline(self, _: object, now: float) -> None:
-        self._declined = True
+        self._refuse(DECLINE_MEMORY, now)
         self._expire_at = None
         self.state = State.CLOSING
         self._events.append(ev.ChatEnded(peer=self.peer, user=self.peer_user, reason=ev.EndReason.DECLINED))
         self._transmit_reliably(self._control(Op.FIN, 0), now, limit=self.config.retries)
 
-    def _cmd_probe(self, numbered: object, now: float) -> None:
+    def _cmd_probe(self, _: object, now: float) -> None:
         """ESTABLISHED: see `probe`; nothing to do while a datagram of ours is in flight (its
-        retransmissions probe the peer already).  `numbered`: the chat numbers its messages
-        (SIMPX/1), so even an inviter's bit-1 datagram before its first message is a probe."""
+        retransmissions probe the peer already)."""
         if self._inflight is not None or self._current is not None:
-            return
-        if self._last_chat is None and self.initiator and not numbered:
-            # before the inviter's first message a bit-1 datagram reads, for a peer that learns
-            # dialects (simp.dialect), as the first message of a peer counting from 1: not a probe
             return
         last = self._last_chat or wire.chat(self._send_bit ^ 1, self.local_user, "")
         self._transmit_reliably(last, now, limit=self.config.retries)
@@ -852,7 +998,7 @@ class Session:
         if self.state is State.SYN_ACK_SENT and self.crossed:  # no chat began: our invitation ends
             self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
         if self.state is State.SYN_ACK_SENT:
-            self._declined = True  # as after a decline, a repeated SYN gets FIN, not a new invitation
+            self._refuse(QUIT_MEMORY, now)  # as after a decline, a repeated SYN gets FIN, not a new one
             self._handshake_ack_until = now + self.config.timeout  # (one round trip at most)
         if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
             self._send_fin(now)
@@ -865,23 +1011,25 @@ class Session:
     def _cmd_withdraw(self, _: object, now: float) -> None:
         """SYN_SENT: our user gives up waiting; tell the peer, reliably.
 
-        After the peer's ERR no invitation of ours waits there (it refused it), so nothing the
-        peer could answer changes the outcome: our user is told at once and is free, and the FIN
-        is re-sent in the background (CLOSING), as after a decline.  Waiting for its ACK instead
-        kept the user busy for the whole retry budget when the refusing peer then vanished."""
-        self._expire_at = None
-        if self._refused:
-            self._stop_retransmitting()
-            self._end(ev.EndReason.WITHDRAWN_BY_US, now, fin_reliably=True)
-            return
-        self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
-        self._send_fin(now)
+        Nothing the peer could answer changes the outcome (an acceptance crossing our FIN is
+        withdrawn by it, a decline crossing it ends the invitation as well), so our user is told
+        at once and is free, and the FIN is re-sent in the background (CLOSING), as after a
+        decline.  Waiting for its ACK instead kept the user busy for the whole retry budget when
+        the peer then vanished (explorer seeds 382, 2861: a third host could not invite anyone
+        else for a minute)."""
+        self.withdrawn = True
+        self._stop_retransmitting()
+        self._end(ev.EndReason.WITHDRAWN_BY_US, now, fin_reliably=True)
 
     def _cmd_abort(self, _: object, now: float) -> None:
         self._stop_retransmitting()
         if self.state is State.INVITED:
-            self._declined = True
+            self._refuse(DECLINE_MEMORY, now)
         self._end(ev.EndReason.SHUTDOWN, now, fin=True)
+
+    def _refuse(self, memory: float, now: float) -> None:
+        """Our FIN refuses the peer's invitation: remember it for `memory` timeouts (`takes_syn`)."""
+        self._declined, self._decline_memory, self._refused_at = True, memory, now
 
     def _cmd_abort_quietly(self, _: object, now: float) -> None:
         self._linger(now)

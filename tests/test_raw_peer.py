@@ -201,6 +201,10 @@ def test_busy_and_no_user_answers_are_err_then_fin(setup) -> None:
     stranger.expect(CONTROL, ERR, 0, "User already in another chat")
     stranger.expect(CONTROL, FIN, 0)
     stranger.send(prefix + "1", CONTROL, ACK, 0)
+    # the stranger's SYN makes our idle daemon ask its peer whether it still has the chat: having
+    # said nothing yet, it sends an empty chat datagram with bit 1, a duplicate for a SPEC peer
+    raw.expect(CHAT, 1, 1, "")
+    raw.send(prefix + "1", CONTROL, ACK, 1)
     client.send("still chatting")
     raw.expect(CHAT, 1, 0, "still chatting")
 

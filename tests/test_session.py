@@ -698,13 +698,14 @@ def test_user_withdraws_an_invitation_with_fin_and_the_peer_is_told() -> None:
     settle(net)
 
 
-def test_withdrawal_fin_is_resent_until_acked() -> None:
+def test_withdrawal_frees_our_user_at_once_and_its_fin_is_resent_until_acked() -> None:
     net = Net("alice", "bob")
     net.start("alice", "bob")
     net.drop(src="alice", label="FIN")
     net.quit("alice")
-    assert state(net, "alice") is State.FIN_SENT and state(net, "bob") is State.INVITED
-    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [EndReason.WITHDRAWN_BY_US] and state(net, "alice") is None
+    assert state(net, "bob") is State.INVITED
+    net.run_until(lambda: bool(net.ended("bob")))
     assert net.times("alice", "FIN") == [0.0, T]
     assert net.reasons("bob") == [EndReason.WITHDRAWN]
 
