@@ -177,3 +177,19 @@ def test_equal_states_have_equal_digests_whatever_objects_they_share() -> None:
     assert rebuilt == state and rebuilt is not state
     assert digest(rebuilt) == digest(state) and len(digest(state)) == 16
     assert digest(next(t for _, t, _ in model.successors(state))) != digest(state)
+
+
+def test_the_spilled_frontier_is_first_in_first_out_across_its_files(tmp_path: Path) -> None:
+    from sim.check.bfs import SpillQueue
+
+    queue = SpillQueue(str(tmp_path), segment=3)
+    popped, expected = [], []
+    for k in range(20):  # a BFS's pattern: pop one, append a few
+        queue.append((k, (k, b"x" * k), 0.5 * k))
+        expected.append((k, (k, b"x" * k), 0.5 * k))
+        if k % 3 == 2:
+            popped.append(queue.popleft())
+    while queue:
+        popped.append(queue.popleft())
+    assert popped == expected and len(queue) == 0
+    assert not list(tmp_path.iterdir())  # every file deleted once read

@@ -10,19 +10,25 @@ whole; every state seen is remembered by its key, its parent's number and the nu
 action that reached it (two machine integers), which is all a shortest path needs.  The key is
 the state tuple itself, or, with `compact`, a 16-byte BLAKE2b digest of its canonical encoding
 (`digest`): about 90 bytes a state instead of several hundred, for the bounds whose state space
-does not fit otherwise.  The price is honest: two different states with the same digest would
-be taken for one, and the second never explored.  With n states the probability that any two of
-them share a 128-bit digest is at most n^2 / 2^129 (the birthday bound): below 10^-23 for
-10^8 states.  The encoding is pickle's without its memo, which writes equal values alike
-whatever object sharing they have; should two equal states ever encode differently (an int
-where the other has a bool) they would only be explored twice, never lost.
+does not fit otherwise.  A compact search also keeps its frontier on disk (`SpillQueue`, in a
+temporary directory): breadth-first levels are wide (millions of states, ~700 bytes each in
+memory), and a FIFO is written and read strictly in order, which files do well.
+
+The price of digests is honest: two different states with the same digest would be taken for
+one, and the second never explored.  With n states the probability that any two of them share a
+128-bit digest is at most n^2 / 2^129 (the birthday bound): below 10^-23 for 10^8 states.  The
+encoding is pickle's without its memo, which writes equal values alike whatever object sharing
+they have; should two equal states ever encode differently (an int where the other has a bool)
+they would only be explored twice, never lost.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import resource
+import tempfile
 import time
 from array import array
 from collections import deque
@@ -81,22 +87,77 @@ def digest(state: tuple) -> bytes:
     return blake2b(buffer.getbuffer(), digest_size=16).digest()
 
 
+class SpillQueue:
+    """A FIFO of picklable items kept in files of up to `segment` items: appended to the newest file,
+    read from the oldest, each file deleted once read.  Memory: two file buffers."""
+
+    def __init__(self, directory: str, segment: int = 200_000) -> None:
+        self.directory, self.segment = directory, segment
+        self.files: deque[list] = deque()  # [path, items written, items left to read]
+        self.writer: io.BufferedWriter | None = None
+        self.reader: io.BufferedReader | None = None
+        self.count = 0
+        self.made = 0
+
+    def __len__(self) -> int:
+        return self.count
+
+    def append(self, item: object) -> None:
+        if self.writer is None or self.files[-1][1] >= self.segment:
+            self._close_writer()
+            path = os.path.join(self.directory, f"frontier-{self.made}")
+            self.made += 1
+            self.writer = open(path, "wb", buffering=1 << 20)  # noqa: SIM115 (closed when full or read)
+            self.files.append([path, 0, 0])
+        pickle.dump(item, self.writer, 5)
+        self.files[-1][1] += 1
+        self.files[-1][2] += 1
+        self.count += 1
+
+    def popleft(self) -> object:
+        if self.reader is None:
+            if len(self.files) == 1:
+                self._close_writer()  # reading the file being written: later appends start a new one
+            self.reader = open(self.files[0][0], "rb", buffering=1 << 20)  # noqa: SIM115
+        item = pickle.load(self.reader)
+        self.count -= 1
+        first = self.files[0]
+        first[2] -= 1
+        if first[2] == 0 and not (self.writer is not None and len(self.files) == 1):
+            self.reader.close()
+            self.reader = None
+            os.unlink(first[0])
+            self.files.popleft()
+        return item
+
+    def _close_writer(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool = False,
-          until: str | Collection[str] = (), model: Model | None = None, compact: bool = False) -> Outcome:
+          until: str | Collection[str] = (), model: Model | None = None, compact: bool = False,
+          max_seconds: float | None = None) -> Outcome:
     """Search every state within `bounds`; stop early at the first violation (`stop_at_first`), when
     a property of `until` is found violated (the first is the shortest of them all, since the
-    search is breadth-first), or after `max_states` states.  `compact`: remember states by digest."""
+    search is breadth-first), after `max_states` states or `max_seconds` of wall time.  `compact`:
+    remember states by digest."""
     stop_at = {until} if isinstance(until, str) else set(until)
     model = model or Model(bounds)
     out = Outcome(bounds, compact=compact)
     start = time.process_time()
+    wall_limit = None if max_seconds is None else time.monotonic() + max_seconds
     first = model.initial()
     parent = array("q", [-1])
     via = array("q", [-1])  # per state: the number of the action that reached it (in `actions`)
     actions: list[tuple] = []
     action_ids: dict[tuple, int] = {}
     seen: set = {digest(first) if compact else first}
-    queue = deque([(0, first, 0)])  # (state number, state, depth)
+    spill = tempfile.TemporaryDirectory(prefix="sim-check-") if compact else None
+    queue: deque | SpillQueue = deque() if spill is None else SpillQueue(spill.name)
+    queue.append((0, first, 0))  # (state number, state, depth)
+    deepest = 0  # of the states queued
     transitions = depth = 0
     wanted = set(ALWAYS) | set(EVENTUALLY)
     while queue:
@@ -123,6 +184,7 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
                     out.found[violation.prop] = Counterexample(violation, _path(j, parent, via, actions))
                 continue  # not expanded: the path already failed
             queue.append((j, t, d + 1))
+            deepest = d + 1
         if not any_successor:
             out.ends += 1
             violation = model.at_end(s)
@@ -134,9 +196,14 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
         if max_states is not None and len(parent) >= max_states:
             out.complete = False
             break
+        if wall_limit is not None and k % 4096 == 0 and time.monotonic() > wall_limit:
+            out.complete = False
+            break
     out.seconds = time.process_time() - start
     out.states, out.transitions = len(parent), transitions
-    out.depth = max(depth, queue[-1][2] if queue else 0)  # breadth-first: the last queued is deepest
+    out.depth = max(depth, deepest)
+    if spill is not None:
+        spill.cleanup()
     out.examples = set(model.examples)
     out.node_states = len(model.table.nodes)
     out.peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

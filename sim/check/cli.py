@@ -43,6 +43,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add("--extension", choices=EXTENSIONS, default="none",
         help="nodes running the negotiated extension (needs NodeConfig.extension): none, one (alice), both")
     add("--max-states", type=int, help="stop after this many states (the verdicts then say 'so far')")
+    add("--max-seconds", type=float, metavar="S",
+        help="stop after S seconds of wall time (the verdicts then say 'so far')")
     add("--stop-at-first", action="store_true", help="stop at the first always/eventually violation")
     add("--compact", action="store_true",
         help="remember states by a 16-byte digest, not whole (about 90 bytes a state; collision odds "
@@ -126,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
     wall = time.perf_counter()
     model = Model(bounds)
     out = check(bounds, model=model, max_states=args.max_states, stop_at_first=args.stop_at_first,
-                compact=args.compact)
+                compact=args.compact, max_seconds=args.max_seconds)
     wall = time.perf_counter() - wall
     for prop, cx in out.found.items():
         print(f"\n✗ {KIND[prop]} property {prop!r} violated in {len(cx.path)} steps: {cx.violation.text}")
