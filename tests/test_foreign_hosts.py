@@ -89,14 +89,19 @@ def test_sloppy_dialects_fail_naming_the_datagram(tmp_path: Path, dialect: str, 
     assert deviation in messages, messages
 
 
+CHATTY = ("spec", "ack-next", "short-fields")  # stand-ins that are SPEC, or whose dialect our daemon learns
+CASTS = [{}, *({host: f"standin-{d}"} for d in CHATTY for host in ("bob", "alice"))]
+
+
 @pytest.mark.parametrize("name", ["inviter_speaks_first", "invitee_speaks_first"])
-@pytest.mark.parametrize("hosts", [{}, {"bob": "standin-spec"}, {"alice": "standin-spec"}],
-                         ids=["ours-both", "ours-invites", "ours-is-invited"])
+@pytest.mark.parametrize("hosts", CASTS, ids=["ours-both", *(f"{d}-{side}" for d in CHATTY
+                                                            for side in ("invited", "invites"))])
 def test_interop_scenarios_chat_both_ways(tmp_path: Path, name: str, hosts: dict[str, str]) -> None:
     """The chats README's interop commands run: with our daemon on both sides, and with a SPEC
-    stand-in on either side; every check in them is one a stdio profile can observe."""
+    stand-in, or one of a dialect our daemon learns, on either side; every check in them is one
+    a stdio profile can observe."""
     sc = cast(load_scenario(INTEROP / f"{name}.yaml"), hosts)
-    outcome = Outcome(sc.source, result=run_chosen(sc, implementations=_profiles(tmp_path, "spec")))
+    outcome = Outcome(sc.source, result=run_chosen(sc, implementations=_profiles(tmp_path, *CHATTY)))
     assert outcome.status == PASS, outcome.result.report() if outcome.result else ""
     assert outcome.result is not None and outcome.result.said["alice"] and outcome.result.said["bob"]
 
