@@ -128,14 +128,15 @@ async def ack_for(c: Ctx, bit: int, of: str) -> Got:
 
 async def ack_or_shared_bit(c: Ctx, bit: int, text: str, of: str) -> Got:
     """ack_for the peer's message `text`, just sent with `bit`.  When nothing answers it at all and
-    the implementation's own last chat datagram carried the same bit, ask whether it keeps one bit
+    the implementation's own latest chat datagram carried the same bit, ask whether it keeps one bit
     for both directions (it then waits for the other bit and drops this one): the message goes
     again with the other bit, and an ACK for that copy, with still no ACK for the first, names it."""
     before = len(c.peer.inbox)
     try:
         return await ack_for(c, bit, of)
     except Deviation as missing:
-        own = [g.dg for g in c.peer.inbox[:before] if g.dg is not None and g.dg.is_chat]
+        # its own chat datagram may have crossed the peer's on the way (sent as its user accepted)
+        own = [g.dg for g in c.peer.inbox if g.dg is not None and g.dg.is_chat]
         if any(g.label == "ACK" for g in c.peer.inbox[before:]) or not own or own[-1].seq != bit:
             raise
         c.peer.chat(bit ^ 1, text)
