@@ -211,7 +211,7 @@ def test_a_detached_grandchild_holding_the_pipes_leaves_no_transport_open(tmp_pa
     try:
         proc = subprocess.run(
             [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-m", "sim", "run",
-             str(CATALOG / "happy_path.yaml"), "--implementations", str(folder),
+             str(INTEROP / "inviter_speaks_first.yaml"), "--implementations", str(folder),
              "--implementation", "bob=standin-spec"],
             cwd=ROOT, capture_output=True, text=True, timeout=120)
     finally:
@@ -246,13 +246,13 @@ def test_shipped_profiles_read_their_clients_lines(profile: str, line: str, kind
 def test_out_holds_what_a_foreign_user_saw_and_its_daemon_printed(tmp_path: Path) -> None:
     folder = _profiles(tmp_path, "spec")
     out = tmp_path / "out"
-    status = sim_main(["run", str(CATALOG / "happy_path.yaml"), "--implementations", str(folder),
+    status = sim_main(["run", str(INTEROP / "inviter_speaks_first.yaml"), "--implementations", str(folder),
                        "--implementation", "bob=standin-spec", "--out", str(out)])
     assert status == 0
-    user = (out / "happy-path" / "bob.user.txt").read_text().splitlines()
+    user = (out / "inviter-speaks-first" / "bob.user.txt").read_text().splitlines()
     assert "> accept" in user and "< message from alice: hello bob" in user and "> say hi alice" in user
-    assert "listening on" in (out / "happy-path" / "bob.daemon.txt").read_text()
-    assert not (out / "happy-path" / "alice.user.txt").exists()  # our own host: the trace says it all
+    assert "listening on" in (out / "inviter-speaks-first" / "bob.daemon.txt").read_text()
+    assert not (out / "inviter-speaks-first" / "alice.user.txt").exists()  # ours: the trace says it all
 
 
 BRIDGE = """\
