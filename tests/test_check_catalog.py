@@ -17,7 +17,7 @@ import pytest
 
 from sim.check.catalog import OUTSIDE, TimeCache, check_scenario, row_text, scenario_files, summary
 from sim.check.reach import REACHABLE, UNDECIDED, UNREACHABLE, reach
-from sim.check.target import Outside, target_of
+from sim.check.target import RunFailed, target_of
 from sim.cli import main as cli_main
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
@@ -78,7 +78,7 @@ def test_a_run_that_failed_its_expectations_is_not_taken_as_the_catalogs_outcome
     broken = tmp_path / "broken.yaml"
     broken.write_text(text)
     sc = load_scenario(broken)
-    with pytest.raises(Outside, match="did not pass"):
+    with pytest.raises(RunFailed, match="final state of alice"):
         target_of(sc, run_scenario(sc))
 
 

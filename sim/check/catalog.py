@@ -13,6 +13,8 @@ from the run (sim.check.reach).  One row per scenario:
     UNREACHABLE   no path within the bounds shows the outcome: the model and the harness
                   disagree (exit status 1)
     undecided     the search hit --max-states before deciding (exit status 1: not a verdict)
+    RUN FAILED    the harness run failed the scenario's own expectations: nothing to judge
+                  (exit status 1)
     outside       the scenario uses something the model does not have; the reason is given
 
 The other direction (every counterexample of the checker replays on real daemons) is
@@ -29,11 +31,13 @@ from pathlib import Path
 from sim.check.model import Bounds, fresh_nodes
 from sim.check.nodestate import TimePaths, calibrate
 from sim.check.reach import REACHABLE, Reach, decide
-from sim.check.target import Outside, target_of
+from sim.check.target import Outside, RunFailed, target_of
 from sim.runner import run_scenario
 from sim.scenario import load_scenario
 
 OUTSIDE = "outside"
+RUN_FAILED = "RUN FAILED"
+VERDICTS = (REACHABLE, "UNREACHABLE", "undecided", OUTSIDE, RUN_FAILED)
 
 
 @dataclass
@@ -72,6 +76,8 @@ def check_scenario(path: Path, *, max_states: int, times: TimeCache) -> Row:
         target = target_of(sc, run_scenario(sc))
     except Outside as exc:
         return Row(path.stem, OUTSIDE, str(exc), known_limit=bool(sc.known_limit))
+    except RunFailed as exc:
+        return Row(path.stem, RUN_FAILED, f"the harness run failed its own expectations: {exc}")
     found = decide(target, max_states=max_states, times=times(target.bounds))
     how = ""
     if found.pinned:
@@ -100,12 +106,13 @@ def row_text(row: Row, width: int = 60) -> str:
 
 
 def summary(rows: list[Row]) -> str:
-    counts = {v: sum(r.verdict == v for r in rows) for v in (REACHABLE, "UNREACHABLE", "undecided", OUTSIDE)}
-    inside = len(rows) - counts[OUTSIDE]
+    counts = {v: sum(r.verdict == v for r in rows) for v in VERDICTS}
+    inside = len(rows) - counts[OUTSIDE] - counts[RUN_FAILED]
     lines = [f"{len(rows)} scenarios: {counts[REACHABLE]} reachable, {counts['UNREACHABLE']} UNREACHABLE, "
              f"{counts['undecided']} undecided, {counts[OUTSIDE]} outside the model "
-             f"({inside} of {len(rows)} expressible in the model)"]
-    for verdict in ("UNREACHABLE", "undecided"):
+             f"({inside} of {len(rows)} expressible in the model)"
+             + (f", {counts[RUN_FAILED]} RUN FAILED (not judged)" if counts[RUN_FAILED] else "")]
+    for verdict in ("UNREACHABLE", "undecided", RUN_FAILED):
         names = [r.name for r in rows if r.verdict == verdict]
         if names:
             lines.append(f"{verdict}: {', '.join(names)}")

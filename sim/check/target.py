@@ -39,8 +39,9 @@ Outside the model (reported with the reason, never searched): daemons started, k
 restarted during the run, clients that connect late, disconnect or are killed, a host without a
 daemon or a client at the start, foreign implementations, more than three hosts, corrupted
 datagrams or datagrams from an address the model does not have, a mix of extension settings the
-model cannot place (it runs the extension on all nodes, none, or node 0 only), a client error,
-or a run that did not pass its own expectations (its outcome is then not the catalog's).
+model cannot place (it runs the extension on all nodes, none, or node 0 only), or a client error.
+A run that did not pass its own expectations is reported apart (`RunFailed`): its outcome is not
+the catalog's.
 """
 
 from __future__ import annotations
@@ -87,8 +88,14 @@ class Outside(Exception):
     """The scenario uses something the model does not have; str() says what."""
 
 
+class RunFailed(Exception):
+    """The harness run did not pass the scenario's own expectations: its outcome is not the
+    catalog's, so there is nothing to look for in the model; str() says what failed."""
+
+
 def target_of(sc: S.Scenario, result: Result) -> Target:
-    """The run's outcome as a search target; raises Outside when the model cannot express it."""
+    """The run's outcome as a search target; raises Outside when the model cannot express it, RunFailed
+    when the run failed its own expectations."""
     _within_model(sc, result)
     hosts = _model_order(sc)
     index = {h: i for i, h in enumerate(hosts)}
@@ -124,7 +131,7 @@ def _network(result: Result, index: dict[str, int]) -> dict[str, tuple]:
 
 def _within_model(sc: S.Scenario, result: Result) -> None:
     if not result.passed:
-        raise Outside("the harness run did not pass its own expectations")
+        raise RunFailed("; ".join(f.message for f in result.failures))
     if len(sc.hosts) > 3:
         raise Outside(f"{len(sc.hosts)} hosts (the model has at most 3)")
     if any(h.implementation for h in sc.hosts):
