@@ -283,7 +283,13 @@ class Node:
         ended = self._ended.get(source)
         if self.current is not None and self.current.peer == source:
             if self.current.held and ended is not None and ended.withdrawing:
-                return ended  # (Session.hold: the withdrawal finishes first)
+                if not dg.is_control(Op.SYN):
+                    return ended  # (Session.hold: the withdrawal finishes first)
+                # the peer invites us, so no invitation of ours is open there any more: our
+                # withdrawal's FIN stops (a copy could end the chat the crossing starts; explorer
+                # seed 1043), and the SYN crosses our held one
+                ended.abort(now)
+                self._touched.add(source)
             return self.current
         if (ended is not None and dg.is_control(Op.SYN)
                 and (not ended.takes_syn(now) or extension.names_another_chat(ended, dg))

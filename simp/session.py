@@ -326,7 +326,7 @@ class Session:
 
     @property
     def held(self) -> bool:
-        return self._held
+        return self._held and self.state is State.SYN_SENT
 
     def hold(self) -> None:
         """SYN_SENT, just created: keep our first SYN back until `release`.
@@ -351,7 +351,7 @@ class Session:
 
     def _hold_first_syn(self, until: float) -> None:
         """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest."""
-        self._outbox.clear()
+        self._outbox = [dg for dg in self._outbox if dg is not self._inflight]  # (an ACK stays)
         self._first_syn_at = self._retx_at = max(until, self._first_syn_at or until)
 
     @property
@@ -507,10 +507,21 @@ class Session:
         self._expire_at = None
         self.state = State.CLOSED
         self._linger_until = now + self.config.linger * self.config.timeout
+        self._keep_for_peer_fin()
         if self._declined:
             self._remember_decline(now)
         if self.declined_us_at is not None:
             self._declined_by_peer(self.declined_us_at)
+
+    def _keep_for_peer_fin(self) -> None:
+        """Linger while the peer may still re-send its FIN (`_follow`: until retries + 1.5
+        timeouts after its first): a new invitation of ours to the peer must know that a FIN 0
+        may be this chat's.  Forgotten after a plain linger, the session left the next
+        invitation to take the peer's re-sent FIN, whose copies before had all been lost, for a
+        decline (explorer seed 1242)."""
+        if self._peer_may_send_fin and self.first_peer_fin_at is not None and self._linger_until is not None:
+            until = self.first_peer_fin_at + (self.config.retries + 1.5) * self.config.timeout
+            self._linger_until = max(self._linger_until, until)
 
     def _declined_by_peer(self, at: float) -> None:
         """The peer's FIN refused our invitation at `at` (its latest copy): keep this session
@@ -667,8 +678,12 @@ class Session:
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done (the peer
-        ended its side too: a refusal by our FIN has been heard, as if acknowledged)."""
+        ended its side too: a refusal by our FIN has been heard, as if acknowledged).  As in
+        `_on_fin_peer_left`, an invited peer that said nothing may have quit before our
+        handshake ACK reached it, and remember our invitation as refused (explorer seed 154)."""
         self._peer_may_send_fin = True
+        if self.initiator and self._began and not self._peer_chatted:
+            self.left_silently_at = now
         if self._declined:
             self._decline_acked_at = now
         self._outbox.append(self._control(Op.ACK, dg.seq))
@@ -677,7 +692,8 @@ class Session:
         return None
 
     def _on_fin_lingering(self, dg: Datagram, now: float) -> str | None:
-        """CLOSED/DECLINING: our ACK of their FIN was lost; answer again.
+        """CLOSED/CLOSING: our ACK of their FIN was lost; answer again (and expect more copies
+        until one of our ACKs arrives: `_follow`, explorer seed 1043).
 
         Ended (CLOSED), the linger starts again from this copy: the peer still re-sends its FIN
         (a timeout from now at the earliest), and while it may, the node must keep this session,
@@ -686,14 +702,19 @@ class Session:
         arriving after our new SYN, would read as a decline (explorer seed 249).  The peer
         re-sends it at most `retries` times, so the linger stays bounded."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._peer_may_send_fin = True
         if self.state is State.CLOSED:
-            self._linger_until = now + self.config.linger * self.config.timeout
+            linger = now + self.config.linger * self.config.timeout
+            self._linger_until = max(self._linger_until or now, linger)
+            self._keep_for_peer_fin()
         if self.initiator and not self._began and dg.seq == 0:
             # our invitation is over for us (withdrawn, expired), and the peer's FIN 0 refused it
             # (it crossed our FIN, or came late): the peer remembers a decline from the ACK it
             # last got, so our next invitation waits as after one (`initiate`; explorer seeds 39,
             # 6982: re-invited 6 s later, it was answered from that memory until it expired)
             self._declined_by_peer(now)
+        elif self.left_silently_at is not None:
+            self.left_silently_at = now  # (its memory, if any, runs from this ACK of ours)
         return None
 
     def takes_syn(self, now: float) -> bool:
@@ -704,11 +725,8 @@ class Session:
           SYN or ACK (DECLINE_MEMORY, QUIT_MEMORY; see `_on_syn_after_decline`), and never
           beyond the invitation's expiry (it began before we refused it, so its inviter sends
           none of its SYNs after that; a memory renewed by each SYN could otherwise answer a
-          new invitation for good, explorer seed 6982).  When we quit
-          after accepting and the inviter's handshake ACK came, it completed the handshake: its
-          SYNs were all sent before, so they arrive within half a timeout, and it never asks
-          again about a refusal it did not get; half a timeout is all the memory then (a longer
-          one swallowed its next invitation, explorer seed 154).
+          new invitation for good, explorer seed 6982).  Our own daemon, as the inviter, waits
+          for that memory to pass before it invites us again (`initiate`; explorer seed 154).
         - A late copy of the SYN that opened this chat, when we were the invited side.  The
           inviter sent every SYN of it before it saw our SYN+ACK (or before it withdrew with a
           FIN), so, with delays under half a timeout, every copy arrives within half a timeout of
@@ -834,9 +852,8 @@ class Session:
         if dg.seq != self._send_bit:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._late_handshake_ack(dg, now):  # sent before the peer saw our FIN (FIN's ACK follows)
-            if self._declined:  # the inviter completed the handshake: its SYNs of it are over as
-                self._decline_acked_at = now  # surely as after our FIN's ACK (`takes_syn`), and
-                self._decline_memory = 0.5  # it has no refusal to ask about again
+            if self._declined:  # the inviter completed the handshake, or acknowledged our FIN:
+                self._decline_acked_at = now  # the memory runs from here either way (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
         if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
             self._decline_acked_at = now  # ACK: the FIN refused the invitation
@@ -899,6 +916,7 @@ class Session:
         """
         self.peer_user = dg.user
         self.crossed = True
+        self._first_syn_at = None  # (held back or not: our SYN is answered by this SYN+ACK now)
         self._invite_expire_at, self._expire_at = self._expire_at, None
         self.state = State.SYN_ACK_SENT
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)

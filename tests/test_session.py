@@ -25,6 +25,7 @@ from simp.wire import Op
 T = DEFAULT_CONFIG.session.timeout
 RETRIES = DEFAULT_CONFIG.session.retries
 EXPIRY = DEFAULT_CONFIG.session.invite_expiry
+PEER_FIN_SPAN = (DEFAULT_CONFIG.session.retries + 1.5) * T  # (Session._keep_for_peer_fin)
 LINGER = DEFAULT_CONFIG.session.linger * T
 
 
@@ -419,7 +420,7 @@ def test_quit_sends_fin_and_the_peer_is_told_peer_left() -> None:
                                              reason=EndReason.PEER_LEFT)]
     assert net.ended("alice") == [ev.ChatEnded(peer=net.addr("bob"), user="bob", reason=EndReason.QUIT)]
     settle(net)
-    assert net.now == LINGER
+    assert net.now == PEER_FIN_SPAN  # bob keeps the chat while alice may still re-send her FIN
 
 
 def test_fin_carries_the_current_sequence_bit_and_its_ack_echoes_it() -> None:
@@ -523,12 +524,15 @@ def test_simultaneous_fin_with_both_fins_lost_once() -> None:
     assert net.is_free("alice") and net.is_free("bob")
 
 
-def test_ended_session_lingers_three_timeouts_then_is_forgotten() -> None:
+def test_ended_session_lingers_three_timeouts_or_while_the_peers_fin_may_come_then_is_forgotten() -> None:
+    """The quitter lingers three timeouts; the side that got the FIN keeps the chat for as long
+    as the peer may re-send it (our ACK may be lost), so that a new invitation of ours to the
+    peer knows a FIN 0 may still be this chat's (Session._keep_for_peer_fin)."""
     net = chatting()
     net.quit("alice")
-    assert net["alice"].get_timer() == LINGER and net["bob"].get_timer() == LINGER
+    assert net["alice"].get_timer() == LINGER and net["bob"].get_timer() == PEER_FIN_SPAN
     net.run()
-    assert net.now == LINGER
+    assert net.now == PEER_FIN_SPAN
     assert net.is_free("alice") and net.is_free("bob")
 
 
