@@ -279,8 +279,13 @@ class Node:
         still come of the previous chat with the same peer (Session `previous`) and tells the
         stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
         unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
-        only one with that invitation's chat-id can)."""
+        only one with that invitation's chat-id can).  Such a repeat goes to the ended chat even
+        while we invite that peer: taken for a crossing invitation, it started a chat on our
+        side only (explorer seed 1072)."""
         ended = self._ended.get(source)
+        repeat = ended is not None and dg.is_control(Op.SYN) and (
+            (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
+            or extension.repeats(ended, dg))  # (a copy of its own SYN is its straggler)
         if self.current is not None and self.current.peer == source:
             if self.current.held and ended is not None and ended.withdrawing:
                 if not dg.is_control(Op.SYN):
@@ -290,10 +295,10 @@ class Node:
                 # seed 1043), and the SYN crosses our held one
                 ended.abort(now)
                 self._touched.add(source)
+            elif repeat and self.current.state is State.SYN_SENT:
+                return ended
             return self.current
-        if (ended is not None and dg.is_control(Op.SYN)
-                and (not ended.takes_syn(now) or extension.names_another_chat(ended, dg))
-                and not extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
+        if ended is not None and dg.is_control(Op.SYN) and not repeat:
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
 

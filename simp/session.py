@@ -1016,7 +1016,9 @@ class Session:
         if self.state is State.SYN_ACK_SENT and self.crossed:  # no chat began: our invitation ends
             self._closing_reason = ev.EndReason.WITHDRAWN_BY_US
         if self.state is State.SYN_ACK_SENT:
-            self._refuse(QUIT_MEMORY, now)  # as after a decline, a repeated SYN gets FIN, not a new one
+            if not self.crossed:  # (crossed, our user never saw the peer's invitation: shown later
+                # as a new one, it is no repeat; explorer seed 1879)
+                self._refuse(QUIT_MEMORY, now)  # as after a decline, a repeated SYN gets FIN, not a new one
             self._handshake_ack_until = now + self.config.timeout  # (one round trip at most)
         if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
             self._send_fin(now)
