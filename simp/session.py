@@ -193,7 +193,7 @@ class Session:
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
         self._held = False  # our first SYN waits for `release` (see `hold`)
         self.withdrawn = False  # our user withdrew this invitation of ours
-        self.fin_acked_at: float | None = None  # when the ACK of our (re-sent) FIN came
+        self.fin_acked_at: float | None = None  # when the ACK of our withdrawal's FIN came
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
 
@@ -532,7 +532,8 @@ class Session:
             self._linger_until = max(self._linger_until or at, until)
 
     def _establish(self, now: float) -> None:
-        self._began_at = now
+        if not self.initiator:  # (read by `takes_syn` on the invited side only: no more state)
+            self._began_at = now
         self._stop_retransmitting()
         self._expire_at = None
         self.state = State.ESTABLISHED
@@ -886,7 +887,8 @@ class Session:
             return f"ACK seq={dg.seq} does not match our FIN"
         if self._declined:
             self._decline_acked_at = now
-        self.fin_acked_at = now
+        if self.withdrawn:  # (read by `initiate` after a withdrawal only)
+            self.fin_acked_at = now
         self._linger(now)
         return None
 
