@@ -687,6 +687,7 @@ class Session:
             self.left_silently_at = now
         if self._declined:
             self._decline_acked_at = now
+            self._inviter_gave_up(dg, now)
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
@@ -703,6 +704,7 @@ class Session:
         arriving after our new SYN, would read as a decline (explorer seed 249).  The peer
         re-sends it at most `retries` times, so the linger stays bounded."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._inviter_gave_up(dg, now)
         self._peer_may_send_fin = True
         if self.state is State.CLOSED:
             linger = now + self.config.linger * self.config.timeout
@@ -717,6 +719,17 @@ class Session:
         elif self.left_silently_at is not None:
             self.left_silently_at = now  # (its memory, if any, runs from this ACK of ours)
         return None
+
+    def _inviter_gave_up(self, dg: Datagram, now: float) -> None:
+        """We refused the peer's invitation, and its FIN 0 came: it withdrew that invitation (its
+        FIN crossed our refusal), so it will not ask again; only its SYNs sent before the FIN
+        can still come, within half a timeout.  A longer memory answered its next invitation
+        with FIN (explorer seed 10087).  Unless that FIN may be a copy of an older chat's
+        (`_follow`): then the inviter may still be asking, and the memory stays."""
+        if (self._declined and not self.initiator and dg.seq == 0
+                and not self._old_fin_may_come(now, dg.seq)):
+            self._decline_memory = min(self._decline_memory, 0.5)
+            self._decline_acked_at = max(self._decline_acked_at or now, now)
 
     def takes_syn(self, now: float) -> bool:
         """Does a SYN from our peer belong to this ended session rather than open a new invitation?
