@@ -655,8 +655,13 @@ class Session:
         sent it before our SYN reached it (it withdrew its own), or after (its user quit the
         crossed chat).  Either way our user still invites the peer, so we go back to SYN_SENT and
         ask again; a peer that quit answers with FIN from its decline memory (then "declined"),
-        one that only withdrew its own invitation shows ours."""
+        one that only withdrew its own invitation shows ours.  A FIN 0 that may be a copy of the
+        previous chat's (`_follow`: the peer's answer to a straggler of our last invitation, say)
+        changes nothing: the crossing goes on (explorer seed 12292: we went back to inviting while
+        the peer had taken our SYN+ACK and started the chat)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self.crossed and self._old_fin_may_come(now, dg.seq) and not self._names_this_chat(dg):
+            return "FIN seq=0 may be the previous chat's (acknowledged; the crossing goes on)"
         if self.crossed:
             self.crossed = False
             self.state = State.SYN_SENT
