@@ -192,6 +192,7 @@ class Session:
         self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
         self._held = False  # our first SYN waits for `release` (see `hold`)
+        self._uncrossed_until: float | None = None  # (SYN_SENT) see `_on_ack_uncrossed`
         self.withdrawn = False  # our user withdrew this invitation of ours
         self.fin_acked_at: float | None = None  # when the ACK of our withdrawal's FIN came
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
@@ -655,15 +656,13 @@ class Session:
         sent it before our SYN reached it (it withdrew its own), or after (its user quit the
         crossed chat).  Either way our user still invites the peer, so we go back to SYN_SENT and
         ask again; a peer that quit answers with FIN from its decline memory (then "declined"),
-        one that only withdrew its own invitation shows ours.  A FIN 0 that may be a copy of the
-        previous chat's (`_follow`: the peer's answer to a straggler of our last invitation, say)
-        changes nothing: the crossing goes on (explorer seed 12292: we went back to inviting while
-        the peer had taken our SYN+ACK and started the chat)."""
+        one that only withdrew its own invitation shows ours.  If the FIN was not the peer's (a
+        copy of an older one, or its answer to a straggler of our last invitation) and the peer
+        took our SYN+ACK, its handshake ACK still completes the crossing (`_on_ack_uncrossed`)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
-        if self.crossed and self._old_fin_may_come(now, dg.seq) and not self._names_this_chat(dg):
-            return "FIN seq=0 may be the previous chat's (acknowledged; the crossing goes on)"
         if self.crossed:
             self.crossed = False
+            self._uncrossed_until = now + self.config.timeout
             self.state = State.SYN_SENT
             self._expire_at = self._invite_expire_at
             self._transmit_reliably(self._control(Op.SYN, 0), now, limit=None)
@@ -671,6 +670,20 @@ class Session:
         self._peer_may_send_fin = True
         self._stop_retransmitting()
         self._end(ev.EndReason.WITHDRAWN, now)
+        return None
+
+    def _on_ack_uncrossed(self, dg: Datagram, now: float) -> str | None:
+        """SYN_SENT, a timeout at most after we undid a crossing on a FIN (`_on_fin_before_chat`):
+        an ACK 0 is the peer's answer to our SYN+ACK, sent before the FIN reached us or answering
+        one still on its way: the peer took it and its chat began, so ours begins too (explorer
+        seed 12292: that FIN was the peer's answer to a straggler of our last invitation, and we
+        went back to inviting while the peer chatted)."""
+        if self._uncrossed_until is None or dg.seq != 0 or now > self._uncrossed_until:
+            return "ACK while inviting"
+        self._uncrossed_until = None
+        self.crossed = True
+        self._establish(now)
+        self._send_next(now)
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
@@ -1081,6 +1094,7 @@ _S, _I = State, Input
 _TABLE: dict[tuple[State, Input], Handler] = {
     # we invited
     (_S.SYN_SENT, _I.SYN_ACK): Session._on_syn_ack,
+    (_S.SYN_SENT, _I.ACK): Session._on_ack_uncrossed,
     (_S.SYN_SENT, _I.FIN): Session._on_fin_refused,
     (_S.SYN_SENT, _I.ERR): Session._on_refusal_err,
     (_S.SYN_SENT, _I.SYN): Session._on_crossing_syn,
