@@ -279,9 +279,11 @@ class Node:
         still come of the previous chat with the same peer (Session `previous`) and tells the
         stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
         unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
-        only one with that invitation's chat-id can).  Such a repeat goes to the ended chat even
-        while we invite that peer: taken for a crossing invitation, it started a chat on our
-        side only (explorer seed 1072)."""
+        only one with that invitation's chat-id can).  While we invite that peer, such a SYN
+        crosses our invitation, unless the peer never acknowledged our refusal: it is still
+        asking about that invitation, and the SYN goes to the ended chat (explorer seed 1072:
+        taken for a crossing, it started a chat on our side only; seed 1310: a peer that
+        restarted, so had forgotten our refusal, was refused its new invitation)."""
         ended = self._ended.get(source)
         repeat = ended is not None and dg.is_control(Op.SYN) and (
             (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
@@ -295,7 +297,7 @@ class Node:
                 # seed 1043), and the SYN crosses our held one
                 ended.abort(now)
                 self._touched.add(source)
-            elif repeat and self.current.state is State.SYN_SENT:
+            elif repeat and self.current.state is State.SYN_SENT and ended.refusal_unacknowledged:
                 return ended
             return self.current
         if ended is not None and dg.is_control(Op.SYN) and not repeat:

@@ -326,6 +326,11 @@ class Session:
         return self.withdrawn and self.state is State.CLOSING and self._inflight is not None
 
     @property
+    def refusal_unacknowledged(self) -> bool:
+        """We refused the peer's invitation and no ACK of our FIN came yet: it may be asking still."""
+        return self._declined and self._decline_acked_at is None
+
+    @property
     def held(self) -> bool:
         return self._held and self.state is State.SYN_SENT
 
