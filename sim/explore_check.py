@@ -320,7 +320,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             declined_at = _declines_of(log, by_host, a)
             if (end == "declined" and not declined_at and not started
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
-                    and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)):  # its ERR may be lost
+                    and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
+                    and not _forgot_a_decline(log, host, p, t0)):
                 found.append(f"{where}: told 'declined' but {p} never declined")
             if end == "no answer":
                 shown = any(n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
@@ -368,6 +369,18 @@ def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> 
         elif answered.peer == a.host and (answered.start, answered.seq) >= (a.start, a.seq):
             found.append(answered.stop)  # made when the decliner was told "declined", not when the step began
     return found
+
+
+def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
+    """`peer` declined `host` (or quit an invitation of it) shortly before, and `host`'s daemon
+    restarted since: it forgot that decline, so it cannot wait for the peer's decline memory to
+    pass before it invites again, and a SYN of the new invitation is, on the wire, a repeat of
+    the declined one (plain SIMP carries no invitation identity), which SPEC's decline memory
+    answers with FIN (explorer seeds 1310, 2969).  The span is the longest a memory can last:
+    the invitation expiry and a timeout."""
+    span = log.invite_expiry + log.timeout
+    refused = _actions(log, peer, ("decline", "quit"), max(0.0, _lo(start)[0] - span), start)
+    return any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused)
 
 
 def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0: float, t1: float) -> bool:
