@@ -804,6 +804,14 @@ class Session:
         self._remember_decline(now)
         return None
 
+    def awaits_ack_of_repeat_answer(self, now: float) -> bool:
+        """Did we just answer a repeated SYN with FIN (`_on_syn_after_decline`)?  Its ACK 0 may
+        come within a timeout (delays under half a timeout each way), while a new chat with the
+        same peer is current: there it would read as the ACK of that chat's first message, which
+        may have been lost (explorer seed 6014).  The node hands the first ACK 0 in that window
+        to this ended session instead; at worst that first message is re-sent once."""
+        return self._last_repeat_at is not None and now <= self._last_repeat_at + self.config.timeout
+
     def _remember_decline(self, now: float) -> None:
         """Linger at least as long as the decline memory lasts (`takes_syn`)."""
         if self.state is State.CLOSED:
@@ -907,6 +915,7 @@ class Session:
         handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
         if self._declined and dg.seq == 0 and self._unconfirmed is None:
             self._decline_acked_at = now  # (see `takes_syn`)
+            self._last_repeat_at = None if self.awaits_ack_of_repeat_answer(now) else self._last_repeat_at
             self._remember_decline(now)
             return "ACK of our FIN answering a repeated SYN after the decline"
         if self._unconfirmed is None or dg.seq != self._send_bit or self._late_handshake_ack(dg, now):
