@@ -525,17 +525,19 @@ class Session:
         may be this chat's.  Forgotten after a plain linger, the session left the next
         invitation to take the peer's re-sent FIN, whose copies before had all been lost, for a
         decline (explorer seed 1242)."""
-        if self._peer_may_send_fin and self.first_peer_fin_at is not None and self._linger_until is not None:
-            until = self.first_peer_fin_at + (self.config.retries + 1.5) * self.config.timeout
-            self._linger_until = max(self._linger_until, until)
+        if self._peer_may_send_fin and self.first_peer_fin_at is not None:
+            self._linger_at_least(self.first_peer_fin_at + (self.config.retries + 1.5) * self.config.timeout)
+
+    def _linger_at_least(self, until: float) -> None:
+        """An ended session (CLOSED) still answers its peer until `until` at least."""
+        if self.state is State.CLOSED:
+            self._linger_until = max(self._linger_until or until, until)
 
     def _declined_by_peer(self, at: float) -> None:
         """The peer's FIN refused our invitation at `at` (its latest copy): keep this session
         until our next invitation to the peer may go (`initiate`), so that one knows to wait."""
         self.declined_us_at = at
-        if self.state is State.CLOSED:
-            until = at + REINVITE_AFTER_DECLINE * self.config.timeout
-            self._linger_until = max(self._linger_until or at, until)
+        self._linger_at_least(at + REINVITE_AFTER_DECLINE * self.config.timeout)
 
     def _establish(self, now: float) -> None:
         if not self.initiator:  # (read by `takes_syn` on the invited side only: no more state)
@@ -729,10 +731,8 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._inviter_gave_up(dg, now)
         self._peer_may_send_fin = True
-        if self.state is State.CLOSED:
-            linger = now + self.config.linger * self.config.timeout
-            self._linger_until = max(self._linger_until or now, linger)
-            self._keep_for_peer_fin()
+        self._linger_at_least(now + self.config.linger * self.config.timeout)
+        self._keep_for_peer_fin()
         if self.initiator and not self._began and dg.seq == 0:
             # our invitation is over for us (withdrawn, expired), and the peer's FIN 0 refused it
             # (it crossed our FIN, or came late): the peer remembers a decline from the ACK it
@@ -814,9 +814,7 @@ class Session:
 
     def _remember_decline(self, now: float) -> None:
         """Linger at least as long as the decline memory lasts (`takes_syn`)."""
-        if self.state is State.CLOSED:
-            memory = max(self.config.linger, self._decline_memory)
-            self._linger_until = max(self._linger_until or now, now + memory * self.config.timeout)
+        self._linger_at_least(now + max(self.config.linger, self._decline_memory) * self.config.timeout)
 
     def _on_handshake_ack(self, dg: Datagram, now: float) -> str | None:
         """SYN_ACK_SENT: the ACK completes the handshake."""
