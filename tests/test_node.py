@@ -461,6 +461,17 @@ def test_reinviting_the_peer_that_just_left_is_not_mistaken_for_a_decline() -> N
     assert net.received("alice") == ["hi again"]
 
 
+def reinvitation_is_shown_and_chats(net: Net, inviter: str, invited: str, within: float) -> None:
+    """`inviter`, told "peer left" by its only chat so far, invites `invited` again: the second
+    invitation is shown within `within` (no false "declined"), and the new chat carries a message."""
+    net.start(inviter, invited)
+    net.run_until(lambda: len(net.events(invited, ev.Invitation)) == 2, limit=net.now + within)
+    assert net.reasons(inviter) == [EndReason.PEER_LEFT]  # no false "declined"
+    net.accept(invited)
+    net.say(invited, "hi again")
+    assert net.received(inviter) == ["hi again"]
+
+
 def test_reinviting_the_peer_that_left_after_the_linger_while_its_fin_still_comes_is_not_declined() -> None:
     """bob quits; alice's ACKs of his FIN are lost four times, so bob still re-sends it when alice,
     past her lingering session's first linger, invites him again (explorer seed 249, plain SIMP).
@@ -471,12 +482,7 @@ def test_reinviting_the_peer_that_left_after_the_linger_while_its_fin_still_come
     net.drop(src="alice", dst="bob", label="ACK", nth=[1, 2, 3, 4])
     net.quit("bob")
     net.run(until=net.now + 3.5 * T)  # bob's FIN re-sent every T; alice's linger (3 T) would be over
-    net.start("alice", "bob")
-    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 4 * T)
-    assert net.reasons("alice") == [EndReason.PEER_LEFT]  # no false "declined"
-    net.accept("bob")
-    net.say("bob", "hi again")
-    assert net.received("alice") == ["hi again"]
+    reinvitation_is_shown_and_chats(net, "alice", "bob", within=4 * T)
 
 
 def test_withdrawing_an_invitation_to_a_vanished_peer_frees_our_user_for_others_at_once() -> None:
@@ -548,12 +554,7 @@ def test_reinviting_a_peer_that_quit_before_our_handshake_ack_is_not_declined_by
     net.release()
     net.run_until(lambda: bool(net.ended("bob")))
     assert net.reasons("bob") == [EndReason.PEER_LEFT]
-    net.start("bob", "alice")
-    net.run_until(lambda: len(net.events("alice", ev.Invitation)) == 2, limit=net.now + 3 * T)
-    assert net.reasons("bob") == [EndReason.PEER_LEFT]  # no false "declined"
-    net.accept("alice")
-    net.say("alice", "hi again")
-    assert net.received("bob") == ["hi again"]
+    reinvitation_is_shown_and_chats(net, "bob", "alice", within=3 * T)
 
 
 def gave_up_on_bob() -> Net:
