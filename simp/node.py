@@ -299,9 +299,9 @@ class Node:
                 self._touched.add(source)
             elif repeat and self.current.state is State.SYN_SENT and ended.refusal_unacknowledged:
                 return ended
-            elif (ended is not None and dg.is_control(Op.ACK) and dg.seq == 0
-                  and ended.awaits_ack_of_repeat_answer(now)):
-                return ended  # (Session.awaits_ack_of_repeat_answer)
+            elif ended is not None and dg.is_control(Op.ACK) and (
+                    (dg.seq == 0 and ended.awaits_ack_of_our_fin(now)) or not self.current.uses_ack(dg, now)):
+                return ended  # (Session.awaits_ack_of_our_fin, Session.uses_ack)
             return self.current
         if ended is not None and dg.is_control(Op.SYN) and not repeat:
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)

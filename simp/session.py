@@ -193,8 +193,9 @@ class Session:
         self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
         self._held = False  # our first SYN waits for `release` (see `hold`)
         self._uncrossed_until: float | None = None  # (SYN_SENT) see `_on_ack_uncrossed`
-        self.withdrawn = False  # our user withdrew this invitation of ours
+        self.withdrawn = False  # we withdrew this invitation of ours (our user did, or it expired)
         self.fin_acked_at: float | None = None  # when the ACK of our withdrawal's FIN came
+        self._cut_fin_ack_until: float | None = None  # see `awaits_ack_of_our_fin`
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
 
@@ -476,6 +477,11 @@ class Session:
         if self.state is State.SYN_SENT and self._refused:
             self._end(ev.EndReason.REFUSED, now)  # ERR without its FIN: nothing to tell the peer
         elif self.state is State.SYN_SENT:
+            # on the wire an expiry is a withdrawal: the peer's user may be deciding right now, so
+            # a decline or acceptance may cross our FIN, and a new invitation to the same peer
+            # waits for its ACK as after a withdrawal (`hold`; explorer seed 4618: the peer's
+            # decline of the expired invitation was taken as the answer to a new one)
+            self.withdrawn = True
             self._stop_retransmitting()
             self._end(ev.EndReason.NO_ANSWER, now, fin_reliably=True)
         elif self.state is State.INVITED:
@@ -679,13 +685,23 @@ class Session:
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
+    def uses_ack(self, dg: Datagram, now: float) -> bool:
+        """Can an ACK arriving now mean anything to this session?  Inviting (SYN_SENT), only an
+        ACK 0 a timeout at most after we undid a crossing does (`_on_ack_uncrossed`); any other
+        ACK is the node's to hand to the ended chat with the same peer, whose FIN may await it
+        (explorer seed 3405: the ACK of our decline's FIN, taken here and dropped, left the
+        refusal unacknowledged, and the peer's next SYN was answered "declined" again)."""
+        if self.state is not State.SYN_SENT:
+            return True
+        return self._uncrossed_until is not None and dg.seq == 0 and now <= self._uncrossed_until
+
     def _on_ack_uncrossed(self, dg: Datagram, now: float) -> str | None:
         """SYN_SENT, a timeout at most after we undid a crossing on a FIN (`_on_fin_before_chat`):
         an ACK 0 is the peer's answer to our SYN+ACK, sent before the FIN reached us or answering
         one still on its way: the peer took it and its chat began, so ours begins too (explorer
         seed 12292: that FIN was the peer's answer to a straggler of our last invitation, and we
         went back to inviting while the peer chatted)."""
-        if self._uncrossed_until is None or dg.seq != 0 or now > self._uncrossed_until:
+        if not self.uses_ack(dg, now):
             return "ACK while inviting"
         self._uncrossed_until = None
         self.crossed = True
@@ -804,12 +820,17 @@ class Session:
         self._remember_decline(now)
         return None
 
-    def awaits_ack_of_repeat_answer(self, now: float) -> bool:
-        """Did we just answer a repeated SYN with FIN (`_on_syn_after_decline`)?  Its ACK 0 may
-        come within a timeout (delays under half a timeout each way), while a new chat with the
-        same peer is current: there it would read as the ACK of that chat's first message, which
-        may have been lost (explorer seed 6014).  The node hands the first ACK 0 in that window
-        to this ended session instead; at worst that first message is re-sent once."""
+    def awaits_ack_of_our_fin(self, now: float) -> bool:
+        """May an ACK 0 arriving now acknowledge a FIN 0 this ended session sent just now, while a
+        new chat with the same peer is current?  There it would read as the ACK of that chat's
+        first message, which may have been lost (explorer seed 6014), or as the ACK completing a
+        crossing handshake the peer never saw (seed 1491).  Two such FINs: the answer to a
+        repeated SYN (`_on_syn_after_decline`), and a withdrawal the node cut short because the
+        peer's SYN crossed it (Session.hold).  Its ACK comes within a timeout (delays under half
+        a timeout each way), so the node hands the first ACK 0 in that window to this ended
+        session instead; at worst the new chat's datagram is re-sent once."""
+        if self._cut_fin_ack_until is not None and now <= self._cut_fin_ack_until:
+            return True
         return self._last_repeat_at is not None and now <= self._last_repeat_at + self.config.timeout
 
     def _remember_decline(self, now: float) -> None:
@@ -911,9 +932,12 @@ class Session:
         leaving (FIN_SENT) it shows and ACKs, once ended it ACKs only duplicates of what it showed.
         Our FIN after an abandoned message carries the other bit, so the two ACKs differ; the
         handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
+        if self._cut_fin_ack_until is not None and dg.seq == 0:
+            self._cut_fin_ack_until = None
+            return "ACK of our withdrawal's FIN, after a crossing SYN cut it short"
         if self._declined and dg.seq == 0 and self._unconfirmed is None:
             self._decline_acked_at = now  # (see `takes_syn`)
-            self._last_repeat_at = None if self.awaits_ack_of_repeat_answer(now) else self._last_repeat_at
+            self._last_repeat_at = None if self.awaits_ack_of_our_fin(now) else self._last_repeat_at
             self._remember_decline(now)
             return "ACK of our FIN answering a repeated SYN after the decline"
         if self._unconfirmed is None or dg.seq != self._send_bit or self._late_handshake_ack(dg, now):
@@ -1097,6 +1121,8 @@ class Session:
         self._declined, self._decline_memory, self._refused_at = True, memory, now
 
     def _cmd_abort_quietly(self, _: object, now: float) -> None:
+        if self.withdrawing:  # (cut short: its ACK may still come, `awaits_ack_of_our_fin`)
+            self._cut_fin_ack_until = now + self.config.timeout
         self._linger(now)
 
 
