@@ -128,6 +128,9 @@ class Daemon:
             raise
         log.info("listening on %s:%d (peers) and %s:%d (client)", cfg.host, cfg.port, cfg.host,
                  cfg.client_port)
+        for address, name in cfg.node.peer_dialects:
+            log.info("peer %s speaks %s (set by configuration): chats with it use that dialect, "
+                     "nothing is learned from it", address, name)
 
     def close(self, *, graceful: bool = True) -> None:
         """End any chat with one FIN (best effort), tell the client, release the ports.

@@ -18,6 +18,7 @@ import time
 
 from simp.console import program_name
 from simp.daemon import Daemon, DaemonConfig
+from simp.dialect import CONFIGURABLE
 from simp.node import NodeConfig
 from simp.session import SessionConfig
 
@@ -51,6 +52,18 @@ def _ipv4(text: str) -> str:
         raise argparse.ArgumentTypeError(f"not an IPv4 address: {text!r}") from None
 
 
+def _peer_dialect(text: str) -> tuple[str, str]:
+    """ADDR=DIALECT: an IPv4 address and a dialect name of simp.dialect CONFIGURABLE."""
+    address, sep, name = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(
+            f"expected ADDR=DIALECT, e.g. 127.0.0.2={CONFIGURABLE[0]}; got {text!r}")
+    if name not in CONFIGURABLE:
+        raise argparse.ArgumentTypeError(
+            f"unknown dialect {name!r} in {text!r}: one of {', '.join(CONFIGURABLE)}")
+    return _ipv4(address), name
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=program_name("daemon.py"),
@@ -76,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-extension", action="store_true",
                         help="speak plain SIMP only: never offer or accept the SIMPX/1 extension, which "
                         "closes SIMP's one-bit hole with peers that speak it (docs/EXTENSION.md)")
+    parser.add_argument("--peer-dialect", type=_peer_dialect, action="append", default=[],
+                        metavar="ADDR=DIALECT",
+                        help="the peer daemon at IPv4 address ADDR speaks DIALECT; repeatable. The one "
+                        f"dialect: {CONFIGURABLE[0]} (one sequence bit for both directions of a chat, "
+                        "starting at 1 after the handshake; refusals as one FIN|ERR datagram). It is not "
+                        "learned automatically because nothing such a peer sends tells it apart from a "
+                        "SPEC peer's loss, and reading a SPEC peer this way would lose or repeat messages "
+                        "(README, Dialects)"),
     parser.add_argument("--log-level", default="INFO", type=str.upper,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="DEBUG logs one line per datagram sent, received or ignored (default INFO)")
@@ -93,8 +114,18 @@ def config_from(args: argparse.Namespace) -> DaemonConfig:
     session = SessionConfig(timeout=args.timeout, retries=args.retries, invite_expiry=args.invite_expiry)
     return DaemonConfig(host=args.ip, port=args.port, client_port=args.client_port,
                         node=NodeConfig(session=session, extension=not args.no_extension,
-                                        chat_id_epoch=f"{int(time.time() * 1000) & 0xFFFFFFFF:x}"),
+                                        chat_id_epoch=f"{int(time.time() * 1000) & 0xFFFFFFFF:x}",
+                                        peer_dialects=_distinct(args.peer_dialect)),
                         client_timeout=args.client_timeout)
+
+
+def _distinct(pairs: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """The configured peer dialects, each address once (twice with different dialects: an error)."""
+    chosen: dict[str, str] = {}
+    for address, name in pairs:
+        if chosen.setdefault(address, name) != name:
+            raise ValueError(f"--peer-dialect gives {address} two dialects: {chosen[address]} and {name}")
+    return tuple(chosen.items())
 
 
 def _bind_error(exc: OSError, config: DaemonConfig) -> str:

@@ -39,6 +39,9 @@ Not learned: one bit shared by both directions.  It differs from SPEC only after
 messages was acknowledged, and then looks like first-bit-1 or like a SPEC peer's loss; our
 messages sent before it is learned can be acknowledged as duplicates and dropped by such a peer.
 This cannot be made safe, so we follow SPEC; the conformance report names it (independent-bits).
+It is spoken only with the addresses configured for it (`daemon.py --peer-dialect
+ADDR=shared-bit`, Dialects `configured`; class SharedBit says how), and then it is all that is
+spoken with them: nothing is learned from such a peer, and a SPEC peer is never read this way.
 
 Never evidence: an *empty* chat datagram with bit 1 before the peer's first message.  It is what
 our own daemon sends to ask an idle chat's peer whether it is still there before it has said
@@ -51,13 +54,92 @@ A chat running the SIMPX/1 extension (simp.extension) is with our own daemon: id
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from simp import extension, wire
 from simp.session import Session
-from simp.wire import Datagram, Op
+from simp.wire import Datagram, Op, Type
 
 SPEC_LAYOUT = (wire.USER_SIZE, wire.LENGTH_SIZE)
+SHARED_BIT = "shared-bit"
+CONFIGURABLE = (SHARED_BIT,)  # dialects a daemon can be told a peer speaks (never learned)
+CONFIGURED_NAME = f"{SHARED_BIT} (set by configuration)"  # its name in status and logs
+FIN_ERR = Op.FIN | Op.ERR  # 0x09: a shared-bit peer's refusal or give-up, with a text (SharedBit)
+
+
+@dataclass(slots=True)
+class SharedBit:
+    """The shared-bit dialect, spoken with a peer only because configuration says so.
+
+    Such a peer keeps one sequence bit for both directions of a chat.  Its handshake uses bit 0
+    and flips it, so the chat starts at 1; every chat datagram delivered either way flips it
+    again (one of ours when the peer's ACK comes, one of the peer's when we take it).  It sends
+    its chat datagrams and FIN with that bit and drops one of ours that carries any other bit
+    without an ACK, so ours carry it too.  Incoming chat datagrams with the bit are new, any
+    other is a duplicate: the session is handed the bit that makes it take, or re-acknowledge
+    and ignore, the datagram as SPEC says, and our ACK carries the bit the datagram came with
+    (the peer accepts no other).  Its refusals (decline, busy, no user) and give-ups are one
+    datagram, operation 0x09 (FIN|ERR) with a text: the session gets ERR(text) then FIN, and its
+    ACK of that FIN echoes the datagram's bit (Dialects `decode`, `follow_ups`).
+
+    What this dialect cannot survive, whatever we do: an ACK of one of our messages that is lost
+    (the peer took it and now drops every copy without an ACK; the message is re-sent until the
+    retries run out, the peer having shown it once), messages crossing on the wire, and our
+    daemon's liveness probe of an idle chat (Session `probe`: a copy of an acknowledged message,
+    which such a peer drops, so the chat ends as "not answering" if someone else invites our
+    user meanwhile)."""
+
+    wire_bit: int = 0  # the peer's bit: 0 until the handshake, then flipped by each delivery
+    began: bool = False  # the handshake happened (a SYN+ACK went either way)
+    spec_sent: int = 0  # the bit the session gives its next new message (it alternates from 0)
+    spec_recv: int = 0  # the bit the session expects on the peer's next new message
+    # our chat datagram or FIN awaiting its ACK: as the session sent it, as it went out, and
+    # whether it is a new message (its ACK flips the bit; a probe's or FIN's does not)
+    sent: tuple[Datagram, Datagram, bool] | None = None
+    answering: tuple[int, bool] | None = None  # the chat datagram being answered: its bit, new
+
+    def incoming(self, dg: Datagram) -> Datagram:
+        self.answering = None
+        if dg.is_control(Op.SYN_ACK):
+            self._handshake()
+        elif dg.is_chat:
+            new = dg.seq == self.wire_bit
+            self.answering = (dg.seq, new)
+            return replace(dg, seq=self.spec_recv if new else self.spec_recv ^ 1)
+        elif dg.is_control(Op.ACK) and self.sent is not None:
+            ours, out, new = self.sent
+            if dg.seq != out.seq:
+                return replace(dg, seq=ours.seq ^ 1)  # not the bit it went out with: stale
+            self.sent = None
+            if new:
+                self.wire_bit ^= 1
+                self.spec_sent ^= 1
+            return replace(dg, seq=ours.seq)
+        return dg
+
+    def outgoing(self, dg: Datagram) -> Datagram:
+        if dg.is_control(Op.SYN_ACK):
+            self._handshake()
+        elif dg.is_control(Op.ACK) and self.answering is not None:
+            bit, new = self.answering
+            if new:  # the session answers a new message only by taking it
+                self.wire_bit ^= 1
+                self.spec_recv ^= 1
+                self.answering = (bit, False)
+            return replace(dg, seq=bit)
+        elif dg.is_chat or dg.is_control(Op.FIN):
+            if self.sent is not None and self.sent[0] == dg:
+                return self.sent[1]  # a retransmission goes out as the first copy did
+            new = dg.is_chat and dg.seq == self.spec_sent
+            out = replace(dg, seq=self.wire_bit if new or not dg.is_chat else self.wire_bit ^ 1)
+            self.sent = (dg, out, new)
+            return out
+        return dg
+
+    def _handshake(self) -> None:
+        if not self.began:
+            self.began, self.wire_bit = True, 1
 
 
 @dataclass(slots=True)
@@ -80,11 +162,14 @@ class PeerDialect:
     # one line per rule fired, with its evidence, until Dialects moves it to the node's notes (at
     # once): what was said is no part of how the chat behaves, so it does not stay in its state
     learned: list[str] = field(default_factory=list)
+    shared: SharedBit | None = None  # set by configuration only (Dialects); then nothing is learned
 
     @property
     def name(self) -> str:
         """`spec`, or the learned traits joined by `+`, e.g. `ack-next+short-fields(21)` (a 21-byte
         header: which split of user and length field it has cannot be seen, nor does it matter)."""
+        if self.shared is not None:
+            return CONFIGURED_NAME
         traits = [name for name, on in (("ack-next", self.ack_next), ("first-bit-1", self.first_bit_1)) if on]
         if self.layout != SPEC_LAYOUT:
             traits.append(f"short-fields({3 + sum(self.layout)})")  # the header's size (SPEC: 39)
@@ -93,6 +178,8 @@ class PeerDialect:
     def incoming(self, dg: Datagram, layout: tuple[int, int], now: float) -> Datagram | None:
         """Observe one datagram from the peer; return it in SPEC's terms, or None to drop it."""
         self._answering_chat = False
+        if self.shared is not None:
+            return self.shared.incoming(dg)
         if dg.is_control(Op.SYN) or dg.is_control(Op.SYN_ACK):
             self._we_invited |= dg.is_control(Op.SYN_ACK)
             if self._fresh_at is None and self._rule_3_open:
@@ -146,6 +233,8 @@ class PeerDialect:
 
     def outgoing(self, dg: Datagram) -> Datagram:
         """Translate one datagram the session sends into the peer's convention (SPEC's format)."""
+        if self.shared is not None:
+            return self.shared.outgoing(dg)
         if dg.is_chat:
             sent = replace(dg, seq=dg.seq ^ 1) if self.flip_ours else dg
             if sent == self._inflight:
@@ -172,6 +261,8 @@ class PeerDialect:
     def settle(self) -> None:
         """The session's answers to the last datagram have gone out."""
         self._answering_chat = False
+        if self.shared is not None:
+            self.shared.answering = None
 
 
 class Dialects:
@@ -179,11 +270,19 @@ class Dialects:
 
     Each chat's PeerDialect is kept on its Session (attribute `dialect`), so it lives and is
     copied exactly as long as the chat (the model checker clones sessions); learned lines wait
-    in `notes()`."""
+    in `notes()`.  `configured`: (IPv4 address, dialect name) pairs, the peers whose dialect
+    was set by configuration (CONFIGURABLE names; `daemon.py --peer-dialect`): a chat with
+    such an address speaks it from the start and learns nothing."""
 
-    def __init__(self, timeout: float) -> None:
+    def __init__(self, timeout: float, configured: Iterable[tuple[str, str]] = ()) -> None:
         self._timeout = timeout
+        self._configured = dict(configured)
+        unknown = set(self._configured.values()) - set(CONFIGURABLE)
+        if unknown:
+            raise ValueError(f"unknown peer dialect {sorted(unknown)[0]!r}: one of {', '.join(CONFIGURABLE)}")
         self._layout = SPEC_LAYOUT  # how the last datagram was decoded
+        self._fin_err = False  # the last datagram was a shared-bit peer's 0x09, decoded as its ERR
+        self._follow_ups: list[Datagram] = []
         self._notes: list[str] = []
 
     @staticmethod
@@ -192,7 +291,12 @@ class Dialects:
 
     def decode(self, data: bytes, chat: Session | None) -> Datagram:
         """Decode with the layout learned in `chat` (the source's session), else SPEC's; a SYN or
-        SYN+ACK that SPEC's sizes cannot decode may show the peer's layout (rule 1)."""
+        SYN+ACK that SPEC's sizes cannot decode may show the peer's layout (rule 1).  A shared-bit
+        peer's 0x09 (FIN|ERR) is decoded as its ERR; `incoming` adds the FIN (see SharedBit)."""
+        self._fin_err = (chat is not None and self._shares_bit(chat) and len(data) > 1
+                         and data[0] == Type.CONTROL and data[1] == FIN_ERR)
+        if self._fin_err:
+            return wire.decode(data[:1] + bytes([Op.ERR]) + data[2:])
         known = self._of(chat) if chat is not None else None
         if known is not None and known.layout != SPEC_LAYOUT and not self._extended(chat):
             try:
@@ -217,19 +321,36 @@ class Dialects:
         """`dg` (just decoded) in SPEC's terms for `chat`, or None: drop it (see PeerDialect)."""
         if self._extended(chat):
             return dg
-        peer = self._of(chat)
-        if peer is None:
-            peer = chat.dialect = PeerDialect(self._timeout)  # type: ignore[attr-defined]
+        peer = self._peer(chat)
         result = peer.incoming(dg, self._layout, now)
+        if self._fin_err and dg.is_control(Op.ERR):
+            self._follow_ups.append(wire.control(Op.FIN, dg.seq, dg.user))
         lines, peer.learned = peer.learned, []
         for line in lines:
             self._notes.append(f"peer {chat.peer[0]}:{chat.peer[1]} speaks a SIMP dialect, {line}; "
                                f"this chat now runs as {peer.name}")
         return result
 
+    def follow_ups(self) -> list[Datagram]:
+        """What the session must also be handed after the datagram `incoming` just translated
+        (the FIN of a shared-bit peer's 0x09), in order; usually nothing."""
+        out, self._follow_ups = self._follow_ups, []
+        return out
+
     def outgoing(self, chat: Session, dg: Datagram) -> Datagram:
-        peer = self._of(chat)
+        peer = self._peer(chat) if self._shares_bit(chat) else self._of(chat)
         return dg if peer is None or self._extended(chat) else peer.outgoing(dg)
+
+    def _peer(self, chat: Session) -> PeerDialect:
+        """The chat's PeerDialect, made on its first datagram (configured peers: SharedBit)."""
+        peer = self._of(chat)
+        if peer is None:
+            shared = SharedBit() if self._shares_bit(chat) else None
+            peer = chat.dialect = PeerDialect(self._timeout, shared=shared)  # type: ignore[attr-defined]
+        return peer
+
+    def _shares_bit(self, chat: Session) -> bool:
+        return self._configured.get(chat.peer[0]) == SHARED_BIT
 
     def settle(self, chat: Session) -> None:
         if (peer := self._of(chat)) is not None:
@@ -237,7 +358,11 @@ class Dialects:
 
     def name(self, chat: Session) -> str:
         peer = self._of(chat)
-        return "spec" if peer is None or self._extended(chat) else peer.name
+        if self._extended(chat):
+            return "spec"
+        if peer is None:
+            return CONFIGURED_NAME if self._shares_bit(chat) else "spec"
+        return peer.name
 
     def notes(self) -> list[str]:
         out, self._notes = self._notes, []

@@ -53,6 +53,9 @@ class NodeConfig:
     extension: bool = True
     # part of our SIMPX/1 chat-ids, so a restarted daemon never reuses one (daemon_cli: start time)
     chat_id_epoch: str = ""
+    # (IPv4 address, dialect) pairs: peers known to speak a dialect that cannot be learned safely
+    # (simp.dialect CONFIGURABLE; `daemon.py --peer-dialect`); every other peer speaks SPEC to us
+    peer_dialects: tuple[tuple[str, str], ...] = ()
 
     @property
     def per_source_interval(self) -> float:
@@ -80,7 +83,8 @@ class Node:
         self._stranger_budget = config.stranger_rate
         self._stranger_budget_at = 0.0
         self.stats: Counter[str] = Counter()
-        self._dialects = dialect.Dialects(config.session.timeout)  # each peer's, learned (simp.dialect)
+        # each peer's, learned or configured (simp.dialect)
+        self._dialects = dialect.Dialects(config.session.timeout, config.peer_dialects)
         self._invitations_sent = 0  # numbers our SIMPX/1 chat-ids
 
     # -- outputs ---------------------------------------------------------------------------
@@ -234,6 +238,8 @@ class Node:
         elif (session := self._session_for(source, dg, now)) is not None:
             spec_dg = self._dialects.incoming(session, dg, now)  # in SPEC's terms (simp.dialect)
             reason = session.handle_datagram(spec_dg, now) if spec_dg else "first CHAT has bit 1, too early"
+            for follow_up in self._dialects.follow_ups():  # (one datagram of a dialect may mean two)
+                session.handle_datagram(follow_up, now)
             self._drain(session)  # its answers to this datagram go out in the peer's dialect
             self._dialects.settle(session)
             if session is not self.current:

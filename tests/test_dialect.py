@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from sim.profiles import Implementation, UserEvent, builtin_profile, load_profil
 from simp import events as ev
 from simp import wire
 from simp.client import Client
-from simp.dialect import SPEC_LAYOUT, PeerDialect
+from simp.dialect import SPEC_LAYOUT, PeerDialect, SharedBit
 from simp.wire import Op
 from tests.standins import profile_path
 
@@ -431,3 +432,215 @@ def test_a_node_chats_exactly_once_with_a_scripted_dialect_peer_over_a_lossy_pat
     assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
     assert net.received("alice") == [f"hi {i}" for i in range(3)], net.ladder()
     assert bob.inflight is None and not bob.outbox, net.ladder()  # every message of its acknowledged
+
+
+# -- shared-bit: set by configuration, never learned ----------------------------------------------
+
+
+def shared_peer() -> PeerDialect:
+    return PeerDialect(T, shared=SharedBit())
+
+
+def test_shared_bit_starts_at_1_after_the_handshake_and_flips_on_each_delivery_either_way() -> None:
+    peer = shared_peer()
+    peer.incoming(wire.control(Op.SYN_ACK, 0, "bob"), SPEC_LAYOUT, now=0.0)  # we invited
+    assert peer.name == "shared-bit (set by configuration)"
+    sent = peer.outgoing(wire.chat(0, "alice", "one"))
+    assert sent.seq == 1  # its handshake used bit 0
+    assert peer.outgoing(wire.chat(0, "alice", "one")) == sent  # a retransmission goes out the same
+    assert peer.incoming(ack(1), SPEC_LAYOUT, now=0.1) == ack(0)  # the session's bit, acknowledged
+    # the peer's reply carries the next shared bit, 0: new, handed as the session's first (0)
+    assert peer.incoming(wire.chat(0, "bob", "two"), SPEC_LAYOUT, now=0.2) == wire.chat(0, "bob", "two")
+    assert peer.outgoing(ack(0, "alice")) == ack(0, "alice")
+    peer.settle()
+    # our next message (the session's bit 1) takes the shared bit, now 1 again
+    assert peer.outgoing(wire.chat(1, "alice", "three")).seq == 1
+    assert peer.incoming(ack(1), SPEC_LAYOUT, now=0.3) == ack(1)
+    # and the peer's next one comes with 0 (session: its second message, bit 1)
+    assert peer.incoming(wire.chat(0, "bob", "four"), SPEC_LAYOUT, now=0.4).seq == 1
+    assert peer.outgoing(ack(1, "alice")) == ack(0, "alice")  # echoes the bit it came with
+    assert peer.learned == []
+
+
+def test_shared_bit_a_copy_of_the_peers_message_is_a_duplicate_acknowledged_with_its_own_bit() -> None:
+    peer = shared_peer()
+    peer.outgoing(wire.control(Op.SYN_ACK, 0, "alice"))  # it invited, we accepted
+    assert peer.incoming(wire.chat(1, "bob", "hi"), SPEC_LAYOUT, now=1.0) == wire.chat(0, "bob", "hi")
+    assert peer.outgoing(ack(0, "alice")) == ack(1, "alice")
+    peer.settle()
+    # our ACK was lost: the same datagram again, now with the bit we no longer expect
+    assert peer.incoming(wire.chat(1, "bob", "hi"), SPEC_LAYOUT, now=6.0) == wire.chat(0, "bob", "hi")
+    assert peer.outgoing(ack(0, "alice")) == ack(1, "alice")  # the session's re-ACK, with its bit
+    peer.settle()
+    assert peer.outgoing(wire.chat(0, "alice", "hello")).seq == 0  # the bit moved once only
+
+
+def test_shared_bit_an_ack_with_another_bit_is_stale_for_the_session() -> None:
+    peer = shared_peer()
+    peer.incoming(wire.control(Op.SYN_ACK, 0, "bob"), SPEC_LAYOUT, now=0.0)
+    peer.outgoing(wire.chat(0, "alice", "one"))
+    assert peer.incoming(ack(0), SPEC_LAYOUT, now=0.1) == ack(1)  # not the bit it went out with
+    assert peer.incoming(ack(1), SPEC_LAYOUT, now=0.2) == ack(0)
+
+
+def test_shared_bit_fin_carries_the_shared_bit_and_its_ack_reaches_the_session() -> None:
+    peer = shared_peer()
+    assert peer.outgoing(wire.control(Op.FIN, 0, "alice")).seq == 0  # before a handshake: 0 (decline)
+    peer = shared_peer()
+    peer.incoming(wire.control(Op.SYN_ACK, 0, "bob"), SPEC_LAYOUT, now=0.0)
+    assert peer.outgoing(wire.control(Op.FIN, 0, "alice")) == wire.control(Op.FIN, 1, "alice")
+    assert peer.incoming(ack(1), SPEC_LAYOUT, now=0.1) == ack(0)
+
+
+def test_shared_bit_a_probe_goes_out_as_a_duplicate_never_as_a_new_message() -> None:
+    peer = shared_peer()
+    peer.incoming(wire.control(Op.SYN_ACK, 0, "bob"), SPEC_LAYOUT, now=0.0)
+    peer.outgoing(wire.chat(0, "alice", "one"))
+    peer.incoming(ack(1), SPEC_LAYOUT, now=0.1)  # the shared bit is 0 now
+    assert peer.outgoing(wire.chat(0, "alice", "one")).seq == 1  # Session.probe: a copy, not bit 0
+
+
+def configured_net(**peer_dialects: str) -> Net:
+    """alice and bob (10.0.0.1, 10.0.0.2); alice is told the named hosts' dialects."""
+    told = tuple((f"10.0.0.{ {'alice': 1, 'bob': 2}[h] }", d) for h, d in peer_dialects.items())
+    return Net("alice", "bob", config=replace(DEFAULT_CONFIG, peer_dialects=told))
+
+
+def test_a_shared_bit_peers_fin_err_is_err_then_fin_for_the_session_and_acknowledged() -> None:
+    net = configured_net(bob="shared-bit")
+    net.start("alice", "bob")
+    refusal = wire.encode(wire.control(Op.ERR, 0, "bob", "Chat invitation rejected."))
+    net.inject("bob", "alice", refusal[:1] + bytes([Op.FIN | Op.ERR]) + refusal[2:])
+    assert [e.text for e in net.events("alice", ev.PeerError)] == ["Chat invitation rejected."]
+    assert net.reasons("alice") == [ev.EndReason.REFUSED]
+    assert [h.dg for h in net.transcript if h.src == "alice"][-1] == ack(0, "alice")
+
+
+def test_fin_err_is_malformed_for_a_peer_not_configured_as_shared_bit() -> None:
+    net = configured_net()
+    net.start("alice", "bob")
+    refusal = wire.encode(wire.control(Op.ERR, 0, "bob", "Chat invitation rejected."))
+    net.inject("bob", "alice", refusal[:1] + bytes([Op.FIN | Op.ERR]) + refusal[2:])
+    assert net["alice"].counters()["malformed"] == 1 and net["alice"].busy
+
+
+class SharedBitPeer:
+    """A sans-IO peer with one bit for both directions, starting at 1 after the handshake, that
+    drops a chat datagram with another bit without an ACK (tests/standins, dialect shared-bit-1)."""
+
+    def __init__(self, me: str, peer: tuple[str, int]) -> None:
+        self.me, self.peer = me, peer
+        self.bit = 0
+        self.inflight: wire.Datagram | None = None
+        self.deadline: float | None = None
+        self.outbox: list[str] = []
+        self.out: list[tuple[tuple[str, int], wire.Datagram]] = []
+        self.shown: list[str] = []
+        self.chatting = self.accepting = False
+        self.busy = True
+
+    def invite(self, now: float) -> None:
+        self.inflight, self.deadline = wire.control(Op.SYN, 0, self.me), now + T
+        self.out.append((self.peer, self.inflight))
+
+    def say(self, text: str, now: float) -> None:
+        self.outbox.append(text)
+        self._pump(now)
+
+    def _pump(self, now: float) -> None:
+        if self.inflight is None and self.outbox and self.chatting:
+            self.inflight, self.deadline = wire.chat(self.bit, self.me, self.outbox.pop(0)), now + T
+            self.out.append((self.peer, self.inflight))
+
+    def receive(self, data: bytes, source: tuple[str, int], now: float) -> None:
+        dg = wire.decode(data)
+        if dg.is_control(Op.SYN) and not self.chatting:
+            self.accepting = True  # accepts at once
+            self.out.append((source, wire.control(Op.SYN_ACK, 0, self.me)))
+        elif dg.is_control(Op.SYN_ACK) and not self.chatting:
+            self.out.append((source, ack(0, self.me)))
+            self.inflight = self.deadline = None
+            self.chatting, self.bit = True, 1
+        elif dg.is_control(Op.ACK) and self.accepting and not self.chatting:
+            self.chatting, self.bit = True, 1
+        elif dg.is_chat and self.chatting and dg.seq == self.bit:
+            self.shown.append(dg.payload)
+            self.out.append((source, ack(dg.seq, self.me)))
+            self.bit ^= 1
+        elif dg.is_control(Op.ACK) and self.inflight is not None and dg.seq == self.inflight.seq:
+            self.inflight = self.deadline = None
+            self.bit ^= 1
+        self._pump(now)
+
+    def handle_timer(self, now: float) -> None:
+        if self.inflight is not None and self.deadline is not None and now >= self.deadline:
+            self.deadline = now + T
+            self.out.append((self.peer, self.inflight))
+
+    def get_timer(self) -> float | None:
+        return self.deadline
+
+    def datagrams_to_send(self) -> list[tuple[tuple[str, int], wire.Datagram]]:
+        out, self.out = self.out, []
+        return out
+
+    def events(self) -> list[ev.Event]:
+        return []
+
+    def notes(self) -> list[str]:
+        return []
+
+
+@pytest.mark.parametrize("first", ["alice", "bob"])
+def test_a_configured_node_chats_exactly_once_with_a_shared_bit_peer_losing_chats_and_our_acks(
+        first: str) -> None:
+    """bob invites; strict turns, three messages each; every fourth chat datagram and every
+    third ACK of ours is lost (the peer re-sends; a lost ACK of *its* would stall it for good,
+    SharedBit's docstring)."""
+    lost_chat = iter([False, False, False, True] * 40)
+    lost_ack = iter([False, False, True] * 40)
+    net = configured_net(bob="shared-bit")
+    net.random_drop = lambda s, d, dg: next(lost_chat) if dg.is_chat else (
+        s == "alice" and dg.is_control(Op.ACK) and net["alice"].current is not None
+        and net["alice"].current.began and next(lost_ack))
+    bob = SharedBitPeer("bob", net.addr("alice"))
+    net.nodes["bob"] = bob  # type: ignore[assignment]
+    bob.invite(net.now)
+    net.pump()
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.accept("alice")
+    net.run_until(lambda: bob.chatting and bool(net.events("alice", ev.ChatStarted)))
+    order = [("alice", "hello"), ("bob", "hi")]
+    if first == "bob":
+        order.reverse()
+    for round_ in range(3):
+        for who, text in order:
+            if who == "alice":
+                net.say("alice", f"{text} {round_}")
+                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
+            else:
+                bob.say(f"{text} {round_}", net.now)
+                net.pump()
+                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n and bob.inflight is None)
+    net.run(until=net.now + 10 * T)
+    assert net["alice"].dialect == "shared-bit (set by configuration)"
+    assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
+    assert net.received("alice") == [f"hi {i}" for i in range(3)], net.ladder()
+    assert any(h.fate == "dropped" and h.src == "alice" and h.dg.is_control(Op.ACK) for h in net.transcript)
+    assert any(h.fate == "dropped" and h.dg.is_chat for h in net.transcript)
+    assert net["alice"].dialect_notes() == []  # nothing learned
+
+
+def test_the_same_peer_not_configured_stays_spec_and_learns_nothing() -> None:
+    """Without --peer-dialect the shared-bit peer's first message (bit 1, we invited) is a SPEC
+    duplicate: acknowledged and not shown, as SPEC says; no dialect is learned."""
+    net = configured_net()
+    bob = SharedBitPeer("bob", net.addr("alice"))
+    net.nodes["bob"] = bob  # type: ignore[assignment]
+    net.start("alice", "bob")
+    net.run_until(lambda: bob.chatting)
+    bob.say("hi", net.now)
+    net.pump()
+    net.run(until=net.now + 2 * T)
+    assert net["alice"].dialect == "spec" and net["alice"].dialect_notes() == []
+    assert net.received("alice") == [] and bob.inflight is None  # acknowledged as a duplicate: lost
