@@ -15,7 +15,8 @@ from the run (sim.check.reach).  One row per scenario:
     undecided     the search hit --max-states before deciding (exit status 1: not a verdict)
     RUN FAILED    the harness run failed the scenario's own expectations: nothing to judge
                   (exit status 1)
-    outside       the scenario uses something the model does not have; the reason is given
+    outside       the scenario uses something the model does not have (sim.check.target says
+                  what: a foreign implementation, more than three hosts, ...); the reason is given
 
 The other direction (every counterexample of the checker replays on real daemons) is
 `python -m sim check --verify` and tests/test_check.py.

@@ -17,6 +17,12 @@ Transitions (each one step of a counterexample):
   time); a copy or an overtaken datagram may arrive at any later point;
 - the clock jumps to the earliest timer deadline and that node handles it.
 
+Only when a search asks for them (sim.check.reach, for a catalog scenario that has them; never
+in `python -m sim check`): a daemon is killed (`DOWN`: datagrams to it are lost, it holds no
+timer) or started (a fresh Node without client, `fresh_node`), a client connects or goes
+(`Node.connect_client`, `Node.disconnect_client`, as daemon.py calls them), and a datagram
+arrives as given corrupted bytes (`Model.corrupt`).
+
 Time abstraction (why it is sound for the harness's timings).  A node's behaviour depends on
 time only through the order of its inputs and deadlines and through comparisons of time
 differences with multiples of half a timeout.  The model's clock therefore moves only from
@@ -63,8 +69,12 @@ INF = float("inf")
 EXTENSIONS = ("none", "one", "both")
 LABELS = frozenset({"SYN", "SYN+ACK", "ACK", "FIN", "ERR", "CHAT"})
 HAS_EXTENSION = "extension" in {f.name for f in dataclasses.fields(NodeConfig)}  # a per-node option
-COMMANDS = frozenset({"start", "accept", "decline", "say", "quit"})
+# Lifecycle steps, taken only when a search asks for them (sim.check.reach follows a scenario's
+# `kill daemon`, `start daemon`, `connect`, `disconnect`, `kill client`); the default search never does.
+LIFECYCLE = frozenset({"kill", "boot", "connect", "disconnect"})
+COMMANDS = frozenset({"start", "accept", "decline", "say", "quit"}) | LIFECYCLE  # what no peer caused
 USER_EFFECTS = frozenset({"start", "quit", "decline", "say"})  # accept changes nothing properties track
+EFFECTS = USER_EFFECTS | {"kill", "boot", "disconnect"}  # steps whose users/observations change
 _MISSING = object()
 
 
@@ -126,12 +136,29 @@ def text_of(user: int, k: int) -> str:
 
 
 def fresh_nodes(bounds: Bounds) -> list[Node]:
-    nodes = []
-    for i in range(bounds.hosts):
-        node = Node(bounds.node_config(i))
+    return [fresh_node(bounds, i) for i in range(bounds.hosts)]
+
+
+def fresh_node(bounds: Bounds, i: int, *, epoch: str = "", client: bool = True) -> Node:
+    """Node i as a daemon starts it (daemon.py, sim.runner): its configuration, the SIMPX/1 chat-id
+    epoch of this run of the daemon ("" for the first), and its client connected when `client`."""
+    config = bounds.node_config(i)
+    node = Node(dataclasses.replace(config, chat_id_epoch=epoch) if epoch else config)
+    if client:
         node.connect_client(NAMES[i])
-        nodes.append(node)
-    return nodes
+    return node
+
+
+class _Down:
+    """A host whose daemon is not running: a datagram to it is lost at the closed port, it holds no
+    timer, takes no command, and is neither busy nor in a chat (NodeTable.down)."""
+
+    busy = False
+    current = None
+    user = None
+
+
+DOWN = _Down()
 
 
 # -- per-node transitions, memoised ----------------------------------------------------------------
@@ -156,6 +183,7 @@ class NodeTable:
     restamps: dict[tuple[int, int], tuple[frozenset[int], tuple[int, ...]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._down = -1  # the id of DOWN, made on first use, so searches without lifecycle steps keep theirs
         self.addresses = [address(i) for i in range(self.bounds.hosts)]
         self.statistics = frozenset(fresh_nodes(self.bounds)[0].counters())  # counted, never decisive
         self.index = {a: i for i, a in enumerate(self.addresses)}
@@ -173,6 +201,16 @@ class NodeTable:
                                   for where, t in self.times.times_of(node).items()})
         return nid
 
+    @property
+    def down(self) -> int:
+        """The id of a host whose daemon is not running."""
+        if self._down < 0:
+            self._down = len(self.nodes)
+            self.nodes.append(DOWN)  # type: ignore[arg-type]  # read only through busy/current/user
+            self.deadline.append(INF)
+            self.times_of.append({})
+        return self._down
+
     def step(self, nid: int, inp: tuple) -> tuple | None:
         """(new id, datagrams sent, events) for input `inp` at time 0, or None if refused."""
         key = (nid, inp)
@@ -180,6 +218,13 @@ class NodeTable:
             return self.steps[key]
         except KeyError:
             pass
+        kind = inp[0]
+        if kind == "kill" or self.nodes[nid] is DOWN:  # a killed daemon only takes its next start
+            result = (self.down, (), ()) if kind in ("kill", "recv") else None
+            if kind == "boot" and self.nodes[nid] is DOWN:
+                result = (self.intern(fresh_node(self.bounds, inp[1], epoch=inp[2], client=False)), (), ())
+            self.steps[key] = result
+            return result
         node = clone(self.nodes[nid])
         try:
             self._apply(node, inp)
@@ -204,6 +249,14 @@ class NodeTable:
             node.start(self.addresses[inp[1]], 0.0)
         elif kind == "say":
             node.say(inp[1] + 1, inp[2], 0.0)
+        elif kind == "connect":  # the daemon takes a client only once it has forgotten the last one
+            if node.user is not None:
+                raise CommandError("daemon busy: another client is connected")
+            node.connect_client(NAMES[inp[1]])
+        elif kind == "disconnect":  # the client said so, or the daemon stopped hearing from it
+            node.disconnect_client(0.0)
+        elif kind == "boot":
+            raise CommandError("a running daemon cannot be started again")
         else:
             getattr(node, kind)(0.0)  # accept, decline, quit
 
@@ -220,7 +273,8 @@ class NodeTable:
         key = (nid, by)
         out = self.shifts.get(key)
         if out is None:
-            out = self.shifts[key] = self.intern(self.times.shift(self.nodes[nid], by))
+            node = self.nodes[nid]
+            out = self.shifts[key] = nid if node is DOWN else self.intern(self.times.shift(node, by))
         return out
 
     def state_of(self, nid: int) -> State | None:
@@ -247,7 +301,8 @@ NIDS, STAMPS, FIFO, STRAYS, BUDGET, USERS, OBS = range(7)
 class Action:
     """One step of a path, as the ladder and the scenario writer need it."""
 
-    kind: str  # say/start/accept/decline/quit, deliver, drop, duplicate, reorder, stray, timer
+    kind: str  # say/start/accept/decline/quit, deliver, drop, duplicate, reorder, stray, timer; and
+    # where a search asks for them: kill/boot/connect/disconnect, "client killed", corrupt
     node: int  # the acting node, or the receiving node for network steps
     src: int = -1
     data: bytes = b""
@@ -256,17 +311,24 @@ class Action:
     arg: int = -1  # start: the invited node; say: the message slot
 
     def describe(self) -> str:
-        if self.kind in ("deliver", "drop", "duplicate", "reorder", "stray"):
+        if self.kind in ("deliver", "drop", "duplicate", "reorder", "stray", "corrupt"):
             what = {"deliver": "", "drop": "  LOST", "duplicate": "  (duplicated: a copy stays in flight)",
-                    "reorder": f"  (overtakes {self.position} older)", "stray": "  (late copy)"}[self.kind]
-            return f"{NAMES[self.src]} -> {NAMES[self.node]}  {wire.decode(self.data).describe()}{what}"
+                    "reorder": f"  (overtakes {self.position} older)", "stray": "  (late copy)",
+                    "corrupt": "  (corrupted on the way)"}[self.kind]
+            try:
+                shown = wire.decode(self.data).describe()
+            except wire.MalformedDatagram as exc:
+                shown = f"malformed ({exc.reason})"
+            return f"{NAMES[self.src]} -> {NAMES[self.node]}  {shown}{what}"
         if self.kind == "timer":
             return f"{NAMES[self.node]} timer" + (f" (clock +{self.advance:g}s)" if self.advance else "")
         if self.kind == "start":
             return f"{NAMES[self.node]}: start {NAMES[self.arg]}"
         if self.kind == "say":
             return f"{NAMES[self.node]}: say {text_of(self.arg // 1000, self.arg % 1000)}"
-        return f"{NAMES[self.node]}: {self.kind}"
+        lifecycle = {"kill": "daemon killed", "boot": "daemon started", "connect": "client connects",
+                     "disconnect": "client gone (its daemon disconnects it)"}
+        return f"{NAMES[self.node]}: {lifecycle.get(self.kind, self.kind)}"
 
 
 class Model:
@@ -290,13 +352,17 @@ class Model:
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
 
-    def initial(self) -> tuple:
-        nids = tuple(self.table.intern(node) for node in fresh_nodes(self.bounds))
+    def initial(self, daemons: tuple[bool, ...] = (), clients: tuple[bool, ...] = ()) -> tuple:
+        """The start: every daemon running with its client connected, unless `daemons` / `clients`
+        (per node) say otherwise (a scenario's host may start without either)."""
+        table, b = self.table, self.bounds
+        nids = tuple(table.down if i < len(daemons) and not daemons[i]
+                     else table.intern(fresh_node(b, i, client=i >= len(clients) or clients[i]))
+                     for i in range(self.n))
         n = self.n
         fifo = tuple(() for _ in range(n * n))
         users = tuple((False, False, 0, 0) for _ in range(n))
         obs = (0, 0, 0, (0,) * n, (0,) * n, (-1,) * (n * self.m))
-        b = self.bounds
         stamps = tuple(tuple(sorted((where, 0) for where in self.table.times_of[nid])) for nid in nids)
         return (nids, stamps, fifo, (), (b.losses, b.duplicates, b.reorders), users, obs)
 
@@ -464,7 +530,7 @@ class Model:
                 fifo[base + dst] = (*fifo[base + dst], (data, 0.0))
             fifo = tuple(fifo)
         kind = inp[0]
-        if not events and kind not in USER_EFFECTS:
+        if not events and kind not in EFFECTS:
             out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], s[USERS], s[OBS]), None))
             return
         users, obs = list(s[USERS]), s[OBS]
@@ -473,6 +539,8 @@ class Model:
             current = table.nodes[new].current
             peer = table.index.get(current.peer, -1) if current is not None else -1
             users[i], obs = self._user_effect(users[i], obs, i, inp, peer)
+        elif kind in LIFECYCLE:
+            users[i], obs = self._lifecycle_effect(users[i], obs, i, kind)
         for event in events:
             users[i], obs, found = self._observe(users[i], obs, i, event, kind not in COMMANDS)
             violation = violation or found
@@ -492,6 +560,29 @@ class Model:
             return (in_chat, quit_used, said + 1, started), (shown, reported, ended, stale, blame, said_to)
         blame = tuple(b | (1 << i) if k != i else b for k, b in enumerate(blame))  # quit / decline
         return (in_chat, True, said, started), (shown, reported, ended, stale, blame, said_to)
+
+    def _lifecycle_effect(self, user: tuple, obs: tuple, i: int, kind: str) -> tuple[tuple, tuple]:
+        """A client gone ends its user's chat as a quit does; a daemon killed (or started) ends it
+        without a word: its user is in no chat, its messages belong to a chat that ended, and its
+        peer being told "peer left" or "declined" has a cause."""
+        in_chat, _, said, started = user
+        shown, reported, ended, stale, blame, said_to = obs
+        blame = tuple(b | (1 << i) if k != i else b for k, b in enumerate(blame))
+        if kind == "disconnect":
+            return (in_chat, True, said, started), (shown, reported, ended, stale, blame, said_to)
+        for index in range(i * self.m, (i + 1) * self.m):
+            if said_to[index] >= 0:
+                ended |= 1 << index
+        return (False, False, said, started), (shown, reported, ended, stale, blame, said_to)
+
+    def corrupt(self, out: list, s: tuple, p: int, data: bytes) -> None:
+        """The oldest datagram of path p arrives as `data` (corrupted on the way: a search pins the
+        bytes a run's relay delivered, sim.check.reach); never part of the default search."""
+        src, dst = divmod(p, self.n)
+        fifo = s[FIFO]
+        rest = (*fifo[:p], fifo[p][1:], *fifo[p + 1:])
+        self._act(out, (s[NIDS], s[STAMPS], rest, *s[STRAYS:]), dst, ("recv", data, src),
+                  ("corrupt", dst, src, data, 0, 0.0, -1))
 
     def _observe(self, user: tuple, obs: tuple, i: int, event: ev.Event,
                  from_outside: bool) -> tuple[tuple, tuple, Violation | None]:

@@ -11,6 +11,13 @@ shown.  Two restrictions keep it small, and both are sound for the question aske
   notices are only ever appended, so no continuation of it could show the run's notices.
 
 The network and the timers are the model's, unrestricted within the bounds derived from the run.
+Beyond the checker's own search it has what a scenario's target asks for (sim.check.target):
+its lifecycle steps, as script commands; two environment steps they enable, a killed client's
+daemon disconnecting it and a killed daemon's client showing "client error", each at any moment
+(where the harness's client timeout and heartbeat put them is not the model's concern); hosts
+without daemon or client at the start; and the run's corrupted bytes, each delivered at most
+once in place of the datagram the relay corrupted.  Events of a node whose host has no client
+listening are shown to nobody.
 Pins (`pin`) guide the search by the run's own network, which makes it nearly linear:
 "sends": each daemon sends, per path, what it sent in the run ((label, seq), same order);
 "network": also, each daemon receives what it received, in the same order ((sender, label,
@@ -47,12 +54,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from sim.check.model import FIFO, INF, NIDS, STRAYS, USERS, Action, Model, text_of
+from sim.check.model import DOWN, FIFO, INF, NIDS, STRAYS, USERS, Action, Model, text_of
 from sim.check.nodestate import TimePaths
-from sim.check.target import Command, Notice, Target
+from sim.check.target import Command, Notice, Target, label_of
 from sim.runner import _FINAL as FINAL_OF  # the harness's own names of a daemon's state
 from simp import events as ev
-from simp.wire import decode as wire_decode
 
 REACHABLE, UNREACHABLE, UNDECIDED = "reachable", "UNREACHABLE", "undecided"
 
@@ -148,8 +154,11 @@ def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None 
 
 
 class _Search:
-    """States are (model state, script position, notices shown per host, pins) where pins are the
-    positions in the run's sends per path, receipts per node and drops per path (all 0 unpinned)."""
+    """States are (model state, script position, notices shown per host, pins, clients, corrupted)
+    where pins are the positions in the run's sends per path, receipts per node and drops per path
+    (all 0 unpinned), clients says per host what client it has (`NO_CLIENT`, `CLIENT`: connected,
+    shown its daemon's events, `ORPHAN`: connected to a daemon since killed, which it has yet to
+    notice), and corrupted is the position per path in the run's corruptions."""
 
     def __init__(self, model: ObservingModel, target: Target, pin: str) -> None:
         self.model, self.target, self.replay = model, target, bool(pin)
@@ -162,10 +171,13 @@ class _Search:
         self.pin_lengths = tuple(len(p) for p in self.pins)
         self.paths = model.n * model.n  # pins: sends per path, then receipts per node, then drops per path
         self.labels: dict[bytes, tuple[str, int]] = {}
+        self.corrupted = target.corrupted or tuple(() for _ in range(self.paths))
 
     def initial(self) -> tuple:
-        n = self.model.n
-        return (self.model.initial(), *self.settle(0, (0,) * n), (0,) * len(self.pins))
+        n, target = self.model.n, self.target
+        clients = tuple(CLIENT if up else NO_CLIENT for up in target.clients or (True,) * n)
+        return (self.model.initial(target.daemons, clients), *self.settle(0, (0,) * n),
+                (0,) * len(self.pins), clients, (0,) * self.paths)
 
     def settle(self, k: int, pos: tuple[int, ...]) -> tuple[int, tuple[int, ...]]:
         """Script position past every `until` already satisfied (they are no choice, only a wait)."""
@@ -177,39 +189,83 @@ class _Search:
     def label(self, data: bytes) -> tuple[str, int]:
         got = self.labels.get(data)
         if got is None:
-            dg = wire_decode(data)
-            got = self.labels[data] = (dg.label, dg.seq)
+            got = self.labels[data] = label_of(data)
         return got
 
     def successors(self, state: tuple) -> list[tuple[tuple, str | None, float, tuple]]:
-        s, k, pos, pins = state
+        s, k, pos, _, clients, corrupted = state
         model = self.model
         users: list = []
+        after = clients  # who has a client once the script's step is done
         if k < len(self.script):
-            self._user_step(users, s, self.script[k], pos)
+            after = self._user_step(users, s, self.script[k], pos, clients)
         rest: list = []
         if any(s[FIFO]) or s[STRAYS]:
             model._network_steps(rest, s)
         model._tick(rest, s)
+        self._client_lost(rest, s, clients)
         out = []
+        self._orphan_error(out, state)
         for moved, entries in ((1, users), (0, rest)):
             for entry in entries:
-                action, t, violation = entry[:3]
-                new_pos, new_pins = pos, pins
-                if self.replay:
-                    new_pins = self._pinned(action, entry, pins)
-                    if new_pins is None:
-                        continue  # the run's network or daemons did otherwise
-                if len(entry) == 6 and entry[4]:
-                    i, events = entry[3], entry[4]
-                    at, wanted = pos[i], self.wanted[i]
-                    shown = tuple(notice_of(e, i) for e in events)
-                    if wanted[at:at + len(shown)] != shown:
-                        continue  # the run's users were not shown this
-                    new_pos = (*pos[:i], at + len(shown), *pos[i + 1:])
-                out.append((action, violation.prop if violation else None, _late(s, action),
-                            (t, *self.settle(k + moved, new_pos), new_pins)))
+                self._follow(out, state, entry, moved, after if moved else clients, corrupted)
+        if any(s[FIFO]):
+            self._corrupt(out, state)
         return out
+
+    def _follow(self, out: list, state: tuple, entry: tuple, moved: int, clients: tuple[int, ...],
+                corrupted: tuple[int, ...]) -> None:
+        """Keep one successor if the run did what it does, with the search's counters moved on."""
+        s, k, pos, pins = state[:4]
+        action, t, violation = entry[:3]
+        new_pos, new_pins = pos, pins
+        if self.replay:
+            new_pins = self._pinned(action, entry, pins)
+            if new_pins is None:
+                return  # the run's network or daemons did otherwise
+        if len(entry) == 6 and entry[4] and clients[entry[3]] == CLIENT:  # else its events reach nobody
+            i, events = entry[3], entry[4]
+            at, wanted = pos[i], self.wanted[i]
+            shown = tuple(notice_of(e, i) for e in events)
+            if wanted[at:at + len(shown)] != shown:
+                return  # the run's users were not shown this
+            new_pos = (*pos[:i], at + len(shown), *pos[i + 1:])
+        out.append((action, violation.prop if violation else None, _late(s, action),
+                    (t, *self.settle(k + moved, new_pos), new_pins, clients, corrupted)))
+
+    def _client_lost(self, out: list, s: tuple, clients: tuple[int, ...]) -> None:
+        """A killed client's daemon, which still has its user, notices the silence (daemon.py: after
+        its client timeout) and disconnects it, at any moment the model chooses."""
+        nodes = self.model.table.nodes
+        for i, nid in enumerate(s[NIDS]):
+            if clients[i] == NO_CLIENT and nodes[nid].user is not None:
+                self.model._act(out, s, i, ("disconnect",), ("disconnect", i, -1, b"", 0, 0.0, -1))
+
+    def _orphan_error(self, out: list, state: tuple) -> None:
+        """A client whose daemon was killed notices it (its heartbeat goes unanswered, or a new run of
+        the daemon refuses it) and shows "client error", at any moment until a new client replaces
+        it (simp.client; sim.runner shows the error as a notice)."""
+        s, k, pos, pins, clients, corrupted = state
+        for i, has in enumerate(clients):
+            at = pos[i]
+            if has == ORPHAN and self.wanted[i][at:at + 1] == (CLIENT_ERROR,):
+                after = (*clients[:i], NO_CLIENT, *clients[i + 1:])
+                out.append((("client error", i, -1, b"", 0, 0.0, -1), None, 0.0,
+                            (s, *self.settle(k, (*pos[:i], at + 1, *pos[i + 1:])), pins, after, corrupted)))
+
+    def _corrupt(self, out: list, state: tuple) -> None:
+        """The oldest datagram of a path arrives as the bytes the run's relay delivered in place of the
+        next datagram it corrupted on that path, if it is that datagram (same label and seq)."""
+        s, corrupted = state[0], state[5]
+        for p, queue in enumerate(s[FIFO]):
+            c = corrupted[p]
+            if not queue or c >= len(self.corrupted[p]) or self.label(queue[0][0]) != self.corrupted[p][c][0]:
+                continue
+            entries: list = []
+            self.model.corrupt(entries, s, p, self.corrupted[p][c][1])
+            moved_on = (*corrupted[:p], c + 1, *corrupted[p + 1:])
+            for entry in entries:
+                self._follow(out, state, entry, 0, state[4], moved_on)
 
     def _pinned(self, action: tuple, entry: tuple, pins: tuple[int, ...]) -> tuple[int, ...] | None:
         """The pin positions after this step, or None if the run did not do it."""
@@ -235,12 +291,25 @@ class _Search:
                 out[p] += 1
         return tuple(out)
 
-    def _user_step(self, out: list, s: tuple, cmd: Command, pos: tuple[int, ...]) -> None:
+    def _user_step(self, out: list, s: tuple, cmd: Command, pos: tuple[int, ...],
+                   clients: tuple[int, ...]) -> tuple[int, ...]:
+        """The script's next step, if its precondition holds; returns who has a client after it."""
         i = cmd.node
         if cmd.kind == "until" or pos[i] < cmd.need:
-            return
+            return clients
         in_chat, _, said, _ = s[USERS][i]
         act = self.model._act
+        if cmd.kind in LIFECYCLE_STEPS:
+            inp, action = LIFECYCLE_STEPS[cmd.kind]
+            if cmd.kind == "kill client":  # nothing happens at the daemon until it notices
+                out.append(((action, i, -1, b"", 0, 0.0, -1), s, None))
+            else:
+                inp = (inp, i, cmd.epoch) if inp == "boot" else (inp, i) if inp == "connect" else (inp,)
+                act(out, s, i, inp, (action, i, -1, b"", 0, 0.0, -1))
+            has = {"connect": CLIENT, "start daemon": clients[i]}.get(cmd.kind, NO_CLIENT)
+            if cmd.kind == "kill daemon" and clients[i] == CLIENT:
+                has = ORPHAN
+            return (*clients[:i], has, *clients[i + 1:])
         if cmd.kind == "start":
             act(out, s, i, ("start", cmd.peer), ("start", i, -1, b"", 0, 0.0, cmd.peer))
         elif cmd.kind == "say":
@@ -249,19 +318,31 @@ class _Search:
                 act(out, s, i, ("say", slot, text_of(i, said)), ("say", i, -1, b"", 0, 0.0, slot))
         else:
             act(out, s, i, (cmd.kind,), (cmd.kind, i, -1, b"", 0, 0.0, -1))
+        return clients
 
     def is_goal(self, state: tuple) -> bool:
-        s, k, pos, pins = state
+        s, k, pos, pins = state[:4]
         if k < len(self.script) or pos != self.lengths or (self.replay and pins != self.pin_lengths):
             return False
         table = self.model.table
         if any(table.deadline[nid] != INF for nid in s[NIDS]):
             return False
-        return all(want is None or FINAL_OF.get(table.state_of(nid)) == want
+        return all(want is None or _final(table, nid) == want
                    for want, nid in zip(self.target.final, s[NIDS], strict=True))
 
 
-RECEIVING = frozenset({"deliver", "duplicate", "reorder", "stray"})
+def _final(table, nid: int) -> str | None:
+    """A node's final state as the harness names it ("down" when its daemon is not running)."""
+    return "down" if table.nodes[nid] is DOWN else FINAL_OF.get(table.state_of(nid))
+
+
+# a scenario's lifecycle step (sim.check.target): the node's input, and the action's kind
+LIFECYCLE_STEPS = {"connect": ("connect", "connect"), "disconnect": ("disconnect", "disconnect"),
+                   "kill client": ("", "client killed"), "kill daemon": ("kill", "kill"),
+                   "start daemon": ("boot", "boot")}
+RECEIVING = frozenset({"deliver", "duplicate", "reorder", "stray", "corrupt"})
+NO_CLIENT, CLIENT, ORPHAN = 0, 1, 2  # what client a host has (_Search)
+CLIENT_ERROR: Notice = ("client error", None, ())
 
 
 def _late(s: tuple, action: tuple) -> float:

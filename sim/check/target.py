@@ -35,11 +35,23 @@ a dropped datagram never needs overtaking, the model drops at any time); latenes
 time from sending to any forwarded copy, in timeouts (at least 0.49: "under half the timeout");
 messages = the most any user really said.
 
-Outside the model (reported with the reason, never searched): daemons started, killed or
-restarted during the run, clients that connect late, disconnect or are killed, a host without a
-daemon or a client at the start, foreign implementations, more than three hosts, corrupted
-datagrams or datagrams from an address the model does not have, a mix of extension settings the
-model cannot place (it runs the extension on all nodes, none, or node 0 only), or a client error.
+Lifecycle steps are script commands too, done on unmodified Nodes the way the harness and
+daemon.py do them (sim.check.reach carries them out): `kill daemon` (the host's node is gone:
+datagrams to it are lost at the closed port, its timers with it), `start daemon` (a fresh Node
+with no client, built as sim.runner builds a daemon, with the SIMPX/1 chat-id epoch of that run
+of the daemon: none for the first, "r2", "r3", ... after), `restart daemon` (kill, then start),
+`connect` (`Node.connect_client`), `disconnect` (`Node.disconnect_client` at once, as the daemon
+does on the client's Disconnect) and `kill client` (the client stops showing notices; the daemon
+calls `Node.disconnect_client` when it notices the silence, which the search places anywhere
+later).  A host may start without its daemon or its client.  The client of a killed daemon may
+show a "client error" saying it lost the daemon; any other client error is outside the model.
+Corruption: each datagram the relay corrupted is recorded per path, in order, with the bytes it
+delivered instead; the search may deliver exactly those bytes in place of that datagram.
+
+Outside the model (reported with the reason, never searched): foreign implementations, more
+than three hosts, datagrams from an address the model does not have, a corrupted duplicate, a
+mix of extension settings the model cannot place (it runs the extension on all nodes, none, or
+node 0 only), or a client error other than a killed daemon's.
 A run that did not pass its own expectations is reported apart (`RunFailed`): its outcome is not
 the catalog's.
 """
@@ -53,22 +65,30 @@ from sim import scenario_model as S
 from sim.check.model import Bounds, text_of
 from sim.runner import Result
 from sim.trace import CORRUPTED, FORWARDED, RECEIVED, UNKNOWN
+from simp import wire
 
 Notice = tuple[str, str | None, tuple[str, ...]]  # (kind, text or None, undelivered texts)
 Sent = tuple[str, int]  # a datagram as the wire guidance compares it: (label, seq)
-LIFECYCLE = (S.Connect, S.Disconnect, S.KillClient, S.StartDaemon, S.KillDaemon, S.RestartDaemon)
+# what simp.client says when its daemon stopped answering it or a new run of it does not know it
+DAEMON_GONE = ("lost the daemon", "the daemon no longer counts this client")
 MIN_LATENESS = 0.49  # the model's default: every datagram arrives before the clock passes a deadline
 
 
 @dataclass(frozen=True)
 class Command:
     """One user step: host `node` does `kind` (start/accept/decline/say/quit, or `until`: only a
-    precondition) once it has been shown `need` notices; `peer` is start's invited node."""
+    precondition) once it has been shown `need` notices; `peer` is start's invited node.  Or a
+    lifecycle step (`LIFECYCLE_KINDS`); `epoch` is a daemon start's SIMPX/1 chat-id epoch."""
 
     node: int
     kind: str
     need: int = 0
     peer: int = -1
+    epoch: str = ""
+
+
+# the scenario's lifecycle steps, as the search's commands (restart daemon = kill, then start)
+LIFECYCLE_KINDS = ("connect", "disconnect", "kill client", "kill daemon", "start daemon")
 
 
 @dataclass(frozen=True)
@@ -82,6 +102,11 @@ class Target:
     sent: tuple[tuple[Sent, ...], ...]  # per path (src * hosts + dst): what the daemons sent, in order
     received: tuple[tuple[tuple[int, str, int], ...], ...]  # per node: (sender, label, seq) in order
     dropped: tuple[tuple[Sent, ...], ...]  # per path: the datagrams the relay never forwarded, in order
+    # per path, in order: each datagram the relay corrupted ((label, seq) as sent) and the bytes it
+    # delivered instead
+    corrupted: tuple[tuple[tuple[Sent, bytes], ...], ...] = ()
+    daemons: tuple[bool, ...] = ()  # per node: its daemon runs at the start (empty: all do)
+    clients: tuple[bool, ...] = ()  # per node: its client is connected at the start (empty: all are)
 
 
 class Outside(Exception):
@@ -101,32 +126,51 @@ def target_of(sc: S.Scenario, result: Result) -> Target:
     index = {h: i for i, h in enumerate(hosts)}
     said = {h: list(result.said.get(h, [])) for h in hosts}
     notices = tuple(tuple(_notice(seen, h, index, said) for seen in result.notices.get(h, [])) for h in hosts)
+    specs = {h.name: h for h in sc.hosts}
     return Target(name=sc.source, hosts=hosts, bounds=_bounds(sc, result, hosts),
                   script=_script(sc, result, index), notices=notices,
-                  final=tuple(sc.expect.final.get(h) for h in hosts), **_network(result, index))
+                  final=tuple(sc.expect.final.get(h) for h in hosts), **_network(result, index),
+                  daemons=tuple(specs[h].daemon for h in hosts),
+                  clients=tuple(specs[h].daemon and specs[h].client for h in hosts))
+
+
+def label_of(data: bytes) -> Sent:
+    """A datagram as the wire guidance compares it; ("malformed", -1) for bytes that do not decode."""
+    try:
+        dg = wire.decode(data)
+    except wire.MalformedDatagram:
+        return ("malformed", -1)
+    return (dg.label, dg.seq)
 
 
 def _network(result: Result, index: dict[str, int]) -> dict[str, tuple]:
-    """What the run's daemons sent (per path), received (per node) and the relay lost (per path)."""
+    """What the run's daemons sent (per path), received (per node), the relay lost (per path) and
+    corrupted (per path: the datagram as sent, and the bytes delivered in its place)."""
     n = len(index)
     sent: list[list[Sent]] = [[] for _ in range(n * n)]
     dropped: list[list[Sent]] = [[] for _ in range(n * n)]
+    corrupted: list[list[tuple[Sent, bytes]]] = [[] for _ in range(n * n)]
     received: list[list[tuple[int, str, int]]] = [[] for _ in range(n)]
     forwarded = {e.n for e in result.trace.events if e.action == FORWARDED}
+    original: dict[int, bytes] = {}
     for e in result.trace.events:
-        if e.action not in (RECEIVED, FORWARDED):
+        if e.action not in (RECEIVED, FORWARDED, CORRUPTED):
             continue
-        dg = e.datagram
-        assert dg is not None  # corrupted and stranger datagrams are outside the model
         src, dst = index[e.src], index[e.dst]
-        if e.action == FORWARDED:
-            received[dst].append((src, dg.label, dg.seq))
-            continue
-        sent[src * n + dst].append((dg.label, dg.seq))
-        if e.n not in forwarded:
-            dropped[src * n + dst].append((dg.label, dg.seq))
+        if e.action == CORRUPTED:
+            if e.copy:
+                raise Outside("a duplicate corrupted apart from its original (the model corrupts only "
+                              "a datagram's first arrival)")
+            corrupted[src * n + dst].append((label_of(original[e.n]), e.data))
+        elif e.action == FORWARDED:
+            received[dst].append((src, *label_of(e.data)))
+        else:
+            original[e.n] = e.data
+            sent[src * n + dst].append(label_of(e.data))
+            if e.n not in forwarded:
+                dropped[src * n + dst].append(label_of(e.data))
     return {"sent": tuple(map(tuple, sent)), "received": tuple(map(tuple, received)),
-            "dropped": tuple(map(tuple, dropped))}
+            "dropped": tuple(map(tuple, dropped)), "corrupted": tuple(map(tuple, corrupted))}
 
 
 def _within_model(sc: S.Scenario, result: Result) -> None:
@@ -136,18 +180,14 @@ def _within_model(sc: S.Scenario, result: Result) -> None:
         raise Outside(f"{len(sc.hosts)} hosts (the model has at most 3)")
     if any(h.implementation for h in sc.hosts):
         raise Outside("a foreign implementation plays a host")
-    if any(not h.daemon or not h.client for h in sc.hosts):
-        raise Outside("a host starts without its daemon or its client")
-    lifecycle = sorted({type(s).__name__ for s in sc.steps if isinstance(s, LIFECYCLE)})
-    if lifecycle:
-        raise Outside(f"daemon/client lifecycle steps ({', '.join(lifecycle)})")
-    actions = {e.action for e in result.trace.events}
-    if CORRUPTED in actions:
-        raise Outside("corrupted datagrams (the model's network only loses, copies and delays)")
-    if UNKNOWN in actions:
+    if UNKNOWN in {e.action for e in result.trace.events}:
         raise Outside("datagrams from an address that is no host")
-    if any(s.kind == "client error" for seen in result.notices.values() for s in seen):
-        raise Outside("a client error")
+    killed = {s.host for s in sc.steps if isinstance(s, (S.KillDaemon, S.RestartDaemon))}
+    for host, seen in result.notices.items():
+        for s in seen:  # the client of a killed daemon noticing it is in the model (sim.check.reach)
+            gone = host in killed and (s.text or "").startswith(DAEMON_GONE)
+            if s.kind == "client error" and not gone:
+                raise Outside(f"a client error ({s.text})")
     with_extension = sum(h.extension for h in sc.hosts)
     if 1 < with_extension < len(sc.hosts):
         raise Outside("the extension on some hosts but not one or all")
@@ -183,6 +223,7 @@ def _script(sc: S.Scenario, result: Result, index: dict[str, int]) -> tuple[Comm
     """The user steps with their preconditions, as `need` counts (see the module docstring)."""
     cursor = dict.fromkeys(index, 0)  # after the last notice a wait-until consumed
     answered = dict.fromkeys(index, 0)  # after the last invitation accept/decline answered
+    starts = {h.name: int(h.daemon) for h in sc.hosts}  # daemon runs so far (sim.runner numbers them)
     out: list[Command] = []
     for step in sc.steps:
         host = step.host
@@ -202,6 +243,15 @@ def _script(sc: S.Scenario, result: Result, index: dict[str, int]) -> tuple[Comm
             out.append(Command(i, "say"))
         elif isinstance(step, S.Quit):
             out.append(Command(i, "quit"))
+        elif isinstance(step, (S.StartDaemon, S.RestartDaemon)):
+            if isinstance(step, S.RestartDaemon):
+                out.append(Command(i, "kill daemon"))
+            starts[host] += 1  # each run of a daemon has its own chat-id epoch, the first none
+            out.append(Command(i, "start daemon", epoch="" if starts[host] == 1 else f"r{starts[host]}"))
+        elif isinstance(step, (S.Connect, S.Disconnect, S.KillClient, S.KillDaemon)):
+            kinds = {S.Connect: "connect", S.Disconnect: "disconnect", S.KillClient: "kill client",
+                     S.KillDaemon: "kill daemon"}
+            out.append(Command(i, kinds[type(step)]))
         else:
             raise Outside(f"a step the model has no user action for: {step.source}")
     return tuple(out)
