@@ -127,6 +127,8 @@ class ProcessDaemon:
                 "--retries", str(session.retries), "--log-level", "WARNING"]
         if not self.config.node.extension:
             args.append("--no-extension")
+        for address, name in self.config.node.peer_dialects:
+            args += ["--peer-dialect", f"{address}={name}"]
         for flag, seconds in scaled.items():  # the harness's clients heartbeat on the scaled clock too
             args += [flag, f"{seconds * self.scale:g}"]
         return args

@@ -336,7 +336,9 @@ class _Run:
         alias_of = aliases(self.sc.host_names, prefix, links)
         for index, spec in enumerate(self.sc.hosts, start=1):
             ip, alias, port = f"{prefix}{index}", alias_of[spec.name], 7777
-            config = DaemonConfig(host=ip, node=NodeConfig(session=session, extension=spec.extension))
+            told = tuple((alias_of[peer], name) for peer, name in spec.peer_dialects)  # as it sees them
+            config = DaemonConfig(host=ip, node=NodeConfig(session=session, extension=spec.extension,
+                                                           peer_dialects=told))
             if spec.name in self.foreign:
                 daemon: _InProcessDaemon | _ProcessDaemon | ForeignDaemon = self.foreign[spec.name]
                 ip, port = self.foreign[spec.name].ip, self.profiles[spec.name].port

@@ -73,7 +73,7 @@ from sim.scenario_model import (
     frozen_map,
 )
 from sim.scenario_yaml import Document, KeyPath, format_path, kind_of, load_yaml
-from simp import wire
+from simp import dialect, wire
 
 # the public names of the split modules stay importable from here
 __all__ = [
@@ -221,7 +221,7 @@ def _hosts(doc: Document, value: object) -> tuple[Host, ...]:
         if any(h.name == name for h in hosts):
             doc.fail(where, f"host {name!r} is declared twice")
         opts = doc.mapping(options or {}, where, optional=("user", "daemon", "client", "extension",
-                                                              "implementation"))
+                                                              "implementation", "peer_dialects"))
         user = doc.text(opts.get("user", name), (*where, "user"))
         if (why := wire.valid_user_name(user)) is not None:
             doc.fail((*where, "user"), f"{why}; got {user!r}")
@@ -234,9 +234,28 @@ def _hosts(doc: Document, value: object) -> tuple[Host, ...]:
                 extension=doc.boolean(opts.get("extension", True), (*where, "extension")),
                 implementation=(doc.text(opts["implementation"], (*where, "implementation"))
                                 if "implementation" in opts else None),
+                peer_dialects=_peer_dialects(doc, opts.get("peer_dialects", {}), (*where, "peer_dialects")),
             )
         )
+    names = [h.name for h in hosts]
+    for host in hosts:
+        for peer, _ in host.peer_dialects:
+            if peer not in names:
+                doc.fail(("hosts", host.name, "peer_dialects", peer),
+                         f"no host {peer!r} in this scenario{did_you_mean(peer, names)}")
     return tuple(hosts)
+
+
+def _peer_dialects(doc: Document, value: object, path: KeyPath) -> tuple[tuple[str, str], ...]:
+    """host name -> a dialect our daemon is told that host speaks (`daemon.py --peer-dialect`)."""
+    if not isinstance(value, dict):
+        doc.fail(path, f"expected a mapping of host name to dialect; got {kind_of(value)}")
+    pairs = []
+    for peer, name in value.items():
+        if name not in dialect.CONFIGURABLE:
+            doc.fail((*path, peer), f"expected one of {', '.join(dialect.CONFIGURABLE)}; got {name!r}")
+        pairs.append((str(peer), name))
+    return tuple(pairs)
 
 
 # -- faults

@@ -60,7 +60,8 @@ class Host:
     """A host: its daemon and its client.  `daemon`/`client`: running / connected at the start;
     `extension`: its daemon speaks SIMPX/1 (docs/EXTENSION.md; off: `daemon.py --no-extension`);
     `implementation`: the name of an implementation profile (sim/profiles.py) whose daemon and user
-    play this host instead of ours (None: our own daemon)."""
+    play this host instead of ours (None: our own daemon); `peer_dialects`: (host, dialect) pairs,
+    the hosts our daemon is told speak a dialect it does not learn (`daemon.py --peer-dialect`)."""
 
     name: str
     user: str
@@ -68,6 +69,7 @@ class Host:
     client: bool = True
     extension: bool = True
     implementation: str | None = None
+    peer_dialects: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

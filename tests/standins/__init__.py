@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DIALECTS = ("spec", "ack-next", "first-bit-1", "shared-bit", "short-fields")
+DIALECTS = ("spec", "ack-next", "first-bit-1", "shared-bit", "shared-bit-1", "short-fields")
 
 
 def profile_path(dialect: str, folder: Path, *, client: str = "stdio") -> Path:

@@ -8,6 +8,10 @@ and user at once, commands on stdin, notices on stdout.  `--dialect`:
 - ack-next:     an ACK carries the next expected bit instead of echoing the message's bit;
 - first-bit-1:  each direction's first chat datagram carries bit 1;
 - shared-bit:   one bit for both directions (sending and receiving flip the same bit);
+- shared-bit-1: as one student daemon does it: the one bit starts at 1 after the handshake
+                (which flips it), a chat datagram or FIN with any other bit is dropped without
+                an ACK, and decline and busy are one datagram, operation 0x09 (FIN|ERR) with a
+                text, re-sent until acknowledged (our daemon speaks it only by configuration);
 - short-fields: user field of 16 bytes and length field of 2 bytes (it reads SPEC's too).
 
 stdin: `name USER`, `invite IP`, `accept`, `decline`, `say TEXT`, `quit`.  stdout: `invitation
@@ -25,8 +29,8 @@ import asyncio
 import sys
 
 CONTROL, CHAT = 1, 2
-ERR, SYN, ACK, FIN, SYN_ACK = 1, 2, 4, 8, 6
-DIALECTS = ("spec", "ack-next", "first-bit-1", "shared-bit", "short-fields")
+ERR, SYN, ACK, FIN, SYN_ACK, FIN_ERR = 1, 2, 4, 8, 6, 9
+DIALECTS = ("spec", "ack-next", "first-bit-1", "shared-bit", "shared-bit-1", "short-fields")
 
 
 class Sloppy(asyncio.DatagramProtocol):
@@ -44,6 +48,8 @@ class Sloppy(asyncio.DatagramProtocol):
         self.timer: asyncio.TimerHandle | None = None
         self.client: asyncio.DatagramTransport | None = None
         self.client_addr: tuple[str, int] | None = None
+        self.shared = dialect.startswith("shared-bit")
+        self.strict = dialect == "shared-bit-1"  # wrong bit: dropped without ACK; refusals as 0x09
         self.reset_bits()
 
     def reset_bits(self) -> None:
@@ -52,10 +58,10 @@ class Sloppy(asyncio.DatagramProtocol):
 
     # shared-bit: both directions read and flip one bit
     def _get_send(self) -> int:
-        return self.recv_bit if self.dialect == "shared-bit" else self.send_bit
+        return self.recv_bit if self.shared else self.send_bit
 
     def _flip_send(self) -> None:
-        if self.dialect == "shared-bit":
+        if self.shared:
             self.recv_bit ^= 1
         else:
             self.send_bit ^= 1
@@ -101,6 +107,9 @@ class Sloppy(asyncio.DatagramProtocol):
         if self.in_flight is None:
             return
         self.tries += 1
+        if self.tries > self.retries and self.state == "refusing":
+            self.end()
+            return
         if self.tries > self.retries and self.state != "inviting":
             self.say("peer not answering")
             self.end()
@@ -138,12 +147,16 @@ class Sloppy(asyncio.DatagramProtocol):
             if type_ == CONTROL and op == SYN and self.state == "idle":
                 self.state, self.peer, self.peer_user = "invited", addr, user
                 self.say(f"invitation from {user}")
+            elif type_ == CONTROL and op == SYN and self.strict:
+                self.send(self.encode(CONTROL, FIN_ERR, 0, "User already in another chat"), addr)
             elif type_ == CONTROL and op == SYN:
                 self.send(self.encode(CONTROL, ERR, 0, "User already in another chat"), addr)
                 self.send(self.encode(CONTROL, FIN, 0), addr)
             elif type_ == CONTROL and op == FIN:
                 self.send(self.encode(CONTROL, ACK, seq), addr)
             return
+        if self.strict and (type_ == CHAT or op == FIN) and seq != self.recv_bit:
+            return  # not the one bit it expects: dropped, no ACK
         if type_ == CHAT:
             self.on_chat(seq, payload)
         elif op == SYN_ACK and self.state in ("inviting", "chat"):
@@ -151,6 +164,7 @@ class Sloppy(asyncio.DatagramProtocol):
             if self.state == "inviting":
                 self.settle()
                 self.state, self.peer_user = "chat", user  # its messages are shown from this name
+                self.handshake_done()
                 self.say(f"chat started with {user}")
         elif op == ACK:
             self.on_ack(seq)
@@ -177,10 +191,18 @@ class Sloppy(asyncio.DatagramProtocol):
         echo = self.recv_bit if self.dialect == "ack-next" else seq
         self.send(self.encode(CONTROL, ACK, echo))
 
+    def handshake_done(self) -> None:
+        if self.dialect == "shared-bit-1":
+            self.recv_bit = 1
+
     def on_ack(self, seq: int) -> None:
+        if self.state == "refusing":
+            self.end()
+            return
         if self.state == "accepting":
             self.settle()
             self.state = "chat"
+            self.handshake_done()
             self.say(f"chat started with {self.peer_user}")
             return
         if self.state == "closing":
@@ -214,6 +236,9 @@ class Sloppy(asyncio.DatagramProtocol):
         elif verb == "accept" and self.state == "invited":
             self.state = "accepting"
             self.send_reliably(self.encode(CONTROL, SYN_ACK, 0))
+        elif verb == "decline" and self.state == "invited" and self.strict:
+            self.state = "refusing"
+            self.send_reliably(self.encode(CONTROL, FIN_ERR, 0, "Chat invitation rejected."))
         elif verb == "decline" and self.state == "invited":
             self.send(self.encode(CONTROL, FIN, 0))
             self.end()
