@@ -83,6 +83,15 @@ class SharedBit:
     datagram, operation 0x09 (FIN|ERR) with a text: the session gets ERR(text) then FIN, and its
     ACK of that FIN echoes the datagram's bit (Dialects `decode`, `follow_ups`).
 
+    A byte-identical copy of the peer's last message that comes after the peer acknowledged a
+    message of ours sent after we took it is stale: the peer's bit moved past that message, which
+    in this dialect it does only on our ACK, so it is not waiting for one.  (One student daemon
+    re-sends a message once, a timeout late, when the thread that waits for its ACK misses the
+    ACK another thread took; with the bit come round again, the copy would be taken as new.)  The
+    first such copy is dropped without an ACK (an ACK with its bit could acknowledge the peer's
+    next message, in flight with the same bit); a further copy is taken as new: it is the peer's
+    user saying the same text again, delayed by one of the peer's retransmissions.
+
     What this dialect cannot survive, whatever we do: an ACK of one of our messages that is lost
     (the peer took it and now drops every copy without an ACK; the message is re-sent until the
     retries run out, the peer having shown it once), messages crossing on the wire, and our
@@ -97,15 +106,22 @@ class SharedBit:
     # our chat datagram or FIN awaiting its ACK: as the session sent it, as it went out, and
     # whether it is a new message (its ACK flips the bit; a probe's or FIN's does not)
     sent: tuple[Datagram, Datagram, bool] | None = None
-    answering: tuple[int, bool] | None = None  # the chat datagram being answered: its bit, new
+    answering: tuple[Datagram, bool] | None = None  # the chat datagram being answered, and new?
+    last_taken: Datagram | None = None  # the peer's last new message, as it came
+    sent_after_take: bool = False  # a new message of ours went out after we took last_taken
+    past_last_taken: bool = False  # ...and the peer acknowledged it (a copy of last_taken is stale)
+    stale_dropped: bool = False  # a stale copy of last_taken was dropped already
 
-    def incoming(self, dg: Datagram) -> Datagram:
+    def incoming(self, dg: Datagram) -> Datagram | None:
         self.answering = None
         if dg.is_control(Op.SYN_ACK):
             self._handshake()
         elif dg.is_chat:
+            if self.past_last_taken and not self.stale_dropped and dg == self.last_taken:
+                self.stale_dropped = True
+                return None
             new = dg.seq == self.wire_bit
-            self.answering = (dg.seq, new)
+            self.answering = (dg, new)
             return replace(dg, seq=self.spec_recv if new else self.spec_recv ^ 1)
         elif dg.is_control(Op.ACK) and self.sent is not None:
             ours, out, new = self.sent
@@ -115,6 +131,7 @@ class SharedBit:
             if new:
                 self.wire_bit ^= 1
                 self.spec_sent ^= 1
+                self.past_last_taken |= self.sent_after_take
             return replace(dg, seq=ours.seq)
         return dg
 
@@ -122,18 +139,21 @@ class SharedBit:
         if dg.is_control(Op.SYN_ACK):
             self._handshake()
         elif dg.is_control(Op.ACK) and self.answering is not None:
-            bit, new = self.answering
+            chat, new = self.answering
             if new:  # the session answers a new message only by taking it
                 self.wire_bit ^= 1
                 self.spec_recv ^= 1
-                self.answering = (bit, False)
-            return replace(dg, seq=bit)
+                self.answering = (chat, False)
+                self.last_taken, self.sent_after_take, self.past_last_taken = chat, False, False
+                self.stale_dropped = False
+            return replace(dg, seq=chat.seq)
         elif dg.is_chat or dg.is_control(Op.FIN):
             if self.sent is not None and self.sent[0] == dg:
                 return self.sent[1]  # a retransmission goes out as the first copy did
             new = dg.is_chat and dg.seq == self.spec_sent
             out = replace(dg, seq=self.wire_bit if new or not dg.is_chat else self.wire_bit ^ 1)
             self.sent = (dg, out, new)
+            self.sent_after_take |= new
             return out
         return dg
 
@@ -283,6 +303,7 @@ class Dialects:
         self._layout = SPEC_LAYOUT  # how the last datagram was decoded
         self._fin_err = False  # the last datagram was a shared-bit peer's 0x09, decoded as its ERR
         self._follow_ups: list[Datagram] = []
+        self.dropped_why = ""  # why `incoming` last returned None (for the node's notes)
         self._notes: list[str] = []
 
     @staticmethod
@@ -323,6 +344,10 @@ class Dialects:
             return dg
         peer = self._peer(chat)
         result = peer.incoming(dg, self._layout, now)
+        if result is None:
+            self.dropped_why = ("a late copy of the peer's last message, which it had acknowledged (dropped "
+                                "without an ACK; see simp.dialect SharedBit)" if peer.shared is not None
+                                else "first CHAT has bit 1, too early")
         if self._fin_err and dg.is_control(Op.ERR):
             self._follow_ups.append(wire.control(Op.FIN, dg.seq, dg.user))
         lines, peer.learned = peer.learned, []

@@ -237,7 +237,7 @@ class Node:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
         elif (session := self._session_for(source, dg, now)) is not None:
             spec_dg = self._dialects.incoming(session, dg, now)  # in SPEC's terms (simp.dialect)
-            reason = session.handle_datagram(spec_dg, now) if spec_dg else "first CHAT has bit 1, too early"
+            reason = session.handle_datagram(spec_dg, now) if spec_dg else self._dialects.dropped_why
             for follow_up in self._dialects.follow_ups():  # (one datagram of a dialect may mean two)
                 session.handle_datagram(follow_up, now)
             self._drain(session)  # its answers to this datagram go out in the peer's dialect

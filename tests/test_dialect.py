@@ -526,10 +526,14 @@ def test_fin_err_is_malformed_for_a_peer_not_configured_as_shared_bit() -> None:
 
 class SharedBitPeer:
     """A sans-IO peer with one bit for both directions, starting at 1 after the handshake, that
-    drops a chat datagram with another bit without an ACK (tests/standins, dialect shared-bit-1)."""
+    drops a chat datagram with another bit without an ACK (tests/standins, dialect shared-bit-1).
+    `late_copy`: once a message of its is acknowledged, it still re-sends it once when its timer
+    runs out (the race of the student daemon this dialect comes from)."""
 
-    def __init__(self, me: str, peer: tuple[str, int]) -> None:
+    def __init__(self, me: str, peer: tuple[str, int], *, late_copy: bool = False) -> None:
         self.me, self.peer = me, peer
+        self.late_copy = late_copy
+        self.late: tuple[wire.Datagram, float] | None = None
         self.bit = 0
         self.inflight: wire.Datagram | None = None
         self.deadline: float | None = None
@@ -568,6 +572,8 @@ class SharedBitPeer:
             self.out.append((source, ack(dg.seq, self.me)))
             self.bit ^= 1
         elif dg.is_control(Op.ACK) and self.inflight is not None and dg.seq == self.inflight.seq:
+            if self.late_copy and self.inflight.is_chat and self.deadline is not None:
+                self.late = (self.inflight, self.deadline)
             self.inflight = self.deadline = None
             self.bit ^= 1
         self._pump(now)
@@ -576,9 +582,12 @@ class SharedBitPeer:
         if self.inflight is not None and self.deadline is not None and now >= self.deadline:
             self.deadline = now + T
             self.out.append((self.peer, self.inflight))
+        if self.late is not None and now >= self.late[1]:
+            self.out.append((self.peer, self.late[0]))
+            self.late = None
 
     def get_timer(self) -> float | None:
-        return self.deadline
+        return min((t for t in (self.deadline, self.late and self.late[1]) if t is not None), default=None)
 
     def datagrams_to_send(self) -> list[tuple[tuple[str, int], wire.Datagram]]:
         out, self.out = self.out, []
@@ -644,3 +653,54 @@ def test_the_same_peer_not_configured_stays_spec_and_learns_nothing() -> None:
     net.run(until=net.now + 2 * T)
     assert net["alice"].dialect == "spec" and net["alice"].dialect_notes() == []
     assert net.received("alice") == [] and bob.inflight is None  # acknowledged as a duplicate: lost
+
+
+@pytest.mark.parametrize("first", ["alice", "bob"])
+def test_a_late_copy_of_the_shared_bit_peers_acknowledged_message_is_not_shown_again(first: str) -> None:
+    """The peer re-sends each of its messages once more a timeout after it went out, although our
+    ACK came; by then one message of ours went through, the bit has come round, and the copy
+    looks new: it is dropped, and the peer's next message, with the same bit, is shown."""
+    net = configured_net(bob="shared-bit")
+    bob = SharedBitPeer("bob", net.addr("alice"), late_copy=True)
+    net.nodes["bob"] = bob  # type: ignore[assignment]
+    net.start("alice", "bob")
+    net.run_until(lambda: bob.chatting and bool(net.events("alice", ev.ChatStarted)))
+    order = [("alice", "hello"), ("bob", "hi")]
+    if first == "bob":
+        order.reverse()
+    for round_ in range(3):
+        for who, text in order:
+            if who == "alice":
+                net.say("alice", f"{text} {round_}")
+                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
+            else:
+                bob.say(f"{text} {round_}", net.now)
+                net.pump()
+                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n)
+            net.run(until=net.now + 0.6 * T)  # turns 3 s apart: a late copy comes after the next turn
+    net.run(until=net.now + 10 * T)
+    assert net.received("alice") == [f"hi {i}" for i in range(3)], net.ladder()
+    assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
+    assert bob.inflight is None and not bob.outbox, net.ladder()
+    late = [h for h in net.transcript if h.src == "bob" and h.dg.is_chat]
+    assert len(late) == 6, net.ladder()  # each message twice: the race really happened
+    assert any("a late copy of the peer's last message" in n for n in net.notes["alice"]), net.notes
+
+
+def test_the_same_text_twice_from_a_shared_bit_peer_is_shown_twice_one_retransmission_later() -> None:
+    """What the stale-copy rule costs: the peer's user says the same text again after one message
+    of ours; the first copy is taken for stale and dropped, the peer re-sends it, and it is shown."""
+    net = configured_net(bob="shared-bit")
+    bob = SharedBitPeer("bob", net.addr("alice"))
+    net.nodes["bob"] = bob  # type: ignore[assignment]
+    net.start("alice", "bob")
+    net.run_until(lambda: bob.chatting and bool(net.events("alice", ev.ChatStarted)))
+    bob.say("ok", net.now)
+    net.pump()
+    net.say("alice", "sure?")
+    net.run_until(lambda: bool(net.delivered("alice")))
+    bob.say("ok", net.now)
+    net.pump()
+    net.run(until=net.now + 10 * T)
+    assert net.received("alice") == ["ok", "ok"], net.ladder()
+    assert bob.shown == ["sure?"] and bob.inflight is None, net.ladder()
