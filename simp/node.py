@@ -285,11 +285,11 @@ class Node:
         still come of the previous chat with the same peer (Session `previous`) and tells the
         stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
         unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
-        only one with that invitation's chat-id can).  While we invite that peer, such a SYN
-        crosses our invitation, unless the peer never acknowledged our refusal: it is still
-        asking about that invitation, and the SYN goes to the ended chat (explorer seed 1072:
-        taken for a crossing, it started a chat on our side only; seed 1310: a peer that
-        restarted, so had forgotten our refusal, was refused its new invitation)."""
+        only one with that invitation's chat-id can).  While we invite that peer, any SYN from it
+        crosses our invitation, even one that may repeat the invitation we declined: both users
+        now ask for this chat, whichever invitation the SYN is.  Answered with the decline's FIN
+        instead, it told the peer's new invitation "declined" (explorer seed 7260; seeds 1072 and
+        1310, which an earlier rule here answered, stay fixed: tests/explore_regressions)."""
         ended = self._ended.get(source)
         repeat = ended is not None and dg.is_control(Op.SYN) and (
             (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
@@ -303,8 +303,6 @@ class Node:
                 # seed 1043), and the SYN crosses our held one
                 ended.abort(now)
                 self._touched.add(source)
-            elif repeat and self.current.state is State.SYN_SENT and ended.refusal_unacknowledged:
-                return ended
             elif ended is not None and dg.is_control(Op.ACK) and (
                     (dg.seq == 0 and ended.awaits_ack_of_our_fin(now)) or not self.current.uses_ack(dg, now)):
                 return ended  # (Session.awaits_ack_of_our_fin, Session.uses_ack)
@@ -421,12 +419,13 @@ class Node:
             self._drain(self.current)
             if not self.current.active:
                 session, self.current = self.current, None
-                if session.peer in self._ended:  # an older chat with the same peer, still lingering
-                    self._forget(session.peer)
-                self._ended[session.peer] = session
-                self._touched.add(session.peer)
-                if len(self._ended) > self.config.max_lingering:
-                    self._forget(next(iter(self._ended)))  # the oldest: its linger ends first
+                if not session.finished:  # (finished at once: it never went out, Session.unheard)
+                    if session.peer in self._ended:  # an older chat with the same peer, still lingering
+                        self._forget(session.peer)
+                    self._ended[session.peer] = session
+                    self._touched.add(session.peer)
+                    if len(self._ended) > self.config.max_lingering:
+                        self._forget(next(iter(self._ended)))  # the oldest: its linger ends first
         touched, self._touched = self._touched, set()
         for peer in touched:
             session = self._ended.get(peer)

@@ -327,9 +327,9 @@ class Session:
         return self.withdrawn and self.state is State.CLOSING and self._inflight is not None
 
     @property
-    def refusal_unacknowledged(self) -> bool:
-        """We refused the peer's invitation and no ACK of our FIN came yet: it may be asking still."""
-        return self._declined and self._decline_acked_at is None
+    def unheard(self) -> bool:
+        """Inviting, and our first SYN has not gone out yet (`hold`, `_hold_first_syn`)."""
+        return self.state is State.SYN_SENT and (self._held or self._first_syn_at is not None)
 
     @property
     def held(self) -> bool:
@@ -1105,9 +1105,21 @@ class Session:
         at once and is free, and the FIN is re-sent in the background (CLOSING), as after a
         decline.  Waiting for its ACK instead kept the user busy for the whole retry budget when
         the peer then vanished (explorer seeds 382, 2861: a third host could not invite anyone
-        else for a minute)."""
+        else for a minute).
+
+        An invitation whose first SYN is still held back (`hold`, `_hold_first_syn`) never
+        reached the peer: it ends at once, with no FIN and nothing left to linger (`unheard`), so
+        the withdrawal or decline it waited for keeps its place at the node.  A FIN for it would
+        be a stranger's to the peer, and read as a decline of the peer's next invitation to us
+        (explorer seed 4923)."""
         self.withdrawn = True
+        unheard = self.unheard
         self._stop_retransmitting()
+        if unheard:
+            self._outbox.clear()
+            self._end(ev.EndReason.WITHDRAWN_BY_US, now)
+            self._linger_until, self.state = None, State.DONE
+            return
         self._end(ev.EndReason.WITHDRAWN_BY_US, now, fin_reliably=True)
 
     def _cmd_abort(self, _: object, now: float) -> None:

@@ -9,7 +9,8 @@ commit 889c93c; the others (39, 154, 572, 1043, 1072, 1879, 10087, 10117, 12292)
 added while fixing those (a re-invitation held back by a withdrawal, the wait after a decline,
 the decline memory's length), which an intermediate version got wrong; 2969 is a decline a
 restarted daemon forgot, which SPEC's decline memory answers with FIN (classified, not a bug).
-Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000-run figure).
+Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000-run figure),
+4923 and 7260 on 4b08669 (the 10,000 runs after it).
 """
 
 from __future__ import annotations
