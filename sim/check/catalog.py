@@ -85,7 +85,9 @@ def check_scenario(path: Path, *, max_states: int, times: TimeCache) -> Row:
         how = f" (pinned to the run's {found.pinned}, path lateness {found.lateness:.2f}T"
         how += ", more than the bounds'" if found.lateness > target.bounds.lateness else ""
         how += ")"
-    detail = f"{target.bounds.describe()}; {found.states:,} states, {found.seconds:.2f}s{how}"
+    corrupted = sum(map(len, target.corrupted))
+    bounds = target.bounds.describe() + (f" corrupt={corrupted}" if corrupted else "")
+    detail = f"{bounds}; {found.states:,} states, {found.seconds:.2f}s{how}"
     return Row(path.stem, found.verdict, detail, found.broke, bool(sc.known_limit), found)
 
 

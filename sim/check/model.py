@@ -42,13 +42,21 @@ catalog run it repeats, the model lateness its path needed.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
 by any real clock on which setting them took time: the state records, for every time a node
 holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
-that only the order counts.  What the abstraction does not distinguish: *where* between two
-deadlines an input arrives.  Nodes do compare arrival times with windows that no timer marks
-(a stranger is answered at most once per half timeout, a stranger's ACK within two timeouts of
-our answer is taken for its echo, and the session and dialect layers keep similar windows), so
-the model misses the schedules where such a window closes between two inputs with no deadline
-between them: it is *incomplete* there (sim.check.reach's docstring has the catalog scenario
-that shows it).  Closing that needs a transition "time passes to the next window boundary".
+that only the order counts.  That rank is a guess where a node holds several times equal to its
+deadline (the model's times coincide often: its clock stands still between deadlines), so the
+checker may fire two simultaneous deadlines in one order only where a real run fired them in
+the other; `ties_free` (set by sim.check.reach) fires them in either order, which a catalog run
+needed (drops_and_small_delays_exactly_once was undecided without it).  What the abstraction
+does not distinguish: *where* between two deadlines an input arrives.  Nodes do compare arrival
+times with windows that no timer marks (a stranger is answered at most once per half timeout,
+a stranger's ACK within two timeouts of our answer is taken for its echo, and the session and
+dialect layers keep similar windows), so the model misses the schedules where such a window
+closes between two inputs with no deadline between them: it is *incomplete* there.
+`pass_time` (used by sim.check.reach only) narrows that: the clock may move half a timeout
+without a deadline, to the point where windows whose lengths are multiples of half a timeout,
+counted from a time on that grid, close (`now - t < c` turns false); windows tested with `<=`
+close only just after it, and no time passes once no deadline is pending, so it is not complete
+either.  The default search has neither, so its state counts stay as they were.
 """
 
 from __future__ import annotations
@@ -302,7 +310,7 @@ class Action:
     """One step of a path, as the ladder and the scenario writer need it."""
 
     kind: str  # say/start/accept/decline/quit, deliver, drop, duplicate, reorder, stray, timer; and
-    # where a search asks for them: kill/boot/connect/disconnect, "client killed", corrupt
+    # where a search asks for them: kill/boot/connect/disconnect, "client killed", corrupt, wait
     node: int  # the acting node, or the receiving node for network steps
     src: int = -1
     data: bytes = b""
@@ -322,6 +330,8 @@ class Action:
             return f"{NAMES[self.src]} -> {NAMES[self.node]}  {shown}{what}"
         if self.kind == "timer":
             return f"{NAMES[self.node]} timer" + (f" (clock +{self.advance:g}s)" if self.advance else "")
+        if self.kind == "wait":
+            return f"time passes (clock +{self.advance:g}s)"
         if self.kind == "start":
             return f"{NAMES[self.node]}: start {NAMES[self.arg]}"
         if self.kind == "say":
@@ -348,6 +358,9 @@ class Model:
         # _restamp's results: its inputs recur in many global states (few stamp and node pairs)
         self.restamped: dict[tuple, tuple] = {}
         self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
+        # True: deadlines due at the same instant fire in any order (_tick), so the order in which
+        # times were set is not tracked (the state's stamps stay as they were at the start)
+        self.ties_free = False
 
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
@@ -461,6 +474,8 @@ class Model:
         due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
         if len(due) == 1:
             first = due[0]
+        elif self.ties_free:
+            first = -1
         else:
             key = (nids, s[STAMPS])
             first = self.firsts.get(key, -1)
@@ -472,7 +487,23 @@ class Model:
                     or any(-t > limit for _, _, t in s[STRAYS])):
                 return  # a datagram in flight would arrive later than the bounds allow
             s = self._advance(s, when)
-        self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
+        for i in due if first < 0 else (first,):
+            self._act(out, s, i, ("timer",), ("timer", i, -1, b"", 0, when, -1))
+
+    def pass_time(self, out: list, s: tuple) -> None:
+        """The clock moves on by half a timeout, with no deadline on the way: the next point where a
+        window closes that no timer marks (`Model`'s docstring).  Only while a deadline is pending
+        and half a timeout before it; never part of the default search (sim.check.reach adds it)."""
+        half = self.bounds.timeout / 2
+        if min(self.table.deadline[nid] for nid in s[NIDS]) <= half:
+            return  # the earliest deadline comes first, or at the same instant (_tick); INF > half
+        if all(self.table.deadline[nid] == INF for nid in s[NIDS]):
+            return  # nothing pending: time passing without end would make new states without end
+        limit, hits = self.late_limit - half, self.hits
+        if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
+                or any(-t > limit for _, _, t in s[STRAYS])):
+            return  # a datagram in flight would arrive later than the bounds allow
+        out.append((("wait", -1, -1, b"", 0, half, -1), self._advance(s, half), None))
 
     def _set_rank(self, s: tuple, i: int, when: float) -> int:
         """How early node i's time `when` was set, compared with other nodes' times."""
@@ -521,7 +552,7 @@ class Model:
             return
         new, sends, events = result
         nids = (*nids[:i], new, *nids[i + 1:])
-        stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
+        stamps = s[STAMPS] if new == old or self.ties_free else self._restamp(s[STAMPS], i, old, new)
         fifo = s[FIFO]
         if sends:
             fifo = list(fifo)

@@ -1,7 +1,8 @@
 """Goal-directed search: is a harness run's outcome (a `Target`) reachable in the model?
 
-The search is breadth-first over the model's own states (the same unmodified Nodes, network and
-time abstraction as `python -m sim check`), paired with two counters: how far the scenario's
+The search runs over the model's own states (the same unmodified Nodes, network and time
+abstraction as `python -m sim check`, except that deadlines due at the same instant fire in
+either order, `Model.ties_free`), paired with two counters: how far the scenario's
 user script has got, and, per host, how many of the run's notices the model's users have been
 shown.  Two restrictions keep it small, and both are sound for the question asked:
 
@@ -24,32 +25,31 @@ Pins (`pin`) guide the search by the run's own network, which makes it nearly li
 seq), copies included), and the network drops on each path what the run lost, in order.  The
 goal then includes having done all of it.  A path found so reproduces the run's datagrams as
 well as its notices; paths that differ are cut, so a pinned "not found" proves nothing.
-`decide` tries, in order (`PHASES`): the network pinned within the derived bounds; the network
-pinned with lateness unbounded (`REPLAY_LATENESS`: the model's clock stands still between
-deadlines, so a run's small delay across a deadline can need a large model lateness, see
-sim.check.model; the path's own lateness, the longest time on the model's clock from sending to
-arrival, is reported); the sends pinned (the receipt order free: the model cannot always take
-the run's, see below); nothing pinned, within the derived bounds.
-
-Why the run's exact receipt order is sometimes out of reach: the model's clock moves only to
-timer deadlines, but a node also compares arrival times with windows that no timer marks (a
-stranger's answers are spaced half a timeout per source; an ACK from a stranger within two
-timeouts of our answer is taken for its echo).  Two stranger datagrams the run received 5 s
-apart with no deadline between them arrive at the same model instant, so the second answer is
-suppressed in the model and not in the run (stranger_datagrams_do_not_end_chat); the outcome
-is still reached, by a path where a deadline falls between the two.
+Pinned searches go best first (`_Frontier`), the others breadth first.
+`decide` tries, in order (`PHASES`): the network pinned within the derived bounds; then with
+one timeout of lateness more (the model's clock stands still between deadlines, so a run's
+small delay across a deadline needs the model lateness of the gap since the deadline before
+the sending, usually under one timeout as a datagram in flight is under a retransmission timer;
+the path's own lateness, the longest time on the model's clock from sending to arrival, is
+reported); then with lateness unbounded (`REPLAY_LATENESS`); the sends pinned (the receipt
+order free); nothing pinned, within the derived bounds.  The last two also let time pass
+between deadlines (`Model.pass_time`), where windows no timer marks close: the run's exact
+receipt order can need that (sim.check.model's docstring), and the unpinned search, whose "no"
+is the proof, should have every behaviour the model can give.
 
 The search stops at the first state whose users have done the whole script, have been shown
 exactly the run's notices, whose daemons have no timer left and are in the final states the
-scenario expects: the outcome is *reachable*, and the shortest path to it (BFS) is returned
-with the always-properties it broke on the way (a known-limit scenario's outcome breaks one).
-A search that runs out of states without finding one proves the outcome *unreachable* within the
-bounds: the model and the harness disagree.  A search cut by `max_states` decides nothing.
+scenario expects: the outcome is *reachable*, and the path to it (a shortest one when breadth
+first) is returned with the always-properties it broke on the way (a known-limit scenario's
+outcome breaks one).  A search that runs out of states without finding one proves the outcome
+*unreachable* within the bounds: the model and the harness disagree.  A search cut by
+`max_states` decides nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -65,7 +65,13 @@ REACHABLE, UNREACHABLE, UNDECIDED = "reachable", "UNREACHABLE", "undecided"
 
 class ObservingModel(Model):
     """The model, with each node step's acting node and events kept alongside its successor, so the
-    search can compare them with the run's notices (the checker's own search does not need them)."""
+    search can compare them with the run's notices (the checker's own search does not need them).
+    Deadlines due at the same model instant fire in any order (`Model.ties_free`): see the module
+    docstring."""
+
+    def __init__(self, bounds, times: TimePaths | None = None) -> None:
+        super().__init__(bounds, times)
+        self.ties_free = True
 
     def _act(self, out: list, s: tuple, i: int, inp: tuple, action: tuple) -> None:
         before = len(out)
@@ -99,12 +105,12 @@ def notice_of(event: ev.Event, node: int) -> Notice:
 
 
 def decide(target: Target, *, max_states: int = 200_000, times: TimePaths | None = None) -> Reach:
-    """Reachable or not, in up to four searches (`PHASES`) of up to `max_states` states each, stopping
+    """Reachable or not, in up to five searches (`PHASES`) of up to `max_states` states each, stopping
     at the first that finds the outcome; the last, unpinned, is the only one whose "no" is a proof."""
     spent = 0.0
-    for pin, lateness in PHASES:
+    for pin, more, waits in PHASES:
         found = reach(target, max_states=max_states, times=times, pin=pin,
-                      lateness=target.bounds.lateness if lateness is None else lateness)
+                      lateness=target.bounds.lateness + more, waits=waits)
         spent += found.seconds
         if found.verdict == REACHABLE or not pin:
             found.seconds = spent
@@ -113,19 +119,21 @@ def decide(target: Target, *, max_states: int = 200_000, times: TimePaths | None
 
 
 REPLAY_LATENESS = 1000.0  # timeouts: no bound (see the module docstring)
-# (pins, lateness: None = the derived bound): the whole network, within the bounds, then with
-# lateness unbounded; the sends only (receipt order free); nothing pinned
-PHASES = (("network", None), ("network", REPLAY_LATENESS), ("sends", None), ("", None))
+# (pins, timeouts of lateness beyond the derived bound, time passes between deadlines): the whole
+# network, within the bounds, then with one timeout more, then with lateness unbounded; the sends
+# only (receipt order free); nothing pinned.  The last two let time pass between deadlines too.
+PHASES = (("network", 0.0, False), ("network", 1.0, False), ("network", REPLAY_LATENESS, False),
+          ("sends", 0.0, True), ("", 0.0, True))
 
 
 def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None = None,
-          pin: str = "", lateness: float | None = None) -> Reach:
+          pin: str = "", lateness: float | None = None, waits: bool = True) -> Reach:
     """Search for a state showing `target`'s outcome; see the module docstring.  `lateness` replaces
-    the derived bound (in timeouts)."""
+    the derived bound (in timeouts); `waits`: time may pass between deadlines (`Model.pass_time`)."""
     start = time.process_time()
     bounds = target.bounds if lateness is None else dataclasses.replace(target.bounds, lateness=lateness)
     model = ObservingModel(bounds, times)
-    search = _Search(model, target, pin)
+    search = _Search(model, target, pin, waits)
     first = search.initial()
     if search.is_goal(first):
         return Reach(REACHABLE, 1, time.process_time() - start, pinned=pin)
@@ -133,9 +141,10 @@ def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None 
     via: list[tuple] = [()]
     seen = {first: 0}
     states = [first]
-    queue = deque([0])
-    while queue:
-        k = queue.popleft()
+    frontier = _Frontier(bool(pin))
+    frontier.push(0, first)
+    while frontier:
+        k = frontier.pop()
         for action, violation, late, nxt in search.successors(states[k]):
             j = len(states)
             if seen.setdefault(nxt, j) != j:
@@ -149,8 +158,34 @@ def reach(target: Target, *, max_states: int = 200_000, times: TimePaths | None 
                              lateness / bounds.timeout)
             if len(states) >= max_states:
                 return Reach(UNDECIDED, len(states), time.process_time() - start, pinned=pin)
-            queue.append(j)
+            frontier.push(j, nxt)
     return Reach(UNREACHABLE, len(states), time.process_time() - start, pinned=pin)
+
+
+class _Frontier:
+    """The states still to expand: first in, first out (breadth first: the path found is a shortest
+    one), or, for a pinned search, the state that has matched most of the run first (best first:
+    a pinned path follows the run, and breadth first would also expand every interleaving of the
+    two daemons' independent steps before reaching the run's end).  Either way every state is
+    expanded before the search says "no"."""
+
+    def __init__(self, best_first: bool) -> None:
+        self.best_first = best_first
+        self.queue: deque[int] = deque()
+        self.heap: list[tuple[int, int]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.heap or self.queue)
+
+    def push(self, j: int, state: tuple) -> None:
+        if self.best_first:
+            _, k, pos, pins = state[:4]
+            heapq.heappush(self.heap, (-(k + sum(pos) + sum(pins)), j))
+        else:
+            self.queue.append(j)
+
+    def pop(self) -> int:
+        return heapq.heappop(self.heap)[1] if self.best_first else self.queue.popleft()
 
 
 class _Search:
@@ -160,8 +195,8 @@ class _Search:
     shown its daemon's events, `ORPHAN`: connected to a daemon since killed, which it has yet to
     notice), and corrupted is the position per path in the run's corruptions."""
 
-    def __init__(self, model: ObservingModel, target: Target, pin: str) -> None:
-        self.model, self.target, self.replay = model, target, bool(pin)
+    def __init__(self, model: ObservingModel, target: Target, pin: str, waits: bool) -> None:
+        self.model, self.target, self.replay, self.waits = model, target, bool(pin), waits
         self.receipts = pin == "network"  # else only the sends are pinned
         self.script: tuple[Command, ...] = target.script
         self.wanted = target.notices
@@ -203,6 +238,8 @@ class _Search:
         if any(s[FIFO]) or s[STRAYS]:
             model._network_steps(rest, s)
         model._tick(rest, s)
+        if self.waits:
+            model.pass_time(rest, s)
         self._client_lost(rest, s, clients)
         out = []
         self._orphan_error(out, state)
