@@ -487,7 +487,10 @@ class Model:
                     or any(-t > limit for _, _, t in s[STRAYS])):
                 return  # a datagram in flight would arrive later than the bounds allow
             s = self._advance(s, when)
-        for i in due if first < 0 else (first,):
+        if first >= 0:
+            self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
+            return
+        for i in due:
             self._act(out, s, i, ("timer",), ("timer", i, -1, b"", 0, when, -1))
 
     def pass_time(self, out: list, s: tuple) -> None:
@@ -514,6 +517,8 @@ class Model:
         """Times node i set in this step rank after every time held so far; ranks renumbered."""
         key = (stamps, i, old, new)
         out = self.restamped.get(key)
+        if out is None and self.ties_free:
+            return stamps  # the order times were set in decides nothing (_tick)
         if out is None:
             out = self.restamped[key] = self._restamp_anew(stamps, i, old, new)
         return out
@@ -552,7 +557,7 @@ class Model:
             return
         new, sends, events = result
         nids = (*nids[:i], new, *nids[i + 1:])
-        stamps = s[STAMPS] if new == old or self.ties_free else self._restamp(s[STAMPS], i, old, new)
+        stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
         fifo = s[FIFO]
         if sends:
             fifo = list(fifo)
