@@ -10,16 +10,25 @@ scenarios (sim/runner.py), so faults can be put on the path between the two daem
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from sim.conform.cases import CASES
+from sim.conform.runner import FAIL as CONFORM_FAIL
+from sim.conform.runner import run_case
 from sim.foreign_hosts import cast
 from sim.outcome import FAIL, PASS, Outcome
+from sim.process_mode import ProcessDaemon
+from sim.profiles import load_profile
 from sim.runner import run_chosen
-from sim.scenario import Scenario, load_scenario, parse_scenario
+from sim.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from sim.trace import DROPPED
+from simp.daemon_cli import build_parser, config_from
+from simp.daemon_cli import main as daemon_main
+from simp.node import Node
 from tests.standins import profile_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -160,3 +169,71 @@ def test_untold_our_daemon_stays_spec_and_learns_nothing(tmp_path: Path, standin
     outcome = _run(cast(load_scenario(INTEROP / f"{name}.yaml"), {standin: STANDIN}), tmp_path)
     assert outcome.status == FAIL, _report(outcome)
     assert outcome.result is not None and outcome.result.dialects_learned.get(ours, 0) == 0
+
+
+# -- the conformance suite names the dialect --------------------------------------------------
+
+
+@pytest.mark.parametrize("case_id", ["ack-echoes-bit", "fin-after-messages"])
+def test_conformance_says_a_first_chat_with_bit_0_is_dropped_and_bit_1_expected(
+        tmp_path: Path, case_id: str) -> None:
+    (case,) = [c for c in CASES if c.id == case_id]
+    r = asyncio.run(run_case(load_profile(profile_path("shared-bit-1", tmp_path)), case))
+    assert r.status == CONFORM_FAIL, r.ladder
+    assert "drops a chat datagram with bit 0 after the handshake without an ACK (expects bit 1: one bit " \
+           "shared by both directions?)" in r.detail, r.ladder
+
+
+def test_conformance_keeps_nothing_arrived_for_a_daemon_that_never_acknowledges(tmp_path: Path) -> None:
+    """A stand-in that ACKs no chat datagram at all (the bit-1 copy neither) is not called shared-bit."""
+    path = profile_path("shared-bit-1", tmp_path)
+    mute = tmp_path / "mute.py"  # the stand-in, sending no ACK of a chat datagram
+    source = (Path(__file__).parent / "standins" / "sloppy_daemon.py").read_text()
+    mute.write_text(source.replace("        self.send(self.encode(CONTROL, ACK, echo))\n", ""))
+    path.write_text(path.read_text().replace("sloppy_daemon.py", str(mute)))
+    (case,) = [c for c in CASES if c.id == "ack-echoes-bit"]
+    r = asyncio.run(run_case(load_profile(path), case))
+    assert r.status == CONFORM_FAIL, r.ladder
+    assert "nothing arrived" in r.detail and "shared by both" not in r.detail, r.detail
+
+
+# -- configuration -----------------------------------------------------------------------------
+
+
+def test_the_option_reaches_the_node_and_the_daemons_the_harness_starts() -> None:
+    args = build_parser().parse_args(["127.0.0.1", "--peer-dialect", "127.0.0.2=shared-bit",
+                                      "--peer-dialect", "127.0.0.3=shared-bit"])
+    config = config_from(args)
+    assert config.node.peer_dialects == (("127.0.0.2", "shared-bit"), ("127.0.0.3", "shared-bit"))
+    assert Node(config.node).dialect == "none"
+    command = ProcessDaemon(config, scale=0.1).command("127.0.0.1")
+    assert command[command.index("--peer-dialect") + 1] == "127.0.0.2=shared-bit"
+
+
+@pytest.mark.parametrize(("value", "said"), [
+    ("127.0.0.2=first-bit-1", "unknown dialect 'first-bit-1' in '127.0.0.2=first-bit-1': one of shared-bit"),
+    ("127.0.0.2", "expected ADDR=DIALECT, e.g. 127.0.0.2=shared-bit; got '127.0.0.2'"),
+    ("bob=shared-bit", "not an IPv4 address: 'bob'"),
+])
+def test_a_bad_peer_dialect_is_a_usage_error(value: str, said: str,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        daemon_main(["127.0.0.1", "--peer-dialect", value])
+    assert exited.value.code == 2
+    assert said in capsys.readouterr().err
+
+
+def test_one_address_with_two_dialects_is_a_usage_error() -> None:
+    args = build_parser().parse_args(["127.0.0.1", "--peer-dialect", "127.0.0.2=shared-bit"])
+    args.peer_dialect.append(("127.0.0.2", "other"))
+    with pytest.raises(ValueError, match=r"gives 127\.0\.0\.2 two dialects"):
+        config_from(args)
+
+
+def test_a_scenario_host_told_about_an_unknown_host_or_dialect_is_refused() -> None:
+    with pytest.raises(ScenarioError, match="no host 'carol'"):
+        parse_scenario("name: x\nhosts:\n  alice: {peer_dialects: {carol: shared-bit}}\n  bob:\n"
+                       "steps:\n  - bob: wait\n")
+    with pytest.raises(ScenarioError, match="expected one of shared-bit"):
+        parse_scenario("name: x\nhosts:\n  alice: {peer_dialects: {bob: ack-next}}\n  bob:\n"
+                       "steps:\n  - bob: wait\n")

@@ -93,6 +93,7 @@ class RawPeer:
         self.origin = origin
         self.user = user
         self.inbox: list[Got] = []
+        self.sent: list[tuple[wire.Datagram, int]] = []  # each datagram sent, with len(inbox) then
         self.loose = False  # match datagrams by their first three bytes only (see Got.loose)
         self._cursor = 0
         self._changed = asyncio.Event()
@@ -113,6 +114,8 @@ class RawPeer:
     # -- sending ---------------------------------------------------------------------------------
 
     def send(self, what: wire.Datagram | bytes) -> None:
+        if isinstance(what, wire.Datagram):
+            self.sent.append((what, len(self.inbox)))
         data = wire.encode(what) if isinstance(what, wire.Datagram) else what
         assert self._transport is not None
         self._transport.sendto(data, self.remote)
