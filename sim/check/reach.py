@@ -54,7 +54,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from sim.check.model import DOWN, FIFO, INF, NIDS, STRAYS, USERS, Action, Model, text_of
+from sim.check.model import DOWN, FIFO, INF, NIDS, STRAYS, USERS, Action, Model, NodeTable, text_of
 from sim.check.nodestate import TimePaths
 from sim.check.target import Command, Notice, Target, label_of
 from sim.runner import _FINAL as FINAL_OF  # the harness's own names of a daemon's state
@@ -343,9 +343,8 @@ class _Search:
             else:
                 inp = (inp, i, cmd.epoch) if inp == "boot" else (inp, i) if inp == "connect" else (inp,)
                 act(out, s, i, inp, (action, i, -1, b"", 0, 0.0, -1))
-            has = {"connect": CLIENT, "start daemon": clients[i]}.get(cmd.kind, NO_CLIENT)
-            if cmd.kind == "kill daemon" and clients[i] == CLIENT:
-                has = ORPHAN
+            has = {"connect": CLIENT, "start daemon": clients[i],  # a new daemon has no client yet
+                   "kill daemon": NO_CLIENT if clients[i] == NO_CLIENT else ORPHAN}.get(cmd.kind, NO_CLIENT)
             return (*clients[:i], has, *clients[i + 1:])
         if clients[i] != CLIENT:
             return clients  # the harness's step fails: no client to give the command
@@ -370,7 +369,7 @@ class _Search:
                    for want, nid in zip(self.target.final, s[NIDS], strict=True))
 
 
-def _final(table, nid: int) -> str | None:
+def _final(table: NodeTable, nid: int) -> str | None:
     """A node's final state as the harness names it ("down" when its daemon is not running)."""
     return "down" if table.nodes[nid] is DOWN else FINAL_OF.get(table.state_of(nid))
 
