@@ -42,11 +42,18 @@ catalog run it repeats, the model lateness its path needed.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
 by any real clock on which setting them took time: the state records, for every time a node
 holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
-that only the order counts.  That rank is a guess where a node holds several times equal to its
-deadline (the model's times coincide often: its clock stands still between deadlines), so the
-checker may fire two simultaneous deadlines in one order only where a real run fired them in
-the other; `ties_free` (set by sim.check.reach) fires them in either order, which a catalog run
-needed (drops_and_small_delays_exactly_once was undecided without it).  What the abstraction
+that only the order counts.  Two ways that rank can be wrong, since the model's times coincide
+often (its clock stands still between deadlines): a time set again to the value it had keeps its
+old rank (a retransmission deadline set again for the next message at the same model instant),
+and a deadline's rank is the lowest of all the times equal to it (a window ending at the same
+instant, set earlier, lends it its rank).  The checker may then fire two simultaneous deadlines
+in one order only where a real run fired them in the other.  `exact_ties` (set by
+sim.check.reach) ranks each time by when it was really set (`NodeTable.origins`: a time a step
+sets is a new float object, a time it keeps or moves is the same one) and a deadline by the
+times that make it (`NodeTable.deadline_sources`); drops_and_small_delays_exactly_once was
+undecided without it.  The default search keeps its ranking, so its state counts stay as they
+were; with `exact_ties` the drop-only default bounds give 1,360,983 states and no violation
+either.  What the abstraction
 does not distinguish: *where* between two deadlines an input arrives.  Nodes do compare arrival
 times with windows that no timer marks (a stranger is answered at most once per half timeout,
 a stranger's ACK within two timeouts of our answer is taken for its echo, and the session and
@@ -56,7 +63,7 @@ closes between two inputs with no deadline between them: it is *incomplete* ther
 without a deadline, to the point where windows whose lengths are multiples of half a timeout,
 counted from a time on that grid, close (`now - t < c` turns false); windows tested with `<=`
 close only just after it, and no time passes once no deadline is pending, so it is not complete
-either.  The default search has neither, so its state counts stay as they were.
+either.  The default search does not let time pass.
 """
 
 from __future__ import annotations
@@ -189,6 +196,11 @@ class NodeTable:
     times_of: list[dict[int, float]] = field(default_factory=list)  # per node id: place id -> time
     places: dict[tuple, int] = field(default_factory=dict)  # where a node holds a time -> small id
     restamps: dict[tuple[int, int], tuple[frozenset[int], tuple[int, ...]]] = field(default_factory=dict)
+    # with `exact` (Model.exact_ties): per (node id, input), where each time the new node holds came
+    # from (the place of the old node holding the same float object, or -1: written by this step)
+    exact: bool = False
+    origins: dict[tuple, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    sources: dict[int, frozenset[int]] = field(default_factory=dict)  # per node id (deadline_sources)
 
     def __post_init__(self) -> None:
         self._down = -1  # the id of DOWN, made on first use, so searches without lifecycle steps keep theirs
@@ -231,11 +243,13 @@ class NodeTable:
             result = (self.down, (), ()) if kind in ("kill", "recv") else None
             if kind == "boot" and self.nodes[nid] is DOWN:
                 result = (self.intern(fresh_node(self.bounds, inp[1], epoch=inp[2], client=False)), (), ())
+            if result is not None and self.exact:
+                self.origins[key] = tuple((w, -1) for w in self.times_of[result[0]])
             self.steps[key] = result
             return result
         node = clone(self.nodes[nid])
-        try:
-            self._apply(node, inp)
+        try:  # with `exact`, a `now` of its own, so that a time this step sets is a float object of its own
+            self._apply(node, inp, float("0") if self.exact else 0.0)
         except CommandError:
             self.steps[key] = None
             return None
@@ -244,29 +258,54 @@ class NodeTable:
         events = tuple(node.events())
         node.notes()
         result = (self.intern(node), sends, events)
+        if self.exact:
+            self.origins[key] = self._origins(self.nodes[nid], node)
         self.steps[key] = result
         return result
 
-    def _apply(self, node: Node, inp: tuple) -> None:
+    def _origins(self, before: Node, after: Node) -> tuple[tuple[int, int], ...]:
+        """Per time `after` holds: (its place, the place of `before` holding the very same float object,
+        or -1).  A time a step sets is a new object even when its value equals the old one (a
+        retransmission deadline set again for a new message), and one a step only moves (a session
+        that ended goes on lingering) is the same object: this tells when each was really set."""
+        places = self.places
+        held: dict[int, int] = {}
+        for where, value in self.times.times_of(before).items():
+            held.setdefault(id(value), places.setdefault(where, len(places)))
+        return tuple((places.setdefault(where, len(places)), held.get(id(value), -1))
+                     for where, value in self.times.times_of(after).items())
+
+    def deadline_sources(self, nid: int) -> frozenset[int]:
+        """The places of node `nid`'s times that make its deadline: equal to it, and moving it when
+        moved (a window that ends at the same instant is not one); all equal ones if none alone does."""
+        found = self.sources.get(nid)
+        if found is None:
+            node, when = self.nodes[nid], self.deadline[nid]
+            equal = [w for w, t in self.times.times_of(node).items() if t == when]
+            making = [w for w in equal if self.times.nudged(node, w, 1.0).get_timer() != when]
+            found = self.sources[nid] = frozenset(self.places[w] for w in making or equal)
+        return found
+
+    def _apply(self, node: Node, inp: tuple, now: float) -> None:
         kind = inp[0]
         if kind == "recv":
-            node.receive(inp[1], self.addresses[inp[2]], 0.0)
+            node.receive(inp[1], self.addresses[inp[2]], now)
         elif kind == "timer":
-            node.handle_timer(0.0)
+            node.handle_timer(now)
         elif kind == "start":
-            node.start(self.addresses[inp[1]], 0.0)
+            node.start(self.addresses[inp[1]], now)
         elif kind == "say":
-            node.say(inp[1] + 1, inp[2], 0.0)
+            node.say(inp[1] + 1, inp[2], now)
         elif kind == "connect":  # the daemon takes a client only once it has forgotten the last one
             if node.user is not None:
                 raise CommandError("daemon busy: another client is connected")
             node.connect_client(NAMES[inp[1]])
         elif kind == "disconnect":  # the client said so, or the daemon stopped hearing from it
-            node.disconnect_client(0.0)
+            node.disconnect_client(now)
         elif kind == "boot":
             raise CommandError("a running daemon cannot be started again")
         else:
-            getattr(node, kind)(0.0)  # accept, decline, quit
+            getattr(node, kind)(now)  # accept, decline, quit
 
     def restamp_plan(self, old: int, new: int) -> tuple[frozenset[int], tuple[int, ...]]:
         """Which of node `new`'s times it kept from `old` unchanged, and which it set (sorted)."""
@@ -358,9 +397,9 @@ class Model:
         # _restamp's results: its inputs recur in many global states (few stamp and node pairs)
         self.restamped: dict[tuple, tuple] = {}
         self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
-        # True: deadlines due at the same instant fire in any order (_tick), so the order in which
-        # times were set is not tracked (the state's stamps stay as they were at the start)
-        self.ties_free = False
+        # True: ranks follow when each time was really set, and a deadline's rank is that of the
+        # times that make it (NodeTable.origins, deadline_sources); sim.check.reach sets it
+        self.exact_ties = False
 
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
@@ -474,8 +513,6 @@ class Model:
         due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
         if len(due) == 1:
             first = due[0]
-        elif self.ties_free:
-            first = -1
         else:
             key = (nids, s[STAMPS])
             first = self.firsts.get(key, -1)
@@ -487,11 +524,7 @@ class Model:
                     or any(-t > limit for _, _, t in s[STRAYS])):
                 return  # a datagram in flight would arrive later than the bounds allow
             s = self._advance(s, when)
-        if first >= 0:
-            self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
-            return
-        for i in due:
-            self._act(out, s, i, ("timer",), ("timer", i, -1, b"", 0, when, -1))
+        self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
 
     def pass_time(self, out: list, s: tuple) -> None:
         """The clock moves on by half a timeout, with no deadline on the way: the next point where a
@@ -510,15 +543,17 @@ class Model:
 
     def _set_rank(self, s: tuple, i: int, when: float) -> int:
         """How early node i's time `when` was set, compared with other nodes' times."""
-        held = self.table.times_of[s[NIDS][i]]
+        nid = s[NIDS][i]
+        if self.exact_ties:
+            making = self.table.deadline_sources(nid)
+            return min((rank for where, rank in s[STAMPS][i] if where in making), default=0)
+        held = self.table.times_of[nid]
         return min((rank for where, rank in s[STAMPS][i] if held.get(where) == when), default=0)
 
     def _restamp(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
         """Times node i set in this step rank after every time held so far; ranks renumbered."""
         key = (stamps, i, old, new)
         out = self.restamped.get(key)
-        if out is None and self.ties_free:
-            return stamps  # the order times were set in decides nothing (_tick)
         if out is None:
             out = self.restamped[key] = self._restamp_anew(stamps, i, old, new)
         return out
@@ -529,7 +564,22 @@ class Model:
             return stamps
         top = max((r for node in stamps for _, r in node), default=-1) + 1
         mine = tuple(sorted((*((w, r) for w, r in stamps[i] if w in kept), *((w, top) for w in fresh))))
-        stamps = (*stamps[:i], mine, *stamps[i + 1:])
+        return self._renumbered((*stamps[:i], mine, *stamps[i + 1:]))
+
+    def _restamp_exact(self, stamps: tuple, i: int, step: tuple) -> tuple:
+        """`_restamp` with `exact_ties`: a time keeps the rank of the one it is (moved or not), a time
+        the step set ranks after every time held so far (NodeTable.origins of the step)."""
+        key = (stamps, i, step)
+        out = self.restamped.get(key)
+        if out is None:
+            rank = dict(stamps[i])
+            top = max((r for node in stamps for _, r in node), default=-1) + 1
+            mine = tuple(sorted((w, rank.get(u, top)) for w, u in self.table.origins[step]))
+            out = self.restamped[key] = self._renumbered((*stamps[:i], mine, *stamps[i + 1:]))
+        return out
+
+    def _renumbered(self, stamps: tuple) -> tuple:
+        """Ranks renumbered 0, 1, ... keeping their order: only the order counts."""
         ranks = sorted({r for node in stamps for _, r in node})
         if ranks == list(range(len(ranks))):
             return stamps
@@ -557,7 +607,10 @@ class Model:
             return
         new, sends, events = result
         nids = (*nids[:i], new, *nids[i + 1:])
-        stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
+        if self.exact_ties:
+            stamps = self._restamp_exact(s[STAMPS], i, (old, inp))
+        else:
+            stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
         fifo = s[FIFO]
         if sends:
             fifo = list(fifo)

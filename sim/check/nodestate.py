@@ -191,6 +191,18 @@ class TimePaths:
         return new
 
 
+    def nudged(self, node: Node, where: tuple, by: float) -> Node:
+        """A copy of `node` with only the time held at `where` (a key of `times_of`) moved by `by`."""
+        new = clone(node)
+        for path, place, value, holder, key in list(float_paths(new)):
+            if path in self.times and (place, _where(holder, key)) == where:
+                if isinstance(holder, (dict, list, deque)):
+                    holder[key] = value + by
+                else:
+                    setattr(holder, key, value + by)
+        return new
+
+
 def calibrate(make_pair: Callable[[], list[Node]], addresses: list[ev.Address], *, walks: int = 60,
               length: int = 40, seed: int = 1) -> TimePaths:
     """Find the time-valued float attributes by running twins at base times 0 and OFFSET."""

@@ -2,7 +2,7 @@
 
 The search runs over the model's own states (the same unmodified Nodes, network and time
 abstraction as `python -m sim check`, except that deadlines due at the same instant fire in
-either order, `Model.ties_free`), paired with two counters: how far the scenario's
+the order they were really set, `Model.exact_ties`), paired with two counters: how far the scenario's
 user script has got, and, per host, how many of the run's notices the model's users have been
 shown.  Two restrictions keep it small, and both are sound for the question asked:
 
@@ -66,12 +66,12 @@ REACHABLE, UNREACHABLE, UNDECIDED = "reachable", "UNREACHABLE", "undecided"
 class ObservingModel(Model):
     """The model, with each node step's acting node and events kept alongside its successor, so the
     search can compare them with the run's notices (the checker's own search does not need them).
-    Deadlines due at the same model instant fire in any order (`Model.ties_free`): see the module
-    docstring."""
+    Deadlines due at the same model instant fire in the order they were really set
+    (`Model.exact_ties`): see the module docstring."""
 
     def __init__(self, bounds, times: TimePaths | None = None) -> None:
         super().__init__(bounds, times)
-        self.ties_free = True
+        self.exact_ties = self.table.exact = True
 
     def _act(self, out: list, s: tuple, i: int, inp: tuple, action: tuple) -> None:
         before = len(out)
