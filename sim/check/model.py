@@ -40,20 +40,21 @@ gap from the previous deadline, up to a timeout or more; with `lateness` < 1/2 t
 such crossing at all.  `python -m sim check --catalog` (sim.check.catalog) reports, for each
 catalog run it repeats, the model lateness its path needed.
 Deadlines that fall on the same instant are fired in the order they were set, as they would be
-by any real clock on which setting them took time: the state records, for every time a node
-holds (`TimePaths.times_of`), the rank of the step that last changed it, renumbered 0, 1, ... so
-that only the order counts.  Two ways that rank can be wrong, since the model's times coincide
-often (its clock stands still between deadlines): a time set again to the value it had keeps its
-old rank (a retransmission deadline set again for the next message at the same model instant),
-and a deadline's rank is the lowest of all the times equal to it (a window ending at the same
-instant, set earlier, lends it its rank).  The checker may then fire two simultaneous deadlines
-in one order only where a real run fired them in the other.  `exact_ties` (set by
-sim.check.reach) ranks each time by when it was really set (`NodeTable.origins`: a time a step
-sets is a new float object, a time it keeps or moves is the same one) and a deadline by the
-times that make it (`NodeTable.deadline_sources`); drops_and_small_delays_exactly_once was
-undecided without it.  The default search keeps its ranking, so its state counts stay as they
-were; with `exact_ties` the drop-only default bounds give 1,360,983 states and no violation
-either.  What the abstraction
+by any real clock on which setting them took time.  The state records, for every time a node
+holds (`TimePaths.times_of`), the rank of the step that really set it, renumbered 0, 1, ... so
+that only the order counts: a time a step sets is a new float object (each step gets a `now` of
+its own), a time it keeps or only moves is the same object (`NodeTable.origins`), so a time set
+again to the value it had (a retransmission deadline set again for the next message at the same
+model instant) ranks as new, and a moved one keeps its rank.  A deadline ranks as the times that
+make it (`NodeTable.deadline_sources`: those that move it when moved), not as any time equal to
+it (a window ending at the same instant, set earlier, would lend it its rank).  Both matter
+because the model's times coincide often (its clock stands still between deadlines).  An earlier
+ranking by the step that last changed a time's *value*, and by the lowest rank of any equal time,
+could fire two simultaneous deadlines in one order only where a real run fired them in the other
+(tests/test_check_catalog.py has a 19-step path), so the search missed real schedules;
+drops_and_small_delays_exactly_once was undecided because of it.  Firing them in either order
+instead is not sound either: it has orders no run has (a chats-isolated path that needs bob's
+invitation expiry to fire before alice's, which was set first).  What the abstraction
 does not distinguish: *where* between two deadlines an input arrives.  Nodes do compare arrival
 times with windows that no timer marks (a stranger is answered at most once per half timeout,
 a stranger's ACK within two timeouts of our answer is taken for its echo, and the session and
@@ -195,10 +196,8 @@ class NodeTable:
     shifts: dict[tuple[int, float], int] = field(default_factory=dict)
     times_of: list[dict[int, float]] = field(default_factory=list)  # per node id: place id -> time
     places: dict[tuple, int] = field(default_factory=dict)  # where a node holds a time -> small id
-    restamps: dict[tuple[int, int], tuple[frozenset[int], tuple[int, ...]]] = field(default_factory=dict)
-    # with `exact` (Model.exact_ties): per (node id, input), where each time the new node holds came
-    # from (the place of the old node holding the same float object, or -1: written by this step)
-    exact: bool = False
+    # per (node id, input): where each time the new node holds came from (the place of the old node
+    # holding the same float object, or -1: written by this step); Model._restamp ranks by it
     origins: dict[tuple, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     sources: dict[int, frozenset[int]] = field(default_factory=dict)  # per node id (deadline_sources)
 
@@ -243,13 +242,13 @@ class NodeTable:
             result = (self.down, (), ()) if kind in ("kill", "recv") else None
             if kind == "boot" and self.nodes[nid] is DOWN:
                 result = (self.intern(fresh_node(self.bounds, inp[1], epoch=inp[2], client=False)), (), ())
-            if result is not None and self.exact:
+            if result is not None:
                 self.origins[key] = tuple((w, -1) for w in self.times_of[result[0]])
             self.steps[key] = result
             return result
         node = clone(self.nodes[nid])
-        try:  # with `exact`, a `now` of its own, so that a time this step sets is a float object of its own
-            self._apply(node, inp, float("0") if self.exact else 0.0)
+        try:  # a `now` of its own, so that a time this step sets is a float object of its own (_origins)
+            self._apply(node, inp, float("0"))
         except CommandError:
             self.steps[key] = None
             return None
@@ -258,8 +257,7 @@ class NodeTable:
         events = tuple(node.events())
         node.notes()
         result = (self.intern(node), sends, events)
-        if self.exact:
-            self.origins[key] = self._origins(self.nodes[nid], node)
+        self.origins[key] = self._origins(self.nodes[nid], node)
         self.steps[key] = result
         return result
 
@@ -306,15 +304,6 @@ class NodeTable:
             raise CommandError("a running daemon cannot be started again")
         else:
             getattr(node, kind)(now)  # accept, decline, quit
-
-    def restamp_plan(self, old: int, new: int) -> tuple[frozenset[int], tuple[int, ...]]:
-        """Which of node `new`'s times it kept from `old` unchanged, and which it set (sorted)."""
-        plan = self.restamps.get((old, new))
-        if plan is None:
-            before, after = self.times_of[old], self.times_of[new]
-            kept = frozenset(w for w, t in after.items() if before.get(w) == t)
-            plan = self.restamps[(old, new)] = (kept, tuple(sorted(w for w in after if w not in kept)))
-        return plan
 
     def shift(self, nid: int, by: float) -> int:
         key = (nid, by)
@@ -397,9 +386,6 @@ class Model:
         # _restamp's results: its inputs recur in many global states (few stamp and node pairs)
         self.restamped: dict[tuple, tuple] = {}
         self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
-        # True: ranks follow when each time was really set, and a deadline's rank is that of the
-        # times that make it (NodeTable.origins, deadline_sources); sim.check.reach sets it
-        self.exact_ties = False
 
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
@@ -517,7 +503,7 @@ class Model:
             key = (nids, s[STAMPS])
             first = self.firsts.get(key, -1)
             if first < 0:
-                first = self.firsts[key] = min(due, key=lambda i: self._set_rank(s, i, when))
+                first = self.firsts[key] = min(due, key=lambda i: self._set_rank(s, i))
         if when > 0:
             limit, hits = self.late_limit - when, self.hits
             if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
@@ -541,34 +527,16 @@ class Model:
             return  # a datagram in flight would arrive later than the bounds allow
         out.append((("wait", -1, -1, b"", 0, half, -1), self._advance(s, half), None))
 
-    def _set_rank(self, s: tuple, i: int, when: float) -> int:
-        """How early node i's time `when` was set, compared with other nodes' times."""
-        nid = s[NIDS][i]
-        if self.exact_ties:
-            making = self.table.deadline_sources(nid)
-            return min((rank for where, rank in s[STAMPS][i] if where in making), default=0)
-        held = self.table.times_of[nid]
-        return min((rank for where, rank in s[STAMPS][i] if held.get(where) == when), default=0)
+    def _set_rank(self, s: tuple, i: int) -> int:
+        """How early node i's deadline was set, compared with other nodes' deadlines: the rank of the
+        times that make it (NodeTable.deadline_sources)."""
+        making = self.table.deadline_sources(s[NIDS][i])
+        return min((rank for where, rank in s[STAMPS][i] if where in making), default=0)
 
-    def _restamp(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
-        """Times node i set in this step rank after every time held so far; ranks renumbered."""
-        key = (stamps, i, old, new)
-        out = self.restamped.get(key)
-        if out is None:
-            out = self.restamped[key] = self._restamp_anew(stamps, i, old, new)
-        return out
-
-    def _restamp_anew(self, stamps: tuple, i: int, old: int, new: int) -> tuple:
-        kept, fresh = self.table.restamp_plan(old, new)
-        if not fresh and len(kept) == len(stamps[i]):
-            return stamps
-        top = max((r for node in stamps for _, r in node), default=-1) + 1
-        mine = tuple(sorted((*((w, r) for w, r in stamps[i] if w in kept), *((w, top) for w in fresh))))
-        return self._renumbered((*stamps[:i], mine, *stamps[i + 1:]))
-
-    def _restamp_exact(self, stamps: tuple, i: int, step: tuple) -> tuple:
-        """`_restamp` with `exact_ties`: a time keeps the rank of the one it is (moved or not), a time
-        the step set ranks after every time held so far (NodeTable.origins of the step)."""
+    def _restamp(self, stamps: tuple, i: int, step: tuple) -> tuple:
+        """The ranks after node i took `step`: a time keeps the rank of the one it is (moved or not), a
+        time the step set ranks after every time held so far (NodeTable.origins of the step);
+        renumbered.  Memoised: its inputs recur in many global states (few stamp and node pairs)."""
         key = (stamps, i, step)
         out = self.restamped.get(key)
         if out is None:
@@ -607,10 +575,7 @@ class Model:
             return
         new, sends, events = result
         nids = (*nids[:i], new, *nids[i + 1:])
-        if self.exact_ties:
-            stamps = self._restamp_exact(s[STAMPS], i, (old, inp))
-        else:
-            stamps = s[STAMPS] if new == old else self._restamp(s[STAMPS], i, old, new)
+        stamps = self._restamp(s[STAMPS], i, key)
         fifo = s[FIFO]
         if sends:
             fifo = list(fifo)

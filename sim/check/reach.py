@@ -1,8 +1,7 @@
 """Goal-directed search: is a harness run's outcome (a `Target`) reachable in the model?
 
 The search runs over the model's own states (the same unmodified Nodes, network and time
-abstraction as `python -m sim check`, except that deadlines due at the same instant fire in
-the order they were really set, `Model.exact_ties`), paired with two counters: how far the scenario's
+abstraction as `python -m sim check`), paired with two counters: how far the scenario's
 user script has got, and, per host, how many of the run's notices the model's users have been
 shown.  Two restrictions keep it small, and both are sound for the question asked:
 
@@ -65,13 +64,7 @@ REACHABLE, UNREACHABLE, UNDECIDED = "reachable", "UNREACHABLE", "undecided"
 
 class ObservingModel(Model):
     """The model, with each node step's acting node and events kept alongside its successor, so the
-    search can compare them with the run's notices (the checker's own search does not need them).
-    Deadlines due at the same model instant fire in the order they were really set
-    (`Model.exact_ties`): see the module docstring."""
-
-    def __init__(self, bounds, times: TimePaths | None = None) -> None:
-        super().__init__(bounds, times)
-        self.exact_ties = self.table.exact = True
+    search can compare them with the run's notices (the checker's own search does not need them)."""
 
     def _act(self, out: list, s: tuple, i: int, inp: tuple, action: tuple) -> None:
         before = len(out)
