@@ -97,7 +97,9 @@ class SharedBit:
     retries run out, the peer having shown it once), messages crossing on the wire, and our
     daemon's liveness probe of an idle chat (Session `probe`: a copy of an acknowledged message,
     which such a peer drops, so the chat ends as "not answering" if someone else invites our
-    user meanwhile)."""
+    user meanwhile).  Nor, rarely: our reply within half a timeout to a first message that
+    completed a handshake whose ACK was lost (Session takes that reply's ACK for the handshake's
+    late one and re-sends it once; such a peer drops the copy)."""
 
     wire_bit: int = 0  # the peer's bit: 0 until the handshake, then flipped by each delivery
     began: bool = False  # the handshake happened (a SYN+ACK went either way)
