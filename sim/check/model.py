@@ -200,6 +200,7 @@ class NodeTable:
     # holding the same float object, or -1: written by this step); Model._restamp ranks by it
     origins: dict[tuple, tuple[tuple[int, int], ...]] = field(default_factory=dict)
     sources: dict[int, frozenset[int]] = field(default_factory=dict)  # per node id (deadline_sources)
+    held: dict[int, dict[int, int]] = field(default_factory=dict)  # per node id: id of a time -> place
 
     def __post_init__(self) -> None:
         self._down = -1  # the id of DOWN, made on first use, so searches without lifecycle steps keep theirs
@@ -207,7 +208,8 @@ class NodeTable:
         self.statistics = frozenset(fresh_nodes(self.bounds)[0].counters())  # counted, never decisive
         self.index = {a: i for i, a in enumerate(self.addresses)}
 
-    def intern(self, node: Node) -> int:
+    def intern(self, node: Node, placed: dict[int, float] | None = None) -> int:
+        """The id of `node`'s state; `placed`: the times it holds by place, when the caller has them."""
         key = fingerprint(node, self.statistics)
         nid = self.ids.get(key)
         if nid is None:
@@ -215,10 +217,13 @@ class NodeTable:
             self.nodes.append(node)
             timer = node.get_timer()
             self.deadline.append(INF if timer is None else timer)
-            places = self.places
-            self.times_of.append({places.setdefault(where, len(places)): t
-                                  for where, t in self.times.times_of(node).items()})
+            self.times_of.append(self.placed(node) if placed is None else placed)
         return nid
+
+    def placed(self, node: Node) -> dict[int, float]:
+        """The times `node` holds, keyed by the small id of where each is held (`places`)."""
+        places = self.places
+        return {places.setdefault(where, len(places)): t for where, t in self.times.times_of(node).items()}
 
     @property
     def down(self) -> int:
@@ -256,22 +261,24 @@ class NodeTable:
         sends = tuple((index[a], wire.encode(dg)) for a, dg in node.datagrams_to_send() if a in index)
         events = tuple(node.events())
         node.notes()
-        result = (self.intern(node), sends, events)
-        self.origins[key] = self._origins(self.nodes[nid], node)
+        placed = self.placed(node)
+        result = (self.intern(node, placed), sends, events)
+        self.origins[key] = self._origins(nid, placed)
         self.steps[key] = result
         return result
 
-    def _origins(self, before: Node, after: Node) -> tuple[tuple[int, int], ...]:
-        """Per time `after` holds: (its place, the place of `before` holding the very same float object,
-        or -1).  A time a step sets is a new object even when its value equals the old one (a
-        retransmission deadline set again for a new message), and one a step only moves (a session
-        that ended goes on lingering) is the same object: this tells when each was really set."""
-        places = self.places
-        held: dict[int, int] = {}
-        for where, value in self.times.times_of(before).items():
-            held.setdefault(id(value), places.setdefault(where, len(places)))
-        return tuple((places.setdefault(where, len(places)), held.get(id(value), -1))
-                     for where, value in self.times.times_of(after).items())
+    def _origins(self, nid: int, after: dict[int, float]) -> tuple[tuple[int, int], ...]:
+        """Per time a step from node `nid` left its node holding (`after`, by place): (its place, the
+        place of node `nid` holding the very same float object, or -1).  A time a step
+        sets is a new object even when its value equals the old one (a retransmission deadline set
+        again for a new message), and one a step only moves (a session that ended goes on
+        lingering) is the same object: this tells when each was really set."""
+        held = self.held.get(nid)
+        if held is None:  # the interned node is never mutated, so the ids of its times stay its own
+            held = self.held[nid] = {}
+            for place, value in self.placed(self.nodes[nid]).items():
+                held.setdefault(id(value), place)
+        return tuple((place, held.get(id(value), -1)) for place, value in after.items())
 
     def deadline_sources(self, nid: int) -> frozenset[int]:
         """The places of node `nid`'s times that make its deadline: equal to it, and moving it when
@@ -310,7 +317,8 @@ class NodeTable:
         out = self.shifts.get(key)
         if out is None:
             node = self.nodes[nid]
-            out = self.shifts[key] = nid if node is DOWN else self.intern(self.times.shift(node, by))
+            out = self.shifts[key] = nid if node is DOWN else self.intern(
+                self.times.shift(node, by), {place: t - by for place, t in self.times_of[nid].items()})
         return out
 
     def state_of(self, nid: int) -> State | None:
@@ -320,7 +328,8 @@ class NodeTable:
 
 # -- global states -----------------------------------------------------------------------------------
 # A state is the tuple (nids, stamps, fifo, strays, budget, users, obs):
-#   nids    node ids;  stamps: per node, ((where a time is held, rank of the step that set it), ...)
+#   nids    node ids;  stamps: the id of the ranks (Model.stampings: per node, ((place of a time,
+#           rank of the step that set it), ...)); interned, so a state hashes and compares a small int
 #   fifo    per path (src * n + dst) a tuple of (datagram, sent_at) oldest first
 #   strays  sorted tuple of (path, datagram, sent_at): copies and overtaken datagrams
 #   budget  (losses, duplicates, reorders) left
@@ -386,6 +395,10 @@ class Model:
         # _restamp's results: its inputs recur in many global states (few stamp and node pairs)
         self.restamped: dict[tuple, tuple] = {}
         self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
+        self.due: dict[tuple, tuple[float, tuple[int, ...]]] = {}  # nids -> (earliest deadline, whose)
+        self.user_moves: dict[tuple, tuple] = {}  # (nids, users) -> the user steps to try (_user_steps)
+        self.stampings: list[tuple] = []  # the ranks, per their id in a state (STAMPS)
+        self.stamp_ids: dict[tuple, int] = {}
 
     def slot_bit(self, slot: int) -> int:
         return 1 << ((slot // 1000) * self.m + slot % 1000)
@@ -401,7 +414,8 @@ class Model:
         fifo = tuple(() for _ in range(n * n))
         users = tuple((False, False, 0, 0) for _ in range(n))
         obs = (0, 0, 0, (0,) * n, (0,) * n, (-1,) * (n * self.m))
-        stamps = tuple(tuple(sorted((where, 0) for where in self.table.times_of[nid])) for nid in nids)
+        stamps = self._stamp_id(tuple(tuple(sorted((where, 0) for where in self.table.times_of[nid]))
+                                      for nid in nids))
         return (nids, stamps, fifo, (), (b.losses, b.duplicates, b.reorders), users, obs)
 
     # -- enumeration -------------------------------------------------------------------------------
@@ -416,25 +430,36 @@ class Model:
         return out
 
     def _user_steps(self, out: list, s: tuple) -> None:
-        state_of, users, act = self.table.state_of, s[USERS], self._act
+        key = (s[NIDS], s[USERS])
+        moves = self.user_moves.get(key)
+        if moves is None:
+            moves = self.user_moves[key] = self._user_moves(*key)
+        act = self._act
+        for i, inp, action in moves:
+            act(out, s, i, inp, action)
+
+    def _user_moves(self, nids: tuple, users: tuple) -> tuple:
+        """What the users may do, as (node, input, action): it depends on the nodes and users only."""
+        state_of, moves = self.table.state_of, []
         starts = users[0][3] + users[1][3]
         for i in range(self.n):
             in_chat, quit_used, said, started = users[i]
-            state = state_of(s[NIDS][i])
+            state = state_of(nids[i])
             if state is None:
                 target = self._may_start(i, starts, started)
                 if target is not None:
-                    act(out, s, i, ("start", target), ("start", i, -1, b"", 0, 0.0, target))
+                    moves.append((i, ("start", target), ("start", i, -1, b"", 0, 0.0, target)))
             elif state is State.INVITED:
-                act(out, s, i, ("accept",), ("accept", i, -1, b"", 0, 0.0, -1))
-                act(out, s, i, ("decline",), ("decline", i, -1, b"", 0, 0.0, -1))
+                moves.append((i, ("accept",), ("accept", i, -1, b"", 0, 0.0, -1)))
+                moves.append((i, ("decline",), ("decline", i, -1, b"", 0, 0.0, -1)))
             if in_chat and not quit_used:
                 if said < self.m:
                     slot = i * 1000 + said
-                    act(out, s, i, ("say", slot, text_of(i, said)), ("say", i, -1, b"", 0, 0.0, slot))
-                act(out, s, i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1))
+                    moves.append((i, ("say", slot, text_of(i, said)), ("say", i, -1, b"", 0, 0.0, slot)))
+                moves.append((i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1)))
             elif not quit_used and self.bounds.withdraw and state is State.SYN_SENT:
-                act(out, s, i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1))
+                moves.append((i, ("quit",), ("quit", i, -1, b"", 0, 0.0, -1)))
+        return tuple(moves)
 
     def _may_start(self, i: int, starts: int, started: int) -> int | None:
         if i == 0 and starts < self.bounds.chats:
@@ -491,12 +516,20 @@ class Model:
         return hit
 
     def _tick(self, out: list, s: tuple) -> None:
-        deadline = self.table.deadline
         nids = s[NIDS]
-        when = min(deadline[nid] for nid in nids)
+        due = self.due.get(nids)
+        if due is None:
+            deadline = self.table.deadline
+            when = min(deadline[nid] for nid in nids)
+            due = self.due[nids] = (when, tuple(i for i, nid in enumerate(nids) if deadline[nid] == when))
+        when, due = due
         if when == INF:
             return
-        due = [i for i, nid in enumerate(nids) if deadline[nid] == when]
+        if when > 0:
+            limit, hits = self.late_limit - when, self.hits
+            if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
+                    or any(-t > limit for _, _, t in s[STRAYS])):
+                return  # a datagram in flight would arrive later than the bounds allow
         if len(due) == 1:
             first = due[0]
         else:
@@ -505,10 +538,6 @@ class Model:
             if first < 0:
                 first = self.firsts[key] = min(due, key=lambda i: self._set_rank(s, i))
         if when > 0:
-            limit, hits = self.late_limit - when, self.hits
-            if (any(-t > limit or not hits(d) for q in s[FIFO] for d, t in q)
-                    or any(-t > limit for _, _, t in s[STRAYS])):
-                return  # a datagram in flight would arrive later than the bounds allow
             s = self._advance(s, when)
         self._act(out, s, first, ("timer",), ("timer", first, -1, b"", 0, when, -1))
 
@@ -531,20 +560,28 @@ class Model:
         """How early node i's deadline was set, compared with other nodes' deadlines: the rank of the
         times that make it (NodeTable.deadline_sources)."""
         making = self.table.deadline_sources(s[NIDS][i])
-        return min((rank for where, rank in s[STAMPS][i] if where in making), default=0)
+        return min((rank for where, rank in self.stampings[s[STAMPS]][i] if where in making), default=0)
 
-    def _restamp(self, stamps: tuple, i: int, step: tuple) -> tuple:
+    def _restamp(self, sid: int, i: int, step: tuple) -> int:
         """The ranks after node i took `step`: a time keeps the rank of the one it is (moved or not), a
         time the step set ranks after every time held so far (NodeTable.origins of the step);
         renumbered.  Memoised: its inputs recur in many global states (few stamp and node pairs)."""
-        key = (stamps, i, step)
+        key = (sid, i, step)
         out = self.restamped.get(key)
         if out is None:
+            stamps = self.stampings[sid]
             rank = dict(stamps[i])
             top = max((r for node in stamps for _, r in node), default=-1) + 1
             mine = tuple(sorted((w, rank.get(u, top)) for w, u in self.table.origins[step]))
-            out = self.restamped[key] = self._renumbered((*stamps[:i], mine, *stamps[i + 1:]))
+            out = self.restamped[key] = self._stamp_id(self._renumbered((*stamps[:i], mine, *stamps[i + 1:])))
         return out
+
+    def _stamp_id(self, stamps: tuple) -> int:
+        sid = self.stamp_ids.get(stamps)
+        if sid is None:
+            sid = self.stamp_ids[stamps] = len(self.stampings)
+            self.stampings.append(stamps)
+        return sid
 
     def _renumbered(self, stamps: tuple) -> tuple:
         """Ranks renumbered 0, 1, ... keeping their order: only the order counts."""

@@ -31,7 +31,7 @@ import enum
 import functools
 import random
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from simp import events as ev
@@ -94,8 +94,8 @@ def _copy(value: Any) -> Any:
     kind = type(value)
     if kind in _SHARED:
         return value
-    if kind in (list, deque):
-        return kind(_copy(v) for v in value)
+    if kind is list or kind is deque:
+        return kind([_copy(v) for v in value])
     if kind is Counter:
         return Counter(value)
     if kind is dict:
@@ -113,18 +113,19 @@ def fingerprint(obj: Any, statistics: frozenset[str] = frozenset()) -> tuple:
     Left out: Counter attributes, and attributes named in `statistics` (the names the node
     reports through `Node.counters()`, e.g. a session's `retransmissions`): they count, they
     never decide."""
-    return tuple(_fp(v, statistics) for k, v in attributes(obj).items()
-                 if type(v) is not Counter and k not in statistics)
+    return tuple([_fp(v, statistics) for k, v in attributes(obj).items()
+                  if type(v) is not Counter and k not in statistics])
 
 
 def _fp(value: Any, statistics: frozenset[str]) -> Any:
     kind = type(value)
     if kind in _SHARED and kind is not tuple:
         return value
-    if kind in (list, deque, tuple):
-        return tuple(_fp(v, statistics) for v in value)
+    if kind is list or kind is deque or kind is tuple:
+        return tuple([_fp(v, statistics) for v in value])
     if kind is dict:
-        return tuple(sorted(((k, _fp(v, statistics)) for k, v in value.items()), key=repr))
+        items = [(k, _fp(v, statistics)) for k, v in value.items()]
+        return tuple(sorted(items, key=repr) if len(items) > 1 else items)
     if kind is set:
         return tuple(sorted(value, key=repr))
     if _is_object(value):
@@ -135,27 +136,49 @@ def _fp(value: Any, statistics: frozenset[str]) -> Any:
 # -- which floats are times --------------------------------------------------------------------
 
 
-def float_paths(obj: Any, prefix: Path = ()) -> Iterable[tuple[Path, Path, float, Any, Any]]:
+FloatPath = tuple[Path, Path, float, Any, Any]
+
+
+def float_paths(obj: Any, prefix: Path = ()) -> list[FloatPath]:
     """Every float in `obj`'s state as (kind, place, value, container, key).  `kind` names the
     class and attribute ("[]" for any element of a container): what calibration classifies, the
-    same for a Session whether it is current or lingering; `place` is the whole way from the node."""
+    same for a Session whether it is current or lingering; `place` is the whole way from the node.
+    A list, built by plain recursion: the checker walks every new node state this way, and
+    generators nested as deep as the node's objects cost twice as much."""
+    out: list[FloatPath] = []
+    _object_floats(obj, prefix, out)
+    return out
+
+
+@functools.cache
+def _base_name(kind: type) -> str:
+    return kind.__mro__[-2].__name__  # a subclass (extension.FramedSession) is its base
+
+
+def _object_floats(obj: Any, prefix: Path, out: list[FloatPath]) -> None:
+    base = _base_name(type(obj))
     for name, value in attributes(obj).items():
-        kind = (type(obj).__mro__[-2].__name__, name)  # a subclass (extension.FramedSession) is its base
-        yield from _floats(value, kind, (*prefix, *kind), obj, name)
+        if type(value) in _SHARED and type(value) is not float:
+            continue  # holds no float (tuples hold values only, and are not walked)
+        _floats(value, (base, name), (*prefix, base, name), obj, name, out)
 
 
-def _floats(value: Any, kind: Path, place: Path, holder: Any, key: Any
-            ) -> Iterable[tuple[Path, Path, float, Any, Any]]:
-    if type(value) is float:
-        yield kind, place, value, holder, key
-    elif type(value) is dict:
-        for k, v in value.items():
-            yield from _floats(v, (*kind, "[]"), (*place, "[]"), value, k)
-    elif type(value) in (list, deque):
-        for i, v in enumerate(value):
-            yield from _floats(v, (*kind, "[]"), (*place, "[]"), value, i)
-    elif _is_object(value):
-        yield from float_paths(value, place)
+def _floats(value: Any, kind: Path, place: Path, holder: Any, key: Any, out: list[FloatPath]) -> None:
+    kind_of = type(value)
+    if kind_of is float:
+        out.append((kind, place, value, holder, key))
+    elif kind_of is dict:
+        if value:
+            inner, where = (*kind, "[]"), (*place, "[]")
+            for k, v in value.items():
+                _floats(v, inner, where, value, k, out)
+    elif kind_of is list or kind_of is deque:
+        if value:
+            inner, where = (*kind, "[]"), (*place, "[]")
+            for i, v in enumerate(value):
+                _floats(v, inner, where, value, i, out)
+    elif _is_object_type(kind_of):
+        _object_floats(value, place, out)
 
 
 def _where(holder: Any, key: Any) -> Any:
