@@ -397,6 +397,7 @@ class Model:
         self.firsts: dict[tuple, int] = {}  # (nids, stamps) -> whose due timer fires first (_tick)
         self.due: dict[tuple, tuple[float, tuple[int, ...]]] = {}  # nids -> (earliest deadline, whose)
         self.user_moves: dict[tuple, tuple] = {}  # (nids, users) -> the user steps to try (_user_steps)
+        self.effects: dict[tuple, tuple] = {}  # (node step, i, users, obs) -> _effect's result
         self.stampings: list[tuple] = []  # the ranks, per their id in a state (STAMPS)
         self.stamp_ids: dict[tuple, int] = {}
 
@@ -624,18 +625,30 @@ class Model:
         if not events and kind not in EFFECTS:
             out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], s[USERS], s[OBS]), None))
             return
-        users, obs = list(s[USERS]), s[OBS]
+        effect_key = (key, i, s[USERS], s[OBS])
+        effect = self.effects.get(effect_key)
+        if effect is None:
+            effect = self.effects[effect_key] = self._effect(s[USERS], s[OBS], i, inp, new, events)
+        users, obs, violation = effect
+        out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], users, obs), violation))
+
+    def _effect(self, users: tuple, obs: tuple, i: int, inp: tuple, new: int, events: tuple
+                ) -> tuple[tuple, tuple, Violation | None]:
+        """What node i's step (`inp`, to node `new`, emitting `events`) does to the users and the
+        observations, and the always-property it breaks; a function of its arguments only, so
+        `_act` memoises it (`effects`)."""
+        kind, user = inp[0], users[i]
         violation = None
         if kind in USER_EFFECTS:
-            current = table.nodes[new].current
-            peer = table.index.get(current.peer, -1) if current is not None else -1
-            users[i], obs = self._user_effect(users[i], obs, i, inp, peer)
+            current = self.table.nodes[new].current
+            peer = self.table.index.get(current.peer, -1) if current is not None else -1
+            user, obs = self._user_effect(user, obs, i, inp, peer)
         elif kind in LIFECYCLE:
-            users[i], obs = self._lifecycle_effect(users[i], obs, i, kind)
+            user, obs = self._lifecycle_effect(user, obs, i, kind)
         for event in events:
-            users[i], obs, found = self._observe(users[i], obs, i, event, kind not in COMMANDS)
+            user, obs, found = self._observe(user, obs, i, event, kind not in COMMANDS)
             violation = violation or found
-        out.append((action, (nids, stamps, fifo, s[STRAYS], s[BUDGET], tuple(users), obs), violation))
+        return (*users[:i], user, *users[i + 1:]), obs, violation
 
     def _user_effect(self, user: tuple, obs: tuple, i: int, inp: tuple, peer: int) -> tuple[tuple, tuple]:
         in_chat, quit_used, said, started = user

@@ -62,6 +62,13 @@ def _slots(kind: type) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+@functools.cache
+def _is_value_type(kind: type) -> bool:
+    """A value that `_copy` shares, `_fp` takes as it is, and that holds no float to walk: neither a
+    container (tuples included, which `_fp` rebuilds) nor an object (float is one: it is walked)."""
+    return kind not in (list, deque, tuple, Counter, dict, set) and not _is_object_type(kind)
+
+
 def _is_object(value: object) -> bool:
     """A mutable object whose attributes are state (a Session, a mutable dataclass), not a value."""
     return _is_object_type(type(value))
@@ -95,7 +102,7 @@ def _copy(value: Any) -> Any:
     if kind in _SHARED:
         return value
     if kind is list or kind is deque:
-        return kind([_copy(v) for v in value])
+        return kind([v if _is_value_type(type(v)) else _copy(v) for v in value])
     if kind is Counter:
         return Counter(value)
     if kind is dict:
@@ -113,7 +120,7 @@ def fingerprint(obj: Any, statistics: frozenset[str] = frozenset()) -> tuple:
     Left out: Counter attributes, and attributes named in `statistics` (the names the node
     reports through `Node.counters()`, e.g. a session's `retransmissions`): they count, they
     never decide."""
-    return tuple([_fp(v, statistics) for k, v in attributes(obj).items()
+    return tuple([v if _is_value_type(type(v)) else _fp(v, statistics) for k, v in attributes(obj).items()
                   if type(v) is not Counter and k not in statistics])
 
 
@@ -122,7 +129,7 @@ def _fp(value: Any, statistics: frozenset[str]) -> Any:
     if kind in _SHARED and kind is not tuple:
         return value
     if kind is list or kind is deque or kind is tuple:
-        return tuple([_fp(v, statistics) for v in value])
+        return tuple([v if _is_value_type(type(v)) else _fp(v, statistics) for v in value])
     if kind is dict:
         items = [(k, _fp(v, statistics)) for k, v in value.items()]
         return tuple(sorted(items, key=repr) if len(items) > 1 else items)
@@ -171,12 +178,14 @@ def _floats(value: Any, kind: Path, place: Path, holder: Any, key: Any, out: lis
         if value:
             inner, where = (*kind, "[]"), (*place, "[]")
             for k, v in value.items():
-                _floats(v, inner, where, value, k, out)
+                if type(v) is float or not _is_value_type(type(v)):
+                    _floats(v, inner, where, value, k, out)
     elif kind_of is list or kind_of is deque:
         if value:
             inner, where = (*kind, "[]"), (*place, "[]")
             for i, v in enumerate(value):
-                _floats(v, inner, where, value, i, out)
+                if type(v) is float or not _is_value_type(type(v)):
+                    _floats(v, inner, where, value, i, out)
     elif _is_object_type(kind_of):
         _object_floats(value, place, out)
 
