@@ -24,6 +24,7 @@ they would only be explored twice, never lost.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import pickle
@@ -142,7 +143,24 @@ def check(bounds: Bounds, *, max_states: int | None = None, stop_at_first: bool 
     """Search every state within `bounds`; stop early at the first violation (`stop_at_first`), when
     a property of `until` is found violated (the first is the shortest of them all, since the
     search is breadth-first), after `max_states` states or `max_seconds` of wall time.  `compact`:
-    remember states by digest."""
+    remember states by digest.
+
+    Python's cyclic garbage collector is off during the search: the search keeps millions of
+    tuples alive (the states seen, the memo tables), and each full collection walks all of them
+    to find nothing (the states are acyclic; over the first 200,000 states of the drop-only
+    default, all collections together reclaimed 175 objects).  That walking was a third of the
+    CPU time.  Reference counting still frees everything else at once."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _search(bounds, max_states, stop_at_first, until, model, compact, max_seconds)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _search(bounds: Bounds, max_states: int | None, stop_at_first: bool, until: str | Collection[str],
+            model: Model | None, compact: bool, max_seconds: float | None) -> Outcome:
     stop_at = {until} if isinstance(until, str) else set(until)
     model = model or Model(bounds)
     out = Outcome(bounds, compact=compact)
