@@ -328,8 +328,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                             for n in log.notices.get(p, []))
                 # no SYN of it reached the peer (all lost): nothing could be shown, and "no
                 # answer" is then the truth (explorer seed 846: 12 SYNs in a row lost)
-                reached = any(s.src == host and s.dst == p and s.arrived is not None
-                              and a.start <= s.sent and s.arrived <= a.end.t for s in log.syns)
+                reached = _reached(log, by_host, a)
                 heard = _first_fin(log, p, host, declined_at[0]) if declined_at else None
                 if heard is not None and heard < a.end.t - REACTION_SLACK:  # else the expiry came first
                     found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s "
@@ -369,6 +368,22 @@ def _declines_of(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> 
         elif answered.peer == a.host and (answered.start, answered.seq) >= (a.start, a.seq):
             found.append(answered.stop)  # made when the decliner was told "declined", not when the step began
     return found
+
+
+def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
+    """Did `a`'s invitation reach its peer so that the peer had to show it?  One SYN arriving
+    does, unless the peer was then in a started chat with the inviter: a daemon that lost the chat
+    (it restarted) is recognised only by SYNs repeated across half a timeout, since one SYN, a
+    late copy of the chat's own handshake perhaps, must never end a live chat (SPEC; explorer
+    seed 12533: the restarted inviter got one SYN of eight through)."""
+    assert a.end is not None
+    arrived = sorted(s.arrived for s in log.syns if s.src == a.host and s.dst == a.peer
+                     and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
+    if not arrived:
+        return False
+    in_chat = any(b.peer == a.host and "chat started" in b.kinds() and b.start <= arrived[0] <= b.stop
+                  for b in by_host.get(a.peer or "", []))
+    return not in_chat or arrived[-1] - arrived[0] >= log.timeout / 2
 
 
 def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
