@@ -181,7 +181,8 @@ class Session:
         self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
         self._began = False  # the chat was established (the handshake is complete on both sides)
-        self._began_at: float | None = None  # ... when we learnt it
+        # ... when we learnt it, for half a timeout (`_forget_the_start`)
+        self._began_at: float | None = None
         self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
         self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
         self._last_repeat_at: float | None = None  # the inviter's last SYN after our decline
@@ -370,6 +371,7 @@ class Session:
 
     def handle_datagram(self, dg: Datagram, now: float) -> str | None:
         """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
+        self._forget_the_start(now)
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
         if kind is Input.FIN and self.first_peer_fin_at is None:
             self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
@@ -417,6 +419,7 @@ class Session:
             handler(self, None, now)
 
     def handle_timer(self, now: float) -> None:
+        self._forget_the_start(now)
         if self._expire_at is not None and now >= self._expire_at:  # first: no SYN is sent at expiry
             self._expire_at = None
             self._on_expiry(now)
@@ -546,8 +549,7 @@ class Session:
         self._linger_at_least(at + REINVITE_AFTER_DECLINE * self.config.timeout)
 
     def _establish(self, now: float) -> None:
-        if not self.initiator:  # (read by `takes_syn` on the invited side only: no more state)
-            self._began_at = now
+        self._began_at = now
         self._stop_retransmitting()
         self._expire_at = None
         self.state = State.ESTABLISHED
@@ -824,11 +826,12 @@ class Session:
         """May an ACK 0 arriving now acknowledge a FIN 0 this ended session sent just now, while a
         new chat with the same peer is current?  There it would read as the ACK of that chat's
         first message, which may have been lost (explorer seed 6014), or as the ACK completing a
-        crossing handshake the peer never saw (seed 1491).  Two such FINs: the answer to a
-        repeated SYN (`_on_syn_after_decline`), and a withdrawal the node cut short because the
-        peer's SYN crossed it (Session.hold).  Its ACK comes within a timeout (delays under half
-        a timeout each way), so the node hands the first ACK 0 in that window to this ended
-        session instead; at worst the new chat's datagram is re-sent once."""
+        crossing handshake the peer never saw (seed 1491).  Three such FINs: the answer to a
+        repeated SYN (`_on_syn_after_decline`), a withdrawal the node cut short because the
+        peer's SYN crossed it (Session.hold), and the FIN of a chat we were leaving when the
+        peer's new invitation came (`_on_syn_while_leaving`).  Its ACK comes within a timeout
+        (delays under half a timeout each way), so the node hands the first ACK 0 in that window
+        to this ended session instead; at worst the new chat's datagram is re-sent once."""
         if self._cut_fin_ack_until is not None and now <= self._cut_fin_ack_until:
             return True
         return self._last_repeat_at is not None and now <= self._last_repeat_at + self.config.timeout
@@ -1024,13 +1027,7 @@ class Session:
           chat and starts the count again (`_peer_is_in_chat`).
         The chat then ends without a FIN (the peer has no chat to end; a FIN would read as a
         decline of its new invitation) and the node shows the SYN as a new invitation.
-        In FIN_SENT the rule is not needed, and would be harmful: our FIN, re-sent every timeout,
-        is acknowledged by whatever the peer now runs (a new invitation of a peer that restarted
-        takes it for a decline, one of a peer that got our FIN acknowledges it again), so that
-        state ends within a timeout anyway, and ending it earlier would let the ACK of our FIN,
-        still on its way, fall into the next chat's handshake.  Nor does FIN_SENT re-send its FIN
-        early on such a SYN: the peer's new invitation tells our old FIN from a decline precisely
-        because the old FIN is never caused by its SYN (`_on_fin_refused`).
+        In FIN_SENT we are leaving anyway, and one SYN is enough (`_on_syn_while_leaving`).
         """
         if not self._began:
             return "SYN of this invitation (we left before the chat began)"
@@ -1040,7 +1037,39 @@ class Session:
             return "SYN from the peer during the chat (a late copy of its handshake, or it lost the chat?)"
         self.peer_lost_chat = True
         self._stop_retransmitting()
-        self._end(self._closing_reason if self.state is State.FIN_SENT else ev.EndReason.PEER_LEFT, now)
+        self._end(ev.EndReason.PEER_LEFT, now)
+        return None
+
+    def _forget_the_start(self, now: float) -> None:
+        """Half a timeout after the chat began, no copy of its handshake SYN can arrive any more,
+        and that is all its start time is read for (`takes_syn`, `_on_syn_while_leaving`): then it
+        is forgotten, so that chats differing only in when they began are the same state (the
+        model checker's state space stays what it was before the start was kept on both sides)."""
+        if self._began_at is not None and now >= self._began_at + self.config.timeout / 2:
+            self._began_at = None
+
+    def _on_syn_while_leaving(self, dg: Datagram, now: float) -> str | None:
+        """FIN_SENT: a SYN from the peer while our FIN awaits its ACK.
+
+        Half a timeout or more after the chat began it is no copy of this chat's handshake (see
+        `_on_syn_in_chat`): the peer has no chat with us any more, because it got our FIN (its ACK
+        was lost) and invites us again, or because its daemon restarted.  Our FIN has nothing
+        left to end, and re-sent it would read as a decline of that invitation to a peer that
+        restarted, which remembers no chat whose FIN may still come (explorer seed 12449).  So
+        the chat ends for our user as the FIN's ACK would end it, no FIN goes out any more, and
+        the node shows the SYN as a new invitation.  Unlike a live chat, a late SYN cannot end
+        anything the peer still has: with delays beyond half a timeout (SPEC's known limit) a
+        peer that never got our FIN stays in the chat until it next sends (it then gives up) or
+        our daemon answers its next datagram as a stranger's.  The ACK of our FIN 0 may still be
+        on its way: the first ACK 0 within a timeout goes to this ended session
+        (`awaits_ack_of_our_fin`), not into the new handshake."""
+        if not self._began or self._began_at is not None:  # (`_forget_the_start`)
+            return "SYN while we leave (a late copy of this chat's handshake?)"
+        if self._inflight is not None and self._inflight.seq == 0:
+            self._cut_fin_ack_until = now + self.config.timeout
+        self.peer_lost_chat = True
+        self._stop_retransmitting()
+        self._end(self._closing_reason, now)
         return None
 
     def _peer_is_in_chat(self) -> None:
@@ -1188,6 +1217,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.FIN_SENT, _I.ACK): Session._on_fin_ack,
     (_S.FIN_SENT, _I.CHAT): Session._on_chat_while_closing,
     (_S.FIN_SENT, _I.FIN): Session._on_fin_while_closing,
+    (_S.FIN_SENT, _I.SYN): Session._on_syn_while_leaving,
     (_S.FIN_SENT, _I.QUIT): Session._cmd_already_leaving,
     (_S.FIN_SENT, _I.ABORT): Session._cmd_abort,
     (_S.CLOSING, _I.ACK): Session._on_closing_ack,
