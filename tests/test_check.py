@@ -193,3 +193,18 @@ def test_the_spilled_frontier_is_first_in_first_out_across_its_files(tmp_path: P
         popped.append(queue.popleft())
     assert popped == expected and len(queue) == 0
     assert not list(tmp_path.iterdir())  # every file deleted once read
+
+
+def test_the_search_turns_the_cyclic_collector_off_only_while_it_runs() -> None:
+    """bfs.check disables gc for speed (its docstring says why) and must give it back as it was."""
+    import gc
+
+    assert gc.isenabled()
+    check(_bounds(messages=0), max_states=50)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        check(_bounds(messages=0), max_states=50)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
