@@ -199,8 +199,9 @@ def _message_owner(text: str) -> tuple[str, int] | None:
 
 def violations(log: RunLog) -> list[str]:
     """Everything the run broke (empty: nothing); see the module docstring."""
-    found = [f for f in log.failures if f.startswith(HARD_FAILURES)]
     by_host = attempts(log)
+    found = [f for f in log.failures
+             if f.startswith(HARD_FAILURES) and not _left_with_a_vanished_peer(log, by_host, f)]
     found += _message_violations(log, by_host)
     found += _agreement_violations(log, by_host)
     found += _invitation_violations(log)
@@ -208,6 +209,25 @@ def violations(log: RunLog) -> list[str]:
     found += [f"{host} learned a dialect from a SPEC peer ({n} time(s)): dialect learning must never fire "
               "between SPEC daemons" for host, n in sorted(log.dialects_learned.items()) if n]
     return found
+
+
+def _left_with_a_vanished_peer(log: RunLog, by_host: dict[str, list[Attempt]], failure: str) -> bool:
+    """"final state of H: expected free, got chatting", where H's last chat is with a peer whose
+    daemon was killed during it and no SYN of anyone else reached H after that kill: nothing told
+    H's daemon that its peer vanished, and a user's silence alone never ends a chat (README,
+    "A peer that vanished": only a third party's invitation makes it ask).  The generator expects
+    a third party's `start` to free H, but every SYN of it can be lost (explorer seed 7500)."""
+    m = re.fullmatch(r"final state of (\w+): expected free, got chatting", failure)
+    if m is None or not by_host.get(m.group(1)):
+        return False
+    host = m.group(1)
+    last = by_host[host][-1]
+    if last.end is not None or last.peer is None or "chat started" not in last.kinds():
+        return False
+    kills = [s.t for s in log.steps if s.host == last.peer and s.done and s.action == "kill daemon"
+             and s.t >= last.start]
+    return bool(kills) and not any(s.dst == host and s.src != last.peer and s.arrived is not None
+                                   and s.arrived >= kills[0] for s in log.syns)
 
 
 def _containing(atts: list[Attempt], at: tuple[float, int]) -> Attempt | None:

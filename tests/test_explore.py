@@ -184,6 +184,19 @@ def test_one_syn_reaching_a_peer_still_in_a_chat_with_the_inviter_need_not_be_sh
     assert "never shown the invitation" in _one(lines, syns=two)
 
 
+def test_a_chat_with_a_vanished_peer_stays_until_a_third_party_gets_through() -> None:
+    """Explorer seed 7500: bob's daemon was killed mid-chat and every SYN carol sent alice was
+    lost, so nothing could tell alice's daemon; her chat stays open (a user's silence alone never
+    ends one).  One SYN of carol's arriving would have made it ask, and free her."""
+    lines = ["0 alice > start bob", "0 bob > accept", "0.1 bob * invitation alice", "0.2 alice * chat started",
+             "0.2 bob * chat started", "10 bob > kill daemon", "20 carol > start alice", "80 carol * no answer"]
+    stuck = ("final state of alice: expected free, got chatting",)
+    lost = tuple(Sent(20.0 + 5.0 * k, "carol", "alice", 0, None) for k in range(12))
+    assert violations(log_of(lines, syns=lost, failures=stuck)) == []
+    one = (*lost[:-1], Sent(75.0, "carol", "alice", 0, 75.0))
+    assert stuck[0] in violations(log_of(lines, syns=one, failures=stuck))
+
+
 def test_an_invitation_whose_inviter_restarted_after_sending_it_is_withdrawn() -> None:
     """Explorer seed 908: bob invited alice and restarted his daemon at once; its SYN reached
     alice afterwards, she accepted, and bob's new daemon answered with FIN: withdrawn, truly."""
