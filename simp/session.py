@@ -171,7 +171,6 @@ class Session:
         self.initiator = state is State.SYN_SENT
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
         self._invite_expire_at: float | None = None  # our invitation's expiry, kept while crossed
-        self._after_chat = False  # an earlier chat with this peer still lingered when this one began
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
         self._old_fin_seq: int | None = None  # ...with that bit (None: unknown)
@@ -257,7 +256,6 @@ class Session:
         timeout), so until (retries + 1.5) timeouts after the first, and always with the bit of
         the first (it is the same datagram re-sent).  If we gave up on the peer without its
         acknowledgement, it may come at any time, with either bit."""
-        self._after_chat = previous is not None
         if previous is not None and previous.peer_may_send_fin:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
@@ -632,8 +630,9 @@ class Session:
             self._hold_first_syn(now + (self._reinvite_wait or REINVITE_AFTER_DECLINE) * self.config.timeout)
             return "FIN before our first SYN went out: not an answer (the previous decline's, re-sent)"
         if not self._refused:
-            if self._after_chat and dg.seq == 1:
-                return "FIN seq=1 of the previous chat with this peer (acknowledged; not an answer)"
+            if dg.seq == 1:  # (also with no previous chat: one our daemon forgot when it restarted,
+                # whose peer gave up on it; explorer seed 14495)
+                return "FIN seq=1 of a chat with this peer (acknowledged; an invitation's FIN carries 0)"
             if self._old_fin_may_come(now, dg.seq) and not self._names_this_chat(dg) and not (
                     self._answer_due_until is not None and now <= self._answer_due_until):
                 self._ask_again(now)
@@ -657,8 +656,8 @@ class Session:
         """INVITED: the inviter gave up before our user decided (its FIN carries seq 0; a FIN 1
         is a straggler of our previous chat with this peer, acknowledged for that chat)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
-        if self._after_chat and dg.seq == 1:
-            return "FIN seq=1 of the previous chat with this peer (acknowledged; not a withdrawal)"
+        if dg.seq == 1:  # (see `_on_fin_refused`)
+            return "FIN seq=1 of a chat with this peer (acknowledged; an invitation's FIN carries 0)"
         self._peer_may_send_fin = True
         self._end(ev.EndReason.WITHDRAWN, now)
         return None

@@ -10,8 +10,9 @@ added while fixing those (a re-invitation held back by a withdrawal, the wait af
 the decline memory's length), which an intermediate version got wrong; 2969 is a decline a
 restarted daemon forgot, which SPEC's decline memory answers with FIN (classified, not a bug).
 Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000-run figure),
-4923 and 7260 on 4b08669 (the 10,000 runs after it), 12449 on 5c82fcc (seeds 10000-19999); 12533
-is a schedule the checker misjudged (one SYN reaching a peer still in the chat need not be shown).
+4923 and 7260 on 4b08669 (the 10,000 runs after it), 12449 on 5c82fcc and 14495 on b8c6862 (seeds
+10000-19999); 12533 is a schedule the checker misjudged (one SYN reaching a peer still in the chat
+need not be shown).
 """
 
 from __future__ import annotations
