@@ -174,9 +174,9 @@ def test_one_syn_reaching_a_peer_still_in_a_chat_with_the_inviter_need_not_be_sh
     through while alice was still in the old chat, where one SYN never ends a chat (a late copy of
     its own handshake could be one): "no answer" is the truth.  Two SYNs half a timeout apart
     would have shown it."""
-    lines = ["0 bob > start alice", "0 alice > accept", "0.1 alice * invitation bob", "0.2 bob * chat started",
-             "0.2 alice * chat started", "10 bob > restart daemon", "10 bob > connect", "10 bob > start alice",
-             "70 bob * no answer"]
+    lines = ["0 bob > start alice", "0 alice > accept", "0.1 alice * invitation bob",
+             "0.2 bob * chat started", "0.2 alice * chat started", "10 bob > restart daemon",
+             "10 bob > connect", "10 bob > start alice", "70 bob * no answer"]
     one = tuple(Sent(10.0 + 5.0 * k, "bob", "alice", 0, 50.0 if k == 8 else None) for k in range(12))
     assert violations(log_of(lines, syns=one)) == []
     two = tuple(Sent(10.0 + 5.0 * k, "bob", "alice", 0, 10.0 + 5.0 * k if k in (8, 9) else None)
@@ -188,8 +188,9 @@ def test_a_chat_with_a_vanished_peer_stays_until_a_third_party_gets_through() ->
     """Explorer seed 7500: bob's daemon was killed mid-chat and every SYN carol sent alice was
     lost, so nothing could tell alice's daemon; her chat stays open (a user's silence alone never
     ends one).  One SYN of carol's arriving would have made it ask, and free her."""
-    lines = ["0 alice > start bob", "0 bob > accept", "0.1 bob * invitation alice", "0.2 alice * chat started",
-             "0.2 bob * chat started", "10 bob > kill daemon", "20 carol > start alice", "80 carol * no answer"]
+    lines = ["0 alice > start bob", "0 bob > accept", "0.1 bob * invitation alice",
+             "0.2 alice * chat started", "0.2 bob * chat started", "10 bob > kill daemon",
+             "20 carol > start alice", "80 carol * no answer"]
     stuck = ("final state of alice: expected free, got chatting",)
     lost = tuple(Sent(20.0 + 5.0 * k, "carol", "alice", 0, None) for k in range(12))
     assert violations(log_of(lines, syns=lost, failures=stuck)) == []
