@@ -80,6 +80,8 @@ class Node:
         self._events: list[ev.Event] = []
         self._notes: list[str] = []
         self._stranger_last: dict[ev.Address, float] = {}
+        # the first FIN from each address that came with no session of ours, and its bit (`start`)
+        self._stray_fins: dict[ev.Address, tuple[float, int]] = {}
         self._stranger_budget = config.stranger_rate
         self._stranger_budget_at = 0.0
         self.stats: Counter[str] = Counter()
@@ -157,7 +159,8 @@ class Node:
             self._touched.add(peer)
         kind = extension.FramedSession if self.config.extension else Session
         self.current = kind.initiate(self.config.session, local_user=self.user or "", peer=peer, now=now,
-                                     previous=previous)  # (held while that is a withdrawal under way)
+                                     previous=previous,  # (held while that is a withdrawal under way)
+                                     stray_fin=self._stray_fins.pop(peer, None))
         if isinstance(self.current, extension.FramedSession):
             self._invitations_sent += 1
             tag = extension.node_tag(self.user or "")
@@ -339,6 +342,7 @@ class Node:
             return self._answer_limited(source, now, dg, [wire.control(Op.ERR, 0, self._me, text),
                                                       wire.control(Op.FIN, 0, self._me)])
         if dg.is_control(Op.FIN):
+            self._remember_stray_fin(source, dg.seq, now)
             return self._answer_limited(source, now, dg, [wire.control(Op.ACK, dg.seq, self._me)]) or \
                 "FIN from an address with no chat (acknowledged)"
         if dg.is_control(Op.ACK):
@@ -379,6 +383,19 @@ class Node:
             return False
         self._stranger_budget -= 1
         return True
+
+    def _remember_stray_fin(self, source: ev.Address, seq: int, now: float) -> None:
+        """Our next invitation to `source` must know that copies of this FIN may still come
+        (Session.initiate `stray_fin`); once (retries + 1.5) timeouts have passed, none can, and
+        beyond 4096 addresses those are forgotten, so the memory stays bounded."""
+        session = self.config.session
+        span = (session.retries + 1.5) * session.timeout
+        first = self._stray_fins.get(source)
+        if first is not None and now <= first[0] + span:
+            return
+        if len(self._stray_fins) > 4096:
+            self._stray_fins = {a: f for a, f in self._stray_fins.items() if now <= f[0] + span}
+        self._stray_fins[source] = (now, seq)
 
     def _remember(self, seen: dict[ev.Address, float], source: ev.Address,
                   now: float) -> dict[ev.Address, float]:

@@ -203,13 +203,20 @@ class Session:
 
     @classmethod
     def initiate(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, now: float,
-                 previous: Session | None = None) -> Session:
+                 previous: Session | None = None, stray_fin: tuple[float, int] | None = None) -> Session:
         """We invite `peer`: SYN now, re-sent every timeout until answered or expired.
 
         `previous` is our ended chat with the same peer, if it still lingers: its FINs may still
-        come and must not decide this invitation (see `_on_fin_refused`)."""
+        come and must not decide this invitation (see `_on_fin_refused`).  `stray_fin`, with no
+        such chat: when a FIN from the peer came that belonged to no session of ours, and its
+        bit.  It ends something of the peer's we never had (an invitation whose SYNs were all
+        lost, then withdrawn), and its copies may still come as a previous chat's FIN may
+        (explorer seed 14953: one was taken for a decline of this invitation)."""
         session = cls(config, local_user=local_user, peer=peer, peer_user="", state=State.SYN_SENT, now=now)
         session._follow(previous)
+        if previous is None and stray_fin is not None:
+            session._old_fin_seq = stray_fin[1]
+            session._old_fin_until = stray_fin[0] + (config.retries + 1.5) * config.timeout
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
         since = None

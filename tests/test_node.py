@@ -678,6 +678,25 @@ def test_decline_fin_0_after_a_chat_that_ended_with_fin_1_is_a_decline_at_once()
     assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
 
 
+def test_a_stray_fin_of_an_invitation_we_never_saw_is_no_decline_of_ours() -> None:
+    """Explorer seed 14953: bob invited alice, every SYN was lost, and bob withdrew.  His FIN
+    reached alice, who had no session with him, and her ACKs were lost, so it kept coming.  A copy
+    arriving while alice invites bob is no decline: she asks again, and bob, who declined
+    nothing, is shown her invitation.  Without the memory of that FIN she was told "declined"."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", label="SYN", nth=None)
+    net.drop(src="alice", dst="bob", label="ACK", nth=None)
+    net.start("bob", "alice")
+    net.quit("bob")
+    net.run_until(lambda: len(net.sent(src="bob", label="FIN")) == 2)
+    net.drop(src="alice", dst="bob", label="SYN")  # (her first: bob's next FIN copy comes first)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    assert len(net.sent(src="bob", label="FIN")) >= 3  # a copy came while alice invited
+    assert net.ended("alice") == []
+    assert net.events("bob", ev.Invitation) == [ev.Invitation(peer=net.addr("alice"), user="alice")]
+
+
 @pytest.mark.parametrize("where", ["inviter", "invited"])
 def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str) -> None:
     """bob's FIN of chat 1 carries seq 1 (after one message); a copy arrives late, while chat 2
