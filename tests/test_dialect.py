@@ -329,13 +329,13 @@ def test_model_checker_spec_peers_drop_only_never_teach_a_dialect() -> None:
 # -- pure: one Node against a scripted peer of each bit dialect ----------------------------------
 
 
-class ScriptedPeer:
-    """A sans-IO peer speaking `dialect` (ack-next or first-bit-1), shaped like a Node for Net:
-    the same behaviour as tests/standins/sloppy_daemon.py, minus sockets and stdin."""
+class NodeShapedPeer:
+    """What the scripted peers below share: shaped like a Node for Net, one datagram in flight,
+    re-sent every timeout by the subclass's `handle_timer`, what its user said queued in `outbox`
+    and what it was shown in `shown`."""
 
-    def __init__(self, dialect: str, me: str, peer: tuple[str, int]) -> None:
-        self.dialect, self.me, self.peer = dialect, me, peer
-        self.bit_out = self.bit_in = 1 if dialect == "first-bit-1" else 0
+    def __init__(self, me: str, peer: tuple[str, int]) -> None:
+        self.me, self.peer = me, peer
         self.inflight: wire.Datagram | None = None
         self.deadline: float | None = None
         self.outbox: list[str] = []
@@ -355,9 +355,70 @@ class ScriptedPeer:
         self.inflight, self.deadline = dg, now + T
         self.out.append((self.peer, dg))
 
+    @property
+    def chat_bit(self) -> int:
+        """The bit of this peer's next chat datagram."""
+        raise NotImplementedError
+
     def _pump(self, now: float) -> None:
         if self.inflight is None and self.outbox and self.chatting:
-            self._reliably(wire.chat(self.bit_out, self.me, self.outbox.pop(0)), now)
+            self._reliably(wire.chat(self.chat_bit, self.me, self.outbox.pop(0)), now)
+
+    def handle_timer(self, now: float) -> None:
+        if self.inflight is not None and self.deadline is not None and now >= self.deadline:
+            self.deadline = now + T
+            self.out.append((self.peer, self.inflight))
+
+    def get_timer(self) -> float | None:
+        return self.deadline
+
+    def datagrams_to_send(self) -> list[tuple[tuple[str, int], wire.Datagram]]:
+        out, self.out = self.out, []
+        return out
+
+    def events(self) -> list[ev.Event]:
+        return []
+
+    def notes(self) -> list[str]:
+        return []
+
+
+def take_turns(net: Net, bob: NodeShapedPeer, first: str, *, until_acknowledged: bool = False,
+               pause: float = 0.0, bob_waits: bool = False) -> None:
+    """Three rounds of strict turns between alice (our node) and bob, `first` speaking first
+    ("hello i" and "hi i"); each turn waits until its message is confirmed to alice or shown to
+    her (and, with `until_acknowledged`, until bob has her ACK), then `pause` seconds.
+    `bob_waits`: bob speaks only after the net's next deadline."""
+    order = [("alice", "hello"), ("bob", "hi")]
+    if first == "bob":
+        order.reverse()
+    for round_ in range(3):
+        for who, text in order:
+            if who == "alice":
+                net.say("alice", f"{text} {round_}")
+                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
+            else:
+                if bob_waits:
+                    net.advance()
+                bob.say(f"{text} {round_}", net.now)
+                net.pump()
+                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n
+                              and (bob.inflight is None or not until_acknowledged))
+            net.run(until=net.now + pause)
+
+
+class ScriptedPeer(NodeShapedPeer):
+    """A sans-IO peer speaking `dialect` (ack-next or first-bit-1), shaped like a Node for Net:
+    the same behaviour as tests/standins/sloppy_daemon.py, minus sockets and stdin."""
+
+    def __init__(self, dialect: str, me: str, peer: tuple[str, int]) -> None:
+        super().__init__(me, peer)
+        self.dialect = dialect
+        self.bit_out = self.bit_in = 1 if dialect == "first-bit-1" else 0
+
+    @property
+    def chat_bit(self) -> int:
+        return self.bit_out
 
     def receive(self, data: bytes, source: tuple[str, int], now: float) -> None:
         dg = wire.decode(data)
@@ -382,24 +443,6 @@ class ScriptedPeer:
                 self.bit_out ^= 1
         self._pump(now)
 
-    def handle_timer(self, now: float) -> None:
-        if self.inflight is not None and self.deadline is not None and now >= self.deadline:
-            self.deadline = now + T
-            self.out.append((self.peer, self.inflight))
-
-    def get_timer(self) -> float | None:
-        return self.deadline
-
-    def datagrams_to_send(self) -> list[tuple[tuple[str, int], wire.Datagram]]:
-        out, self.out = self.out, []
-        return out
-
-    def events(self) -> list[ev.Event]:
-        return []
-
-    def notes(self) -> list[str]:
-        return []
-
 
 @pytest.mark.parametrize("dialect", ["ack-next", "first-bit-1"])
 def test_a_node_chats_exactly_once_with_a_scripted_dialect_peer_over_a_lossy_path(dialect: str) -> None:
@@ -414,19 +457,8 @@ def test_a_node_chats_exactly_once_with_a_scripted_dialect_peer_over_a_lossy_pat
     net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
     net.accept("alice")
     net.run_until(lambda: bob.chatting)
-    order = [("alice", "hello"), ("bob", "hi")]
-    if dialect == "first-bit-1":
-        order.reverse()
-    for round_ in range(3):
-        for who, text in order:
-            if who == "alice":
-                net.say("alice", f"{text} {round_}")
-                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
-            else:
-                net.advance()  # a moment after the handshake: not mistaken for a straggler
-                bob.say(f"{text} {round_}", net.now)
-                net.pump()
-                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n)
+    # (bob speaks a moment after the handshake: not mistaken for a straggler)
+    take_turns(net, bob, "bob" if dialect == "first-bit-1" else "alice", bob_waits=True)
     net.run(until=net.now + 10 * T)
     assert net["alice"].dialect == dialect
     assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
@@ -524,37 +556,22 @@ def test_fin_err_is_malformed_for_a_peer_not_configured_as_shared_bit() -> None:
     assert net["alice"].counters()["malformed"] == 1 and net["alice"].busy
 
 
-class SharedBitPeer:
+class SharedBitPeer(NodeShapedPeer):
     """A sans-IO peer with one bit for both directions, starting at 1 after the handshake, that
     drops a chat datagram with another bit without an ACK (tests/standins, dialect shared-bit-1).
     `late_copy`: once a message of its is acknowledged, it still re-sends it once when its timer
     runs out (the race of the student daemon this dialect comes from)."""
 
     def __init__(self, me: str, peer: tuple[str, int], *, late_copy: bool = False) -> None:
-        self.me, self.peer = me, peer
+        super().__init__(me, peer)
         self.late_copy = late_copy
         self.late: tuple[wire.Datagram, float] | None = None
         self.bit = 0
-        self.inflight: wire.Datagram | None = None
-        self.deadline: float | None = None
-        self.outbox: list[str] = []
-        self.out: list[tuple[tuple[str, int], wire.Datagram]] = []
-        self.shown: list[str] = []
-        self.chatting = self.accepting = False
-        self.busy = True
+        self.accepting = False
 
-    def invite(self, now: float) -> None:
-        self.inflight, self.deadline = wire.control(Op.SYN, 0, self.me), now + T
-        self.out.append((self.peer, self.inflight))
-
-    def say(self, text: str, now: float) -> None:
-        self.outbox.append(text)
-        self._pump(now)
-
-    def _pump(self, now: float) -> None:
-        if self.inflight is None and self.outbox and self.chatting:
-            self.inflight, self.deadline = wire.chat(self.bit, self.me, self.outbox.pop(0)), now + T
-            self.out.append((self.peer, self.inflight))
+    @property
+    def chat_bit(self) -> int:
+        return self.bit
 
     def receive(self, data: bytes, source: tuple[str, int], now: float) -> None:
         dg = wire.decode(data)
@@ -579,25 +596,13 @@ class SharedBitPeer:
         self._pump(now)
 
     def handle_timer(self, now: float) -> None:
-        if self.inflight is not None and self.deadline is not None and now >= self.deadline:
-            self.deadline = now + T
-            self.out.append((self.peer, self.inflight))
+        super().handle_timer(now)
         if self.late is not None and now >= self.late[1]:
             self.out.append((self.peer, self.late[0]))
             self.late = None
 
     def get_timer(self) -> float | None:
         return min((t for t in (self.deadline, self.late and self.late[1]) if t is not None), default=None)
-
-    def datagrams_to_send(self) -> list[tuple[tuple[str, int], wire.Datagram]]:
-        out, self.out = self.out, []
-        return out
-
-    def events(self) -> list[ev.Event]:
-        return []
-
-    def notes(self) -> list[str]:
-        return []
 
 
 @pytest.mark.parametrize("first", ["alice", "bob"])
@@ -619,18 +624,7 @@ def test_a_configured_node_chats_exactly_once_with_a_shared_bit_peer_losing_chat
     net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
     net.accept("alice")
     net.run_until(lambda: bob.chatting and bool(net.events("alice", ev.ChatStarted)))
-    order = [("alice", "hello"), ("bob", "hi")]
-    if first == "bob":
-        order.reverse()
-    for round_ in range(3):
-        for who, text in order:
-            if who == "alice":
-                net.say("alice", f"{text} {round_}")
-                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
-            else:
-                bob.say(f"{text} {round_}", net.now)
-                net.pump()
-                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n and bob.inflight is None)
+    take_turns(net, bob, first, until_acknowledged=True)
     net.run(until=net.now + 10 * T)
     assert net["alice"].dialect == "shared-bit (set by configuration)"
     assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
@@ -665,19 +659,7 @@ def test_a_late_copy_of_the_shared_bit_peers_acknowledged_message_is_not_shown_a
     net.nodes["bob"] = bob  # type: ignore[assignment]
     net.start("alice", "bob")
     net.run_until(lambda: bob.chatting and bool(net.events("alice", ev.ChatStarted)))
-    order = [("alice", "hello"), ("bob", "hi")]
-    if first == "bob":
-        order.reverse()
-    for round_ in range(3):
-        for who, text in order:
-            if who == "alice":
-                net.say("alice", f"{text} {round_}")
-                net.run_until(lambda n=round_ + 1: len(net.delivered("alice")) == n)
-            else:
-                bob.say(f"{text} {round_}", net.now)
-                net.pump()
-                net.run_until(lambda n=round_ + 1: len(net.received("alice")) == n)
-            net.run(until=net.now + 0.6 * T)  # turns 3 s apart: a late copy comes after the next turn
+    take_turns(net, bob, first, pause=0.6 * T)  # turns 3 s apart: a late copy comes after the next turn
     net.run(until=net.now + 10 * T)
     assert net.received("alice") == [f"hi {i}" for i in range(3)], net.ladder()
     assert bob.shown == [f"hello {i}" for i in range(3)], net.ladder()
