@@ -232,6 +232,10 @@ def test_a_detached_grandchild_holding_the_pipes_leaves_no_transport_open(tmp_pa
      "invitation", {"ip": "10.1.1.1"}),
     ("course-reference", "connected|username=alice", "chat_started", {"user": "alice"}),
     ("course-reference", "message|username=alice|text=a|b", "message", {"user": "alice", "text": "a|b"}),
+    ("dfoddav2-networking-ii", "RECV bob: hi alice", "message", {"user": "bob", "text": "hi alice"}),
+    ("dfoddav2-networking-ii", "Chat connection established with bob.", "chat_started", {"user": "bob"}),
+    ("dfoddav2-networking-ii", "CONNECT User alice\x00\x00 wants to start a chat", "invitation",
+     {"user": "alice"}),
 ])
 def test_shipped_profiles_read_their_clients_lines(profile: str, line: str, kind: str,
                                                    fields: dict[str, str | None]) -> None:
