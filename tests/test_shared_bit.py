@@ -33,6 +33,7 @@ from tests.standins import profile_path
 ROOT = Path(__file__).resolve().parent.parent
 INTEROP = ROOT / "sim" / "conform" / "interop"
 STANDIN = "standin-shared-bit-1"
+TOLD = ROOT / "sim" / "conform" / "interop-shared-bit"  # the interop chats, ours told (README)
 
 
 def _folder(tmp_path: Path) -> Path:
@@ -57,9 +58,9 @@ SIDES = [("bob", "alice"), ("alice", "bob")]  # (the stand-in, our daemon): we i
 @pytest.mark.parametrize(("standin", "ours"), SIDES, ids=["we-invite", "it-invites"])
 def test_told_our_daemon_chats_with_a_shared_bit_daemon_both_ways_in_both_orders(
         tmp_path: Path, name: str, standin: str, ours: str) -> None:
-    """The shipped chats of sim/conform/interop/shared-bit/ (README: whichever host is ours is told
+    """The shipped chats of sim/conform/interop-shared-bit/ (README: whichever host is ours is told
     the other speaks shared-bit), with the stand-in cast as the other host."""
-    sc = cast(load_scenario(INTEROP / "shared-bit" / f"{name}.yaml"), {standin: STANDIN})
+    sc = cast(load_scenario(TOLD / f"{name}.yaml"), {standin: STANDIN})
     assert dict(next(h for h in sc.hosts if h.name == ours).peer_dialects) == {standin: "shared-bit"}
     outcome = _run(sc, tmp_path)
     assert outcome.status == PASS, _report(outcome)
