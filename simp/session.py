@@ -943,7 +943,7 @@ class Session:
         handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
         if self._cut_fin_ack_until is not None and dg.seq == 0:
             self._cut_fin_ack_until = None
-            return "ACK of our withdrawal's FIN, after a crossing SYN cut it short"
+            return "ACK of our FIN, cut short by the peer's SYN (`awaits_ack_of_our_fin`)"
         if self._declined and dg.seq == 0 and self._unconfirmed is None:
             self._decline_acked_at = now  # (see `takes_syn`)
             self._last_repeat_at = None if self.awaits_ack_of_our_fin(now) else self._last_repeat_at
