@@ -294,9 +294,6 @@ class Node:
         instead, it told the peer's new invitation "declined" (explorer seed 7260; seeds 1072 and
         1310, which an earlier rule here answered, stay fixed: tests/explore_regressions)."""
         ended = self._ended.get(source)
-        repeat = ended is not None and dg.is_control(Op.SYN) and (
-            (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
-            or extension.repeats(ended, dg))  # (a copy of its own SYN is its straggler)
         if self.current is not None and self.current.peer == source:
             if self.current.held and ended is not None and ended.withdrawing:
                 if not dg.is_control(Op.SYN):
@@ -310,7 +307,9 @@ class Node:
                     (dg.seq == 0 and ended.awaits_ack_of_our_fin(now)) or not self.current.uses_ack(dg, now)):
                 return ended  # (Session.awaits_ack_of_our_fin, Session.uses_ack)
             return self.current
-        if ended is not None and dg.is_control(Op.SYN) and not repeat:
+        if ended is not None and dg.is_control(Op.SYN) and not (
+                (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
+                or extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
             return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
 
@@ -386,10 +385,9 @@ class Node:
 
     def _remember_stray_fin(self, source: ev.Address, seq: int, now: float) -> None:
         """Our next invitation to `source` must know that copies of this FIN may still come
-        (Session.initiate `stray_fin`); once (retries + 1.5) timeouts have passed, none can, and
-        beyond 4096 addresses those are forgotten, so the memory stays bounded."""
-        session = self.config.session
-        span = (session.retries + 1.5) * session.timeout
+        (Session.initiate `stray_fin`); once SessionConfig.fin_copies_span has passed, none can,
+        and beyond 4096 addresses those are forgotten, so the memory stays bounded."""
+        span = self.config.session.fin_copies_span
         first = self._stray_fins.get(source)
         if first is not None and now <= first[0] + span:
             return

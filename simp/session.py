@@ -94,6 +94,13 @@ class SessionConfig:
                 or self.max_queued < 1):
             raise ValueError(f"invalid session configuration: {self}")
 
+    @property
+    def fin_copies_span(self) -> float:
+        """How long after a peer's FIN first reached us a copy of it may still come: the peer
+        re-sends it every timeout until our ACK arrives, at most `retries` times (as we do), each
+        copy delayed under half a timeout (`Session._follow`)."""
+        return (self.retries + 1.5) * self.timeout
+
 
 class State(enum.Enum):
     SYN_SENT = "syn-sent"  # we invited; waiting for SYN+ACK, FIN or ERR
@@ -216,7 +223,7 @@ class Session:
         session._follow(previous)
         if previous is None and stray_fin is not None:
             session._old_fin_seq = stray_fin[1]
-            session._old_fin_until = stray_fin[0] + (config.retries + 1.5) * config.timeout
+            session._old_fin_until = stray_fin[0] + config.fin_copies_span
         session._expire_at = now + config.invite_expiry
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
         since = None
@@ -267,8 +274,7 @@ class Session:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
             self._old_fin_seq = previous.first_peer_fin_seq
-            self._old_fin_until = None if first is None else first + (self.config.retries + 1.5) * \
-                self.config.timeout
+            self._old_fin_until = None if first is None else first + self.config.fin_copies_span
 
     def tells_invitations_apart(self) -> bool:
         """Does this chat's peer tell a new invitation from a repeat of an old one by what the
@@ -540,7 +546,7 @@ class Session:
         invitation to take the peer's re-sent FIN, whose copies before had all been lost, for a
         decline (explorer seed 1242)."""
         if self._peer_may_send_fin and self.first_peer_fin_at is not None:
-            self._linger_at_least(self.first_peer_fin_at + (self.config.retries + 1.5) * self.config.timeout)
+            self._linger_at_least(self.first_peer_fin_at + self.config.fin_copies_span)
 
     def _linger_at_least(self, until: float) -> None:
         """An ended session (CLOSED) still answers its peer until `until` at least."""
