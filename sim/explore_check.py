@@ -11,13 +11,14 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
   "chat started" at most once per chat;
 - agreement of the two sides' notices: "declined" only when the peer declined, and then not
   "no answer"; "no answer" only when the invitation was shown to the peer (or the peer was down,
-  or none of its SYNs reached the peer);
+  or none of its SYNs reached the peer); "no clear answer" (declined or no answer) only when a
+  FIN 0 of the peer reached the inviter while a copy of an earlier one could still come;
   "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
   killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
   inviter gave up (quit, or its client or daemon went after the SYN left) or the invitation
   expired; the inviter is never told the invited side's
   wording; an invitation is shown once per `start`, and one whose SYNs keep arriving is shown or
-  refused, never ignored; crossing invitations end in neither "declined" nor "no answer";
+  refused, never ignored; crossing invitations end in neither "declined" nor "(no clear) answer";
 - the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
 - the end: every daemon free (or down) and quiet, no harness error.
 
@@ -36,6 +37,7 @@ from simp.events import EndReason
 
 END_KINDS = tuple(reason.text for reason in EndReason)
 INVITED_WITHDRAWN = EndReason.WITHDRAWN.text  # the invited side's wording
+UNCLEAR = EndReason.UNCLEAR.text  # "no clear answer": declined, or no answer; the wire cannot tell
 LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
@@ -355,6 +357,10 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                                  f"and its FIN reached {host} at {heard:.3f}s")
                 elif reached and not shown:
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
+            if end == UNCLEAR:
+                shown = any(n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
+                            for n in log.notices.get(p, []))
+                found += _unclear_answer(log, by_host, where, a, shown or bool(declined_at))
             if end == "declined" and declined_at:
                 found += _late_decline(log, where, host, p, declined_at[0], a.end.t, a.start)
     found += _ignored_invitations(log, by_host)
@@ -479,6 +485,28 @@ def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float
     return []
 
 
+def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, a: Attempt,
+                    answered: bool) -> list[str]:
+    """"No clear answer" is the truth only where plain SIMP's wire could not tell: a FIN 0 of the
+    peer reached the inviter during the invitation, while a copy of an earlier FIN 0 of the peer
+    could still come (one reached it within the span such a FIN is re-sent before the invitation
+    began), and the peer declined it or was shown it (a SYN reaching a peer that showed nothing
+    is answered by neither)."""
+    assert a.end is not None
+    host, peer = a.host, a.peer
+    span = (RETRIES + 2) * log.timeout
+    came = [f.arrived for f in log.fins if f.src == peer and f.dst == host and f.seq == 0
+            and f.arrived is not None and a.start - span <= f.arrived <= a.end.t]
+    # (one FIN arriving at the instant the invitation began is either; it cannot be both)
+    if not any(a.start <= t for t in came):
+        return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
+    if not any(t <= a.start for t in came) or len(came) < 2:
+        return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
+    if not answered and _reached(log, by_host, a):
+        return [f"{where}: told {UNCLEAR!r} but {peer} was never shown the invitation"]
+    return []
+
+
 def _invitation_violations(log: RunLog) -> list[str]:
     """Each invitation shown comes from one `start` of the inviter: never shown twice."""
     found = []
@@ -510,7 +538,7 @@ def _crossing_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
             if _cut_between(log, att.peer, att.start, att.end.t) or _actions(
                     log, att.peer, ("quit", "decline"), att.start, att.end.t):
                 continue  # the peer was killed, or its user gave up the chat it had asked for
-            if att.end.kind in ("declined", "no answer"):
+            if att.end.kind in ("declined", "no answer", UNCLEAR):
                 found.append(f"crossing invitations: {host} was told {att.end.kind!r} although both users "
                              f"asked for the chat")
     return found

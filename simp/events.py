@@ -26,6 +26,8 @@ class EndReason(enum.IntEnum):
     WITHDRAWN = 8  # an invitation to us was abandoned by the inviter (also after our accept,
     # before the chat began: its FIN before the handshake's ACK) or expired
     WITHDRAWN_BY_US = 9  # our user withdrew our invitation (the inviter's side of WITHDRAWN)
+    UNCLEAR = 10  # our invitation expired after a FIN 0 that plain SIMP cannot tell apart: the
+    # peer's decline, or a re-sent copy of the previous chat's FIN (Session._on_fin_refused)
 
     @property
     def text(self) -> str:
@@ -42,6 +44,7 @@ _REASON_TEXT = {
     EndReason.SHUTDOWN: "daemon shutting down",
     EndReason.WITHDRAWN: "invitation withdrawn",
     EndReason.WITHDRAWN_BY_US: "our invitation withdrawn",
+    EndReason.UNCLEAR: "no clear answer",
 }
 
 

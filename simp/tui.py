@@ -76,6 +76,8 @@ END_NOTICES = {
     ev.EndReason.SHUTDOWN: "chat ended: daemon shutting down",
     ev.EndReason.WITHDRAWN: "invitation from {user} withdrawn",
     ev.EndReason.WITHDRAWN_BY_US: "invitation to {host} withdrawn",
+    ev.EndReason.UNCLEAR: "no clear answer from {host}: it may have declined (a FIN came that SIMP "
+                          "cannot tell from the last chat's)",
 }
 MAX_LINE = wire.MAX_PAYLOAD  # no longer line can ever be sent: refused while it is read
 

@@ -160,6 +160,26 @@ def test_a_decline_step_begun_before_the_last_chat_ended_answers_the_next_invita
     assert "told 'no answer' although alice declined at 31.000s and its FIN reached bob at 31.000s" in found
 
 
+def test_no_clear_answer_only_where_the_wire_could_not_tell() -> None:
+    """Explorer seeds 5237, 10399, 10838: bob's decline reached alice right after an earlier
+    exchange whose FIN 0 bob may still re-send, and every question alice asked to tell the two
+    apart was lost.  "No clear answer" is then the truth; without the earlier FIN it is not."""
+    lines = ["0 bob > start alice", "0 alice * invitation bob", "0 bob > quit",
+             "0 bob * our invitation withdrawn", "0 alice * invitation withdrawn",
+             "1 alice > start bob", "5 bob * invitation alice", "5 bob > decline", "5 bob * declined",
+             "61 alice * no clear answer"]
+    old_fin, decline = Sent(0.0, "bob", "alice", 0, 0.0), Sent(5.0, "bob", "alice", 0, 5.0)
+    reached = (Sent(5.0, "alice", "bob", 0, 5.0),)
+    assert violations(log_of(lines, fins=(old_fin, decline), syns=reached)) == []
+    assert "no FIN of an earlier chat with bob could still come" in _one(lines, fins=(decline,), syns=reached)
+    assert "but no FIN of bob reached it" in _one(lines, fins=(old_fin,), syns=reached)
+    not_shown = [*lines[:6], "61 alice * no clear answer"]
+    assert "bob was never shown the invitation" in _one(not_shown, fins=(old_fin, decline), syns=reached)
+    # what "no answer" would have said here is a disagreement
+    no_answer = [*lines[:-1], "61 alice * no answer"]
+    assert "told 'no answer' although bob declined" in _one(no_answer, fins=(old_fin, decline), syns=reached)
+
+
 def test_no_answer_to_an_invitation_whose_syns_were_all_lost_is_the_truth() -> None:
     """Explorer seed 846: all 12 SYNs of alice's invitation were lost; bob could not show it."""
     lines = ["0 alice > start bob", "60 alice * no answer"]

@@ -59,6 +59,7 @@ local END_REASONS = {
     [1] = "QUIT", [2] = "PEER_LEFT", [3] = "NOT_ANSWERING", [4] = "NO_ANSWER",
     [5] = "DECLINED", [6] = "REFUSED", [7] = "SHUTDOWN", [8] = "WITHDRAWN",
     [9] = "WITHDRAWN_BY_US",
+    [10] = "UNCLEAR",
 }
 local INT_SIZE = { u8 = 1, u16 = 2, u32 = 4 }
 local INT_FIELD = { u8 = ProtoField.uint8, u16 = ProtoField.uint16, u32 = ProtoField.uint32 }
