@@ -666,6 +666,33 @@ def test_unanswered_invitation_expires_the_initiator_sends_fin_and_reports_no_an
     settle(net)
 
 
+def test_a_decline_never_told_from_the_last_chats_fin_expires_as_no_clear_answer() -> None:
+    """Right after bob withdrew an invitation to alice (his FIN 0 may still be re-sent), bob's
+    decline of alice's invitation reads as that FIN or the decline: alice asks again, and with
+    every question lost she is told "no clear answer", never "no answer" (explorer seed 5237)."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.quit("bob")
+    assert net.reasons("alice") == [EndReason.WITHDRAWN]
+    net.start("alice", "bob")
+    assert len(net.events("bob", ev.Invitation)) == 1
+    net.drop(src="alice", label="SYN", nth=None)  # every question alice asks is lost
+    net.decline("bob")
+    net.run_until(lambda: len(net.ended("alice")) == 2)
+    assert net.reasons("alice") == [EndReason.WITHDRAWN, EndReason.UNCLEAR]
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US, EndReason.DECLINED]
+    settle(net)
+
+
+def test_the_same_decline_between_strangers_is_told_at_once() -> None:
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.drop(src="alice", label="SYN", nth=None)
+    net.decline("bob")
+    assert net.reasons("alice") == [EndReason.DECLINED]
+    settle(net)
+
+
 def test_responder_withdraws_an_invitation_that_outlives_the_expiry() -> None:
     net = Net("alice", "bob")
     net.drop(src="alice", label="FIN", nth=None)
