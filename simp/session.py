@@ -1178,6 +1178,22 @@ class Session:
             self._refuse(DECLINE_MEMORY, now)
         self._end(ev.EndReason.SHUTDOWN, now, fin=True)
 
+    def inherit_refusal(self, older: Session) -> None:
+        """This session ended while `older`, an ended chat with the same peer in which our user
+        refused the peer's invitation, still lingered, and replaces it (the node keeps one per
+        peer): keep that refusal's memory (`takes_syn`), so the peer's SYNs that repeat the
+        refused invitation still get FIN, not a second showing of it.  Typically our user
+        declined, then invited the peer and withdrew (the peer, crossed, went back to inviting;
+        explorer seeds 11761 and 10838).  Our own invitation's SYNs are over, so nothing of this
+        session is mistaken for that refusal's."""
+        if not older._declined or self._declined:
+            return
+        self._declined, self._refused_at = True, older._refused_at
+        self._decline_memory = older._decline_memory
+        self._decline_acked_at, self._last_repeat_at = older._decline_acked_at, older._last_repeat_at
+        if older._linger_until is not None:
+            self._linger_at_least(older._linger_until)
+
     def _refuse(self, memory: float, now: float) -> None:
         """Our FIN refuses the peer's invitation: remember it for `memory` timeouts (`takes_syn`)."""
         self._declined, self._decline_memory, self._refused_at = True, memory, now
