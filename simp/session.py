@@ -943,8 +943,10 @@ class Session:
             if self._declined:  # the inviter completed the handshake, or acknowledged our FIN:
                 self._decline_acked_at = now  # the memory runs from here either way (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
-        if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
-            self._decline_acked_at = now  # ACK: the FIN refused the invitation
+        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation,
+            self._decline_acked_at = now  # and its memory runs from the inviter's latest news
+            # (explorer seed 13724: kept from a first ACK taken for the handshake's, the memory
+            # ended before the inviter's next question, shown as a new invitation)
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -1084,6 +1086,11 @@ class Session:
         our daemon answers its next datagram as a stranger's.  The ACK of our FIN 0 may still be
         on its way: the first ACK 0 within a timeout goes to this ended session
         (`awaits_ack_of_our_fin`), not into the new handshake."""
+        if self._declined and not self._began:
+            # our user quit an accepted invitation before the handshake's ACK: a repeat of the
+            # invitation we refused, answered at once as after a decline, so an inviter asking
+            # whether our FIN was its answer hears it (`_on_fin_refused`; explorer seed 13724)
+            return self._on_syn_after_decline(dg, now)
         if not self._began or self._began_at is not None:  # (`_forget_the_start`)
             return "SYN while we leave (a late copy of this chat's handshake?)"
         if self._inflight is not None and self._inflight.seq == 0:

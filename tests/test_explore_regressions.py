@@ -14,7 +14,8 @@ Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000
 10000-19999); 12533 is a schedule the checker misjudged (one SYN reaching a peer still in the chat
 need not be shown).  5237 failed on fe37bdc ("no answer" where the wire could not tell; now "no
 clear answer"), 11761 on 667e265 (a decline's memory forgotten when the decliner's own crossing
-invitation, withdrawn, replaced it).
+invitation, withdrawn, replaced it), 13724 on d6f5683 (after quitting an accepted invitation, the
+inviter's questions went unanswered and the refusal's memory ran from a stale ACK).
 """
 
 from __future__ import annotations
