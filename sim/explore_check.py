@@ -511,18 +511,42 @@ def _invitation_violations(log: RunLog) -> list[str]:
     """Each invitation shown comes from one `start` of the inviter: never shown twice."""
     found = []
     for host, notices in log.notices.items():
-        used: set[int] = set()
+        shown_at: dict[int, float] = {}  # the inviter's `start` step -> when it was (last) shown
         for n in notices:
             if n.kind != "invitation":
                 continue
             starts = [i for i, s in enumerate(log.steps) if s.host == n.text and s.done
-                      and s.action == f"start {host}" and s.t <= n.t + 1e-9 and i not in used]
-            if not starts:
+                      and s.action == f"start {host}" and s.t <= n.t + 1e-9 and i not in shown_at]
+            if starts:
+                shown_at[starts[0]] = n.t
+                continue
+            again = _superseded_refusal(log, host, n, shown_at)
+            if again is None:
                 found.append(f"{host} was shown an invitation from {n.text} at {n.t:.3f}s that no new "
                              f"'start' explains (the same invitation shown twice?)")
             else:
-                used.add(starts[0])
+                shown_at[again] = n.t
     return found
+
+
+def _superseded_refusal(log: RunLog, host: str, n: Notice, shown_at: dict[int, float]) -> int | None:
+    """May `host` be shown again the invitation it was shown before (returned: its `start` step)?
+
+    Yes when, since it was last shown, `host`'s user invited the inviter itself while that
+    invitation was still open: both users then asked for the chat (the crossing rule starts it),
+    which undoes an earlier decline.  If `host` withdraws its own invitation after that, the
+    inviter's still stands, unrefused, and showing it again is the truth (explorer seeds 11761,
+    10838: the decliner invited its inviter, which took it for a crossing, then withdrew)."""
+    inviter = n.text
+    for i, t_prev in shown_at.items():
+        if log.steps[i].host != inviter:
+            continue
+        ended = any(m.kind in END_KINDS and t_prev <= m.t < n.t for m in log.notices.get(inviter, []))
+        own_start = any(s.host == host and s.done and s.action == f"start {inviter}" and t_prev <= s.t <= n.t
+                        for s in log.steps)
+        if own_start and not ended:
+            return i
+    return None
 
 
 def _crossing_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:

@@ -436,7 +436,6 @@ class Node:
                 session, self.current = self.current, None
                 if not session.finished:  # (finished at once: it never went out, Session.unheard)
                     if session.peer in self._ended:  # an older chat with the same peer, still lingering
-                        session.inherit_refusal(self._ended[session.peer])
                         self._forget(session.peer)
                     self._ended[session.peer] = session
                     self._touched.add(session.peer)

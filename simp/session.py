@@ -473,7 +473,7 @@ class Session:
             else:
                 self._tries += 1
                 self.retransmissions += 1
-            self._retx_at = now + self.config.timeout
+            self._retx_at = now + self._retransmit_interval()
             self._outbox.append(self._inflight)
             return
         self._stop_retransmitting()
@@ -671,8 +671,20 @@ class Session:
         if self._inflight is not None:
             self._outbox.append(self._inflight)
             self.retransmissions += 1
-            self._retx_at = now + self.config.timeout
+            self._retx_at = now + self._retransmit_interval()
         self._answer_due_until = now + self.config.timeout / 2
+
+    def _retransmit_interval(self) -> float:
+        """A timeout; half of one for our SYN while a FIN 0 we could not tell from an older one is
+        unanswered (`_on_fin_refused`).  A peer that declined remembers it DECLINE_MEMORY
+        timeouts after our last question it heard, and then shows the next one as a new
+        invitation: asked every half timeout, seven questions in a row must be lost for that,
+        not three (explorer seeds 11988, 13459).  Only the SYN is re-sent sooner, only in that
+        state, and its answer is judged as before (a FIN within half a timeout of a question
+        asked when a FIN came)."""
+        if self.state is State.SYN_SENT and self._unclear_fin:
+            return self.config.timeout / 2
+        return self.config.timeout
 
     def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
         """INVITED: the inviter gave up before our user decided (its FIN carries seq 0; a FIN 1
@@ -1184,22 +1196,6 @@ class Session:
         if self.state is State.INVITED:
             self._refuse(DECLINE_MEMORY, now)
         self._end(ev.EndReason.SHUTDOWN, now, fin=True)
-
-    def inherit_refusal(self, older: Session) -> None:
-        """This session ended while `older`, an ended chat with the same peer in which our user
-        refused the peer's invitation, still lingered, and replaces it (the node keeps one per
-        peer): keep that refusal's memory (`takes_syn`), so the peer's SYNs that repeat the
-        refused invitation still get FIN, not a second showing of it.  Typically our user
-        declined, then invited the peer and withdrew (the peer, crossed, went back to inviting;
-        explorer seeds 11761 and 10838).  Our own invitation's SYNs are over, so nothing of this
-        session is mistaken for that refusal's."""
-        if not older._declined or self._declined:
-            return
-        self._declined, self._refused_at = True, older._refused_at
-        self._decline_memory = older._decline_memory
-        self._decline_acked_at, self._last_repeat_at = older._decline_acked_at, older._last_repeat_at
-        if older._linger_until is not None:
-            self._linger_at_least(older._linger_until)
 
     def _refuse(self, memory: float, now: float) -> None:
         """Our FIN refuses the peer's invitation: remember it for `memory` timeouts (`takes_syn`)."""

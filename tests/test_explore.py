@@ -130,6 +130,20 @@ def test_notice_agreement_and_wording() -> None:
     assert "'chat started' 2 times" in _one(chat_started_twice)
 
 
+def test_an_invitation_shown_again_after_the_decliner_invited_its_inviter_is_no_repeat() -> None:
+    """Explorer seeds 11761, 10838: bob declined alice's invitation, then invited alice himself
+    while hers was still open (she took it for a crossing) and withdrew.  Her invitation still
+    stands, unrefused: shown again, it is the truth.  Once she was told how hers ended, or
+    without bob's own invitation, a second showing is a repeat."""
+    lines = ["0 alice > start bob", "0 bob * invitation alice", "1 bob > decline", "1 bob * declined",
+             "10 bob > start alice", "10 bob > quit", "10 bob * our invitation withdrawn",
+             "15 bob * invitation alice"]
+    assert not [v for v in violations(log_of(lines)) if "shown twice" in v]
+    assert "no new 'start' explains" in _one([*lines[:4], "15 bob * invitation alice"])
+    told = [*lines[:4], "5 alice * declined", *lines[4:]]
+    assert "no new 'start' explains" in _one(told)
+
+
 def test_a_decline_of_an_earlier_invitation_does_not_answer_the_next() -> None:
     """Explorer seed 749: alice's first SYN reached bob late, so bob still showed that invitation
     when alice's expired; bob declined it at the instant alice invited again.  Her second
@@ -439,6 +453,21 @@ def test_a_written_violation_replays(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert violations(run_log(again, schedule)) == problems
     assert replay([path]) == 1  # python -m sim explore --replay: the same violations
     assert problems[0] in capsys.readouterr().out
+
+
+def test_a_written_three_host_schedule_expects_no_delivery_it_cannot_know() -> None:
+    """With three hosts who said what to whom is not written down: an empty `delivered` list per
+    host made the file fail as a scenario once a message got through (explorer seed 13459)."""
+    from sim.explore import _written
+    from sim.runner import run_scenario
+
+    steps = ("alice: start bob", "bob: accept", "alice: say a1-1", "alice: quit")
+    schedule = Schedule(1, ("alice", "bob", "carol"), (), steps, final={"alice": "free", "bob": "free"})
+    text = _written(schedule, ["why"], "test")
+    assert "delivered:" not in text
+    assert run_scenario(parse_scenario(text, "found.yaml")).passed
+    two = Schedule(1, ("alice", "bob"), (), schedule.steps, final={"alice": "free", "bob": "free"})
+    assert "bob: [a1-1]" in _written(two, ["why"], "test")
 
 
 def test_the_known_limit_over_a_reordering_path_is_counted_per_message() -> None:
