@@ -173,6 +173,7 @@ class FramedSession(Session):
         self._x_framed: list[Datagram] = []  # tagged output, oldest first
         self._x_mode_note: str | None = None
         self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
+        self._x_other_syn = False  # ...or is a SYN offering another chat-id (`_syn_opens_another_chat`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
 
     def offer(self, chat_id: str) -> None:
@@ -249,12 +250,13 @@ class FramedSession(Session):
         if refused:
             return f"{PROTOCOL}: {refused}"
         inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
-        self._x_tagged = tag is not None  # (a tag of another chat never gets this far)
+        self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
         self._x_heard_tag |= self._x_tagged
+        self._x_other_syn = dg.is_control(Op.SYN) and names_another_chat(self, dg)
         try:
             reason = super().handle_datagram(inner, now)
         finally:
-            self._x_tagged = False
+            self._x_tagged = self._x_other_syn = False
         out = super().datagrams_to_send()
         if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
             self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
@@ -266,6 +268,11 @@ class FramedSession(Session):
         decline memory answers only SYNs with the declined chat's id (`names_another_chat`), so
         our next invitation need not wait for that memory to pass (Session.initiate)."""
         return self.mode is Mode.EXTENDED or self._x_heard_tag
+
+    def _syn_opens_another_chat(self) -> bool:
+        """The SYN being handled offers another chat-id than this extended chat's: a new
+        invitation (`names_another_chat`), not a copy of this chat's handshake."""
+        return self._x_other_syn
 
     def _names_this_chat(self, dg: Datagram) -> bool:
         """A tagged datagram the framing lets through is this chat's: a FIN 0 answering our SYN is

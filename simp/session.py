@@ -282,6 +282,11 @@ class Session:
         SYN carries?  Never in SIMP; a framing layer with chat-ids (simp.extension) may."""
         return False
 
+    def _syn_opens_another_chat(self) -> bool:
+        """Does the SYN being handled name a chat other than this one?  Never in SIMP; a framing
+        layer with chat-ids (simp.extension) answers for it: then it is a new invitation."""
+        return False
+
     def _names_this_chat(self, dg: Datagram) -> bool:
         """Did `dg` come with proof that it belongs to this chat, not an earlier one with the same
         peer?  Never in SIMP (its header has no room for it); a framing layer that carries
@@ -1098,12 +1103,14 @@ class Session:
         our daemon answers its next datagram as a stranger's.  The ACK of our FIN 0 may still be
         on its way: the first ACK 0 within a timeout goes to this ended session
         (`awaits_ack_of_our_fin`), not into the new handshake."""
-        if self._declined and not self._began:
+        if self._syn_opens_another_chat():
+            pass  # a new invitation by its chat-id (SIMPX/1), whenever it comes (explorer seed 15838)
+        elif self._declined and not self._began:
             # our user quit an accepted invitation before the handshake's ACK: a repeat of the
             # invitation we refused, answered at once as after a decline, so an inviter asking
             # whether our FIN was its answer hears it (`_on_fin_refused`; explorer seed 13724)
             return self._on_syn_after_decline(dg, now)
-        if not self._began or self._began_at is not None:  # (`_forget_the_start`)
+        elif not self._began or self._began_at is not None:  # (`_forget_the_start`)
             return "SYN while we leave (a late copy of this chat's handshake?)"
         if self._inflight is not None and self._inflight.seq == 0:
             self._cut_fin_ack_until = now + self.config.timeout
