@@ -478,7 +478,7 @@ class Session:
             else:
                 self._tries += 1
                 self.retransmissions += 1
-            self._retx_at = now + self._retransmit_interval()
+            self._retx_at = now + self.config.timeout
             self._outbox.append(self._inflight)
             return
         self._stop_retransmitting()
@@ -676,20 +676,8 @@ class Session:
         if self._inflight is not None:
             self._outbox.append(self._inflight)
             self.retransmissions += 1
-            self._retx_at = now + self._retransmit_interval()
+            self._retx_at = now + self.config.timeout
         self._answer_due_until = now + self.config.timeout / 2
-
-    def _retransmit_interval(self) -> float:
-        """A timeout; half of one for our SYN while a FIN 0 we could not tell from an older one is
-        unanswered (`_on_fin_refused`).  A peer that declined remembers it DECLINE_MEMORY
-        timeouts after our last question it heard, and then shows the next one as a new
-        invitation: asked every half timeout, seven questions in a row must be lost for that,
-        not three (explorer seeds 11988, 13459).  Only the SYN is re-sent sooner, only in that
-        state, and its answer is judged as before (a FIN within half a timeout of a question
-        asked when a FIN came)."""
-        if self.state is State.SYN_SENT and self._unclear_fin:
-            return self.config.timeout / 2
-        return self.config.timeout
 
     def _on_fin_withdrawn(self, dg: Datagram, now: float) -> str | None:
         """INVITED: the inviter gave up before our user decided (its FIN carries seq 0; a FIN 1
