@@ -948,10 +948,8 @@ class Session:
             if self._declined:  # the inviter completed the handshake, or acknowledged our FIN:
                 self._decline_acked_at = now  # the memory runs from here either way (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
-        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation,
-            self._decline_acked_at = now  # and its memory runs from the inviter's latest news
-            # (explorer seed 13724: kept from a first ACK taken for the handshake's, the memory
-            # ended before the inviter's next question, shown as a new invitation)
+        if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
+            self._decline_acked_at = now  # ACK: the FIN refused the invitation
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -1093,11 +1091,6 @@ class Session:
         (`awaits_ack_of_our_fin`), not into the new handshake."""
         if self._syn_opens_another_chat():
             pass  # a new invitation by its chat-id (SIMPX/1), whenever it comes (explorer seed 15838)
-        elif self._declined and not self._began:
-            # our user quit an accepted invitation before the handshake's ACK: a repeat of the
-            # invitation we refused, answered at once as after a decline, so an inviter asking
-            # whether our FIN was its answer hears it (`_on_fin_refused`; explorer seed 13724)
-            return self._on_syn_after_decline(dg, now)
         elif not self._began or self._began_at is not None:  # (`_forget_the_start`)
             return "SYN while we leave (a late copy of this chat's handshake?)"
         if self._inflight is not None and self._inflight.seq == 0:

@@ -13,11 +13,10 @@ Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000
 4923 and 7260 on 4b08669 (the 10,000 runs after it), 12449 on 5c82fcc and 14495 on b8c6862 (seeds
 10000-19999); 12533 is a schedule the checker misjudged (one SYN reaching a peer still in the chat
 need not be shown).  5237 failed on fe37bdc ("no answer" where the wire could not tell; now "no
-clear answer"), 13724 on d6f5683 (after quitting an accepted invitation, the inviter's questions
-went unanswered and the refusal's memory ran from a stale ACK), 15838 on f837c56 (SIMPX/1: a
-SYN with a new chat-id, from a peer that restarted, was ignored while we were leaving our crossed
-invitation to it); 11761 is a schedule the checker misjudged (an invitation shown again after the
-decliner invited its inviter, which took it for a crossing, and withdrew: that one still stood).
+clear answer"), 15838 on f837c56 (SIMPX/1: a SYN with a new chat-id, from a peer that restarted,
+was ignored while we were leaving our crossed invitation to it); 11761 is a schedule the checker
+misjudged (an invitation shown again after the decliner invited its inviter, which took it for a
+crossing, and withdrew: that one still stood).
 """
 
 from __future__ import annotations
