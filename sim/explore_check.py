@@ -16,9 +16,10 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
   "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
   killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
   inviter gave up (quit, or its client or daemon went after the SYN left) or the invitation
-  expired; the inviter is never told the invited side's
-  wording; an invitation is shown once per `start`, and one whose SYNs keep arriving is shown or
-  refused, never ignored; crossing invitations end in neither "declined" nor "(no clear) answer";
+  expired; the inviter is never told the invited side's wording; an invitation is shown once
+  per `start` (again only after the user it was shown to invited its inviter while it was open,
+  `_superseded_refusal`), and one whose SYNs keep arriving is shown or refused, never ignored;
+  crossing invitations end in neither "declined" nor "(no clear) answer";
 - the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
 - the end: every daemon free (or down) and quiet, no harness error.
 
@@ -345,9 +346,10 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
                     and not _forgot_a_decline(log, host, p, t0)):
                 found.append(f"{where}: told 'declined' but {p} never declined")
+            shown = end in ("no answer", UNCLEAR) and any(
+                n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
+                for n in log.notices.get(p, []))
             if end == "no answer":
-                shown = any(n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
-                            for n in log.notices.get(p, []))
                 # no SYN of it reached the peer (all lost): nothing could be shown, and "no
                 # answer" is then the truth (explorer seed 846: 12 SYNs in a row lost)
                 reached = _reached(log, by_host, a)
@@ -358,8 +360,6 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 elif reached and not shown:
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == UNCLEAR:
-                shown = any(n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
-                            for n in log.notices.get(p, []))
                 found += _unclear_answer(log, by_host, where, a, shown or bool(declined_at))
             if end == "declined" and declined_at:
                 found += _late_decline(log, where, host, p, declined_at[0], a.end.t, a.start)
