@@ -1161,9 +1161,8 @@ def check_spec_promise(users: Users) -> None:
             # this chat's FINs carry one bit; an older chat may still have been re-sending its own
             seq = window[-1].dg.seq if window else None
             fins = [h.time for h in window if h.dg.seq == seq]
-            # gave up: the FIN went out by its timer 1 + RETRIES times, a timeout apart, the last a
-            # timeout before the end (FINs answering the peer's repeated SYNs come in between)
-            gave_up = all(any(abs(t - (when - k * T)) < 1e-9 for t in fins) for k in range(1, RETRIES + 2))
+            last = fins[-1 - RETRIES:]
+            gave_up = len(last) == 1 + RETRIES and [t + T for t in last] == [*last[1:], when]
             if ended.reason in (EndReason.QUIT, EndReason.WITHDRAWN) and fins and not gave_up:
                 heard = [h for h in net.transcript if h.dg.label == "FIN" and h.fate != "dropped"
                          and h.arrival is not None and since <= h.arrival <= when
