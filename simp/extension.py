@@ -253,6 +253,10 @@ class FramedSession(Session):
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
         self._x_heard_tag |= self._x_tagged
         self._x_other_syn = dg.is_control(Op.SYN) and names_another_chat(self, dg)
+        if self._x_other_syn and self.state is State.SYN_ACK_SENT and self.crossed and tag is not None:
+            # the peer restarted and invites us anew while we cross its old invitation: our
+            # SYN+ACK now answers the new one (Session._on_syn_while_answering)
+            self.chat_id = join(self._x_offer, tag.chat_id)
         try:
             reason = super().handle_datagram(inner, now)
         finally:

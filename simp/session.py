@@ -1107,6 +1107,27 @@ class Session:
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
 
+    def _on_syn_while_answering(self, dg: Datagram, now: float) -> str | None:
+        """SYN_ACK_SENT: a SYN from the peer while our SYN+ACK awaits its ACK.
+
+        In SIMP it repeats the invitation we answered (or the one that crossed ours): our
+        retransmission timer answers it.  With chat-ids (SIMPX/1) a SYN naming another chat is a
+        new invitation: the peer no longer has the one our SYN+ACK answers (its daemon restarted;
+        explorer seed 15838, where its answers to our SYN+ACK were all lost and the new SYNs were
+        ignored until its invitation expired).  Crossed, our user invites the peer too, so both
+        still ask for the chat: it crosses again, and our SYN+ACK answers the new chat at once.
+        Otherwise the invitation our user accepted is gone: it ends as withdrawn, and the node
+        shows the new one."""
+        if not self._syn_opens_another_chat():
+            return self._ignore_repeated_syn(dg, now)
+        if self.crossed:
+            self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
+            return None
+        self.peer_lost_chat = True
+        self._stop_retransmitting()
+        self._end(ev.EndReason.WITHDRAWN, now)
+        return None
+
     # -- handlers: user commands -------------------------------------------------------------
 
     def _cmd_accept(self, _: object, now: float) -> None:
@@ -1214,7 +1235,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.INVITED, _I.DECLINE): Session._cmd_decline,
     (_S.INVITED, _I.QUIT): Session._cmd_decline,
     (_S.INVITED, _I.ABORT): Session._cmd_abort,
-    (_S.SYN_ACK_SENT, _I.SYN): Session._ignore_repeated_syn,
+    (_S.SYN_ACK_SENT, _I.SYN): Session._on_syn_while_answering,
     (_S.SYN_ACK_SENT, _I.ACK): Session._on_handshake_ack,
     (_S.SYN_ACK_SENT, _I.SYN_ACK): Session._on_crossed_syn_ack,
     (_S.SYN_ACK_SENT, _I.CHAT): Session._on_chat_completing_handshake,
