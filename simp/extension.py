@@ -174,6 +174,7 @@ class FramedSession(Session):
         self._x_mode_note: str | None = None
         self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
         self._x_other_syn = False  # ...or is a SYN offering another chat-id (`_syn_opens_another_chat`)
+        self._x_recross_id = ""  # ...joined with our offer, for a crossing with it (`_recross`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
 
     def offer(self, chat_id: str) -> None:
@@ -253,10 +254,7 @@ class FramedSession(Session):
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
         self._x_heard_tag |= self._x_tagged
         self._x_other_syn = dg.is_control(Op.SYN) and names_another_chat(self, dg)
-        if self._x_other_syn and self.state is State.SYN_ACK_SENT and self.crossed and tag is not None:
-            # the peer restarted and invites us anew while we cross its old invitation: our
-            # SYN+ACK now answers the new one (Session._on_syn_while_answering)
-            self.chat_id = join(self._x_offer, tag.chat_id)
+        self._x_recross_id = join(self._x_offer, tag.chat_id) if self._x_other_syn and tag else ""
         try:
             reason = super().handle_datagram(inner, now)
         finally:
@@ -272,6 +270,11 @@ class FramedSession(Session):
         decline memory answers only SYNs with the declined chat's id (`names_another_chat`), so
         our next invitation need not wait for that memory to pass (Session.initiate)."""
         return self.mode is Mode.EXTENDED or self._x_heard_tag
+
+    def _recross(self) -> None:
+        """The peer restarted and invites us anew while we cross its old invitation: our SYN+ACK
+        now answers the new chat (Session._on_syn_while_answering)."""
+        self.chat_id = self._x_recross_id
 
     def _syn_opens_another_chat(self) -> bool:
         """The SYN being handled offers another chat-id than this extended chat's: a new

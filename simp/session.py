@@ -185,7 +185,9 @@ class Session:
         self.first_peer_fin_seq: int | None = None  # ...and its bit (the peer re-sends it unchanged)
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
         self._unclear_fin = False  # a FIN 0 came that may be the decline or an old copy (UNCLEAR)
-        self._first_syn_in_chat: float | None = None  # first SYN from the peer since it last spoke
+        # first SYN from the peer since it last spoke (in a chat, `_on_syn_in_chat`), or naming
+        # another chat while our SYN+ACK awaits its ACK (`_on_syn_while_answering`)
+        self._first_syn_in_chat: float | None = None
         self.peer_lost_chat = False  # the peer's SYNs showed it lost the chat (it restarted)
         self._began = False  # the chat was established (the handshake is complete on both sides)
         # ... when we learnt it, for half a timeout (`_forget_the_start`)
@@ -281,6 +283,10 @@ class Session:
         """Does this chat's peer tell a new invitation from a repeat of an old one by what the
         SYN carries?  Never in SIMP; a framing layer with chat-ids (simp.extension) may."""
         return False
+
+    def _recross(self) -> None:
+        """Our crossing SYN+ACK is to answer the peer's new invitation (`_on_syn_while_answering`);
+        nothing to change in SIMP, a framing layer with chat-ids adopts the new chat."""
 
     def _syn_opens_another_chat(self) -> bool:
         """Does the SYN being handled name a chat other than this one?  Never in SIMP; a framing
@@ -568,6 +574,7 @@ class Session:
 
     def _establish(self, now: float) -> None:
         self._began_at = now
+        self._first_syn_in_chat = None  # (a SYN of another chat counted while we answered)
         self._stop_retransmitting()
         self._expire_at = None
         self.state = State.ESTABLISHED
@@ -1117,10 +1124,19 @@ class Session:
         ignored until its invitation expired).  Crossed, our user invites the peer too, so both
         still ask for the chat: it crosses again, and our SYN+ACK answers the new chat at once.
         Otherwise the invitation our user accepted is gone: it ends as withdrawn, and the node
-        shows the new one."""
+        shows the new one.  Only once such SYNs came across half a timeout or more: a late copy of
+        a SYN the peer sent before it restarted also names another chat, and it arrives within
+        half a timeout of being sent (explorer seed 8940: one such copy, taken for a new
+        invitation, undid the chat the peer's new one had just begun)."""
         if not self._syn_opens_another_chat():
             return self._ignore_repeated_syn(dg, now)
+        if self._first_syn_in_chat is None:
+            self._first_syn_in_chat = now
+        if now - self._first_syn_in_chat < self.config.timeout / 2:
+            return "SYN of another chat (a late copy, unless it comes again half a timeout later)"
+        self._first_syn_in_chat = None
         if self.crossed:
+            self._recross()
             self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
             return None
         self.peer_lost_chat = True

@@ -13,9 +13,8 @@ Seeds 1491, 3405 and 4618 failed on commit 8a6dd51 (the last kinds of the 10,000
 4923 and 7260 on 4b08669 (the 10,000 runs after it), 12449 on 5c82fcc and 14495 on b8c6862 (seeds
 10000-19999); 12533 is a schedule the checker misjudged (one SYN reaching a peer still in the chat
 need not be shown).  5237 failed on fe37bdc ("no answer" where the wire could not tell; now "no
-clear answer"), 15838 on f837c56 and 15838-crossed on abacfbb (SIMPX/1: a SYN with a new chat-id,
-from a peer that restarted, was ignored while we were leaving our crossed invitation to it, and
-while our crossing SYN+ACK awaited its ACK); 11761 is a schedule the checker
+clear answer"), 15838 on f837c56 (SIMPX/1: a SYN with a new chat-id, from a peer that restarted,
+was ignored while we were leaving our crossed invitation to it); 11761 is a schedule the checker
 misjudged (an invitation shown again after the decliner invited its inviter, which took it for a
 crossing, and withdrew: that one still stood).
 """
