@@ -1096,8 +1096,9 @@ class Session:
         our daemon answers its next datagram as a stranger's.  The ACK of our FIN 0 may still be
         on its way: the first ACK 0 within a timeout goes to this ended session
         (`awaits_ack_of_our_fin`), not into the new handshake."""
-        if self._syn_opens_another_chat():
-            pass  # a new invitation by its chat-id (SIMPX/1), whenever it comes (explorer seed 15838)
+        if self._syn_opens_another_chat():  # a new invitation by its chat-id (SIMPX/1), whenever
+            if not self._syn_repeated(now):  # it comes (explorer seed 15838), once it is no late copy
+                return "SYN of another chat while we leave (a late copy, unless it comes again)"
         elif not self._began or self._began_at is not None:  # (`_forget_the_start`)
             return "SYN while we leave (a late copy of this chat's handshake?)"
         if self._inflight is not None and self._inflight.seq == 0:
@@ -1106,6 +1107,17 @@ class Session:
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
+
+    def _syn_repeated(self, now: float) -> bool:
+        """Have SYNs naming another chat come across half a timeout, this one included?  A late
+        copy of a SYN the peer sent before it restarted names another chat too, but every copy
+        of it arrives within half a timeout of being sent (explorer seed 8940)."""
+        if self._first_syn_in_chat is None:
+            self._first_syn_in_chat = now
+        if now - self._first_syn_in_chat < self.config.timeout / 2:
+            return False
+        self._first_syn_in_chat = None
+        return True
 
     def _peer_is_in_chat(self) -> None:
         """A datagram only a peer still in this chat sends: forget any SYN seen before it."""
@@ -1130,11 +1142,8 @@ class Session:
         invitation, undid the chat the peer's new one had just begun)."""
         if not self._syn_opens_another_chat():
             return self._ignore_repeated_syn(dg, now)
-        if self._first_syn_in_chat is None:
-            self._first_syn_in_chat = now
-        if now - self._first_syn_in_chat < self.config.timeout / 2:
+        if not self._syn_repeated(now):
             return "SYN of another chat (a late copy, unless it comes again half a timeout later)"
-        self._first_syn_in_chat = None
         if self.crossed:
             self._recross()
             self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
