@@ -464,6 +464,14 @@ def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
                  and f.sent >= since and f.arrived is not None), None)
 
 
+def _fin0_arrivals(log: RunLog, src: str, dst: str, start: float, end: float) -> list[float]:
+    """When FINs 0 from `src` reached `dst`, from a re-send span before `start` up to `end`: the
+    span within which a copy of an earlier FIN 0 may still come (simp/session.py `_follow`)."""
+    lo = start - (RETRIES + 2) * log.timeout
+    return [f.arrived for f in log.fins if f.src == src and f.dst == dst and f.seq == 0
+            and f.arrived is not None and lo <= f.arrived <= end]
+
+
 def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float,
                   start: float) -> list[str]:
     """The inviter must hear "declined" when the first FIN of that decline reaches it.
@@ -475,9 +483,7 @@ def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float
     later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
     delay is not judged then ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
-    span = (RETRIES + 2) * log.timeout
-    if any(f.src == peer and f.dst == host and f.seq == 0 and f.arrived is not None
-           and start - span <= f.arrived <= start for f in log.fins):
+    if _fin0_arrivals(log, peer, host, start, start):
         return []
     if heard is not None and told > heard + REACTION_SLACK:
         return [f"{where}: told 'declined' {told - heard:.1f}s after {peer}'s FIN of the decline "
@@ -494,9 +500,7 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     is answered by neither)."""
     assert a.end is not None
     host, peer = a.host, a.peer
-    span = (RETRIES + 2) * log.timeout
-    came = [f.arrived for f in log.fins if f.src == peer and f.dst == host and f.seq == 0
-            and f.arrived is not None and a.start - span <= f.arrived <= a.end.t]
+    came = _fin0_arrivals(log, peer, host, a.start, a.end.t)
     # (one FIN arriving at the instant the invitation began is either; it cannot be both)
     if not any(a.start <= t for t in came):
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]

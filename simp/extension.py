@@ -173,8 +173,7 @@ class FramedSession(Session):
         self._x_framed: list[Datagram] = []  # tagged output, oldest first
         self._x_mode_note: str | None = None
         self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
-        self._x_other_syn = False  # ...or is a SYN offering another chat-id (`_syn_opens_another_chat`)
-        self._x_recross_id = ""  # ...joined with our offer, for a crossing with it (`_recross`)
+        self._x_other_chat = ""  # ...or is a SYN offering this other chat-id (`_syn_opens_another_chat`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
 
     def offer(self, chat_id: str) -> None:
@@ -253,12 +252,12 @@ class FramedSession(Session):
         inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
         self._x_heard_tag |= self._x_tagged
-        self._x_other_syn = dg.is_control(Op.SYN) and names_another_chat(self, dg)
-        self._x_recross_id = join(self._x_offer, tag.chat_id) if self._x_other_syn and tag else ""
+        self._x_other_chat = (tag.chat_id if tag is not None and dg.is_control(Op.SYN)
+                              and names_another_chat(self, dg) else "")
         try:
             reason = super().handle_datagram(inner, now)
         finally:
-            self._x_tagged = self._x_other_syn = False
+            self._x_tagged, self._x_other_chat = False, ""
         out = super().datagrams_to_send()
         if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
             self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
@@ -274,12 +273,12 @@ class FramedSession(Session):
     def _recross(self) -> None:
         """The peer restarted and invites us anew while we cross its old invitation: our SYN+ACK
         now answers the new chat (Session._on_syn_while_answering)."""
-        self.chat_id = self._x_recross_id
+        self.chat_id = join(self._x_offer, self._x_other_chat)
 
     def _syn_opens_another_chat(self) -> bool:
         """The SYN being handled offers another chat-id than this extended chat's: a new
         invitation (`names_another_chat`), not a copy of this chat's handshake."""
-        return self._x_other_syn
+        return bool(self._x_other_chat)
 
     def _names_this_chat(self, dg: Datagram) -> bool:
         """A tagged datagram the framing lets through is this chat's: a FIN 0 answering our SYN is

@@ -1064,9 +1064,7 @@ class Session:
         """
         if not self._began:
             return "SYN of this invitation (we left before the chat began)"
-        if self._first_syn_in_chat is None or now - self._first_syn_in_chat < self.config.timeout / 2:
-            if self._first_syn_in_chat is None:
-                self._first_syn_in_chat = now
+        if not self._syn_repeated(now):
             return "SYN from the peer during the chat (a late copy of its handshake, or it lost the chat?)"
         self.peer_lost_chat = True
         self._stop_retransmitting()
@@ -1109,9 +1107,10 @@ class Session:
         return None
 
     def _syn_repeated(self, now: float) -> bool:
-        """Have SYNs naming another chat come across half a timeout, this one included?  A late
-        copy of a SYN the peer sent before it restarted names another chat too, but every copy
-        of it arrives within half a timeout of being sent (explorer seed 8940)."""
+        """Have the peer's SYNs come across half a timeout, this one included, with nothing else
+        from it in between (`_peer_is_in_chat`)?  Copies of one SYN arrive within half a timeout
+        of being sent, so a late copy never passes: of this chat's handshake (`_on_syn_in_chat`),
+        or, naming another chat, of one the peer sent before it restarted (explorer seed 8940)."""
         if self._first_syn_in_chat is None:
             self._first_syn_in_chat = now
         if now - self._first_syn_in_chat < self.config.timeout / 2:
