@@ -41,7 +41,13 @@ Decisions where the protocol (docs/PROTOCOL.md) leaves room (also in README.md):
   by a chat datagram (which may have overtaken the ACK), takes the first ACK 0 in the window where
   that ACK can still arrive (half a timeout after the chat datagram, a timeout after quitting) for
   the handshake's ACK, not for its first message or FIN (all carry bit 0): at worst one extra
-  retransmission.  After quitting before that ACK, it answers later SYNs of that invitation with FIN.
+  retransmission.  After quitting before that ACK, it answers later SYNs of that invitation with FIN,
+  remembering the refusal from the latest of them (also while its FIN awaits its ACK), unless a chat
+  datagram of the inviter's shows it completed the handshake: then only SYNs within half a timeout
+  of that datagram are repeats (`_inviter_moved_on`).
+- Right after our user refused the peer's invitation, a FIN 0 reaching our next invitation to it
+  may be the peer's withdrawal of its own, which crossed our refusal: asked about as after a chat
+  (`_follow`, `_on_fin_refused`).
 """
 
 from __future__ import annotations
@@ -272,12 +278,25 @@ class Session:
         arrives, which we cannot know, at most `retries` times (as ours; delays under half a
         timeout), so until (retries + 1.5) timeouts after the first, and always with the bit of
         the first (it is the same datagram re-sent).  If we gave up on the peer without its
-        acknowledgement, it may come at any time, with either bit."""
+        acknowledgement, it may come at any time, with either bit.
+
+        If we refused the peer's invitation, the peer may have withdrawn it at the same moment:
+        its FIN 0 crossed our refusal, and its copies come until our ACK of one arrives, though we
+        never saw the first (explorer seed 16640: one was taken for a decline of our next
+        invitation).  It was sent before our refusal reached the peer, so its copies may come
+        until a re-send span after the refusal; known for as long as the refusing session lingers
+        (its decline memory, 3.5 timeouts after the inviter's last news, at least).  Lingering the
+        whole span instead made the model checker's catalog search lose a plain-SIMP scenario's
+        path (`same_peer_again_plain_simp_limit_declined_invitation_shown_again`), for a window
+        the explorer never reached."""
         if previous is not None and previous.peer_may_send_fin:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
             self._old_fin_seq = previous.first_peer_fin_seq
             self._old_fin_until = None if first is None else first + self.config.fin_copies_span
+        elif previous is not None and previous.declined and not previous.initiator:
+            self._old_fin_seq = 0
+            self._old_fin_until = previous.refused_at + self.config.fin_copies_span
 
     def tells_invitations_apart(self) -> bool:
         """Does this chat's peer tell a new invitation from a repeat of an old one by what the
@@ -328,6 +347,11 @@ class Session:
     def declined(self) -> bool:
         """True when our user declined this peer's invitation (repeated SYNs get FIN)."""
         return self._declined
+
+    @property
+    def refused_at(self) -> float:
+        """When our user refused the peer's invitation (declined it, or quit before the ACK)."""
+        return self._refused_at
 
     @property
     def peer_may_send_fin(self) -> bool:
@@ -802,8 +826,13 @@ class Session:
         (`_follow`): then the inviter may still be asking, and the memory stays."""
         if (self._declined and not self.initiator and dg.seq == 0
                 and not self._old_fin_may_come(now, dg.seq)):
-            self._decline_memory = min(self._decline_memory, 0.5)
-            self._decline_acked_at = max(self._decline_acked_at or now, now)
+            self._inviter_moved_on(now)
+
+    def _inviter_moved_on(self, now: float) -> None:
+        """The inviter whose invitation we refused will not ask again: its SYNs sent before can
+        still come within half a timeout, and those only are repeats (`takes_syn`)."""
+        self._decline_memory = min(self._decline_memory, 0.5)
+        self._decline_acked_at = max(self._decline_acked_at or now, now)
 
     def takes_syn(self, now: float) -> bool:
         """Does a SYN from our peer belong to this ended session rather than open a new invitation?
@@ -899,6 +928,11 @@ class Session:
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
         self._peer_spoke = self._peer_chatted = True
         self._peer_is_in_chat()
+        if self._declined and not self.initiator:
+            # we quit before the handshake's ACK, and the inviter's chat datagram shows it completed
+            # the handshake: it is in a chat our FIN ends, not asking about an invitation, and a SYN
+            # of its later is a new invitation (explorer seed 14694: taken for a repeat, it got FIN)
+            self._inviter_moved_on(now)
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:
             return f"duplicate CHAT seq={dg.seq} acknowledged again"
@@ -1097,6 +1131,9 @@ class Session:
         if self._syn_opens_another_chat():  # a new invitation by its chat-id (SIMPX/1), whenever
             if not self._syn_repeated(now):  # it comes (explorer seed 15838), once it is no late copy
                 return "SYN of another chat while we leave (a late copy, unless it comes again)"
+        elif self._declined and self.takes_syn(now):  # we quit before the handshake's ACK: a repeat,
+            self._last_repeat_at = now  # which our FIN answers; remembered from it (explorer seed 13724)
+            return "repeated SYN of the invitation we quit (our FIN answers it)"
         elif not self._began or self._began_at is not None:  # (`_forget_the_start`)
             return "SYN while we leave (a late copy of this chat's handshake?)"
         if self._inflight is not None and self._inflight.seq == 0:

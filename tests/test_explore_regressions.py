@@ -16,7 +16,10 @@ need not be shown).  5237 failed on fe37bdc ("no answer" where the wire could no
 clear answer"), 15838 on f837c56 (SIMPX/1: a SYN with a new chat-id, from a peer that restarted,
 was ignored while we were leaving our crossed invitation to it); 11761 is a schedule the checker
 misjudged (an invitation shown again after the decliner invited its inviter, which took it for a
-crossing, and withdrew: that one still stood).
+crossing, and withdrew: that one still stood).  13724 and 16640 failed on 87f30d4 (a quit-before-ACK
+refusal forgotten while the inviter still asked; a withdrawal that crossed our decline taken for a
+decline of our next invitation); 14694 guards the refusal a chat datagram of the inviter voids,
+which an intermediate version of the 13724 fix got wrong.
 """
 
 from __future__ import annotations

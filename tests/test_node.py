@@ -697,6 +697,49 @@ def test_a_stray_fin_of_an_invitation_we_never_saw_is_no_decline_of_ours() -> No
     assert net.events("bob", ev.Invitation) == [ev.Invitation(peer=net.addr("alice"), user="alice")]
 
 
+def test_a_withdrawal_that_crossed_our_decline_is_no_decline_of_our_next_invitation() -> None:
+    """Explorer seed 16640: bob withdrew his invitation as alice declined it; his FIN was lost and
+    hers acknowledged, so he kept re-sending his (she never saw one, so never acknowledged it).
+    Alice then invites bob, her first SYN lost: a copy of his withdrawal arriving now is no decline.
+    She asks again, and bob, who declined nothing, is shown her invitation."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.drop(src="bob", dst="alice", label="FIN", nth=range(1, 4))
+    net.quit("bob")
+    net.decline("alice")
+    net.run(until=net.now + 2.4 * T)  # bob's FIN re-sent at T and 2T: lost
+    net.drop(src="alice", dst="bob", label="SYN", nth=1)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)), limit=net.now + 3 * T)
+    assert net.reasons("alice") == [EndReason.DECLINED]  # (her decline of bob's invitation only)
+    assert net.events("bob", ev.Invitation) == [ev.Invitation(peer=net.addr("alice"), user="alice")]
+
+
+def test_an_inviter_that_chatted_after_we_quit_before_its_ack_invites_anew() -> None:
+    """bob accepted and quit at once, before alice's handshake ACK (lost) came: his FIN refuses the
+    invitation.  But alice's message reached him while he left: she completed the handshake, so no
+    SYN of that invitation can come any more, and a SYN of hers soon after his FIN's ACK is a new
+    invitation, shown to bob, not refused from his memory (explorer seed 14694; our daemon
+    waits longer before it invites again, `initiate`, so the SYN here is injected as another
+    implementation, or alice's restarted daemon, sends it)."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", label="ACK", nth=1)
+    net.drop(src="bob", dst="alice", label="FIN", nth=1)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.accept("bob")
+    net.quit("bob")
+    net.run_until(lambda: bool(net.events("alice", ev.ChatStarted)))
+    net.say("alice", "hi")
+    net.run_until(lambda: len(net.ended("alice")) == 1 and len(net.ended("bob")) == 1)
+    assert net.received("bob") == ["hi"]
+    net.run(until=net.now + 0.4 * T)
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))
+    assert len(net.events("bob", ev.Invitation)) == 2
+    assert net.times("bob", "FIN")[-1] < net.now  # no FIN answered it
+
+
 @pytest.mark.parametrize("where", ["inviter", "invited"])
 def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str) -> None:
     """bob's FIN of chat 1 carries seq 1 (after one message); a copy arrives late, while chat 2
