@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from sim.explore_check import Notice, RunLog, Sent, StepLog, violations
+from sim.explore_check import PLAIN_LIMIT, Notice, RunLog, Sent, StepLog, violations
 from sim.explore_gen import KINDS, NEVER, STEP_WAIT, TIMEOUT, Schedule, beyond_drops, generate, step_parts
 from sim.runner import Result, run_scenario
 from sim.scenario import parse_scenario
@@ -82,7 +82,8 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
     return RunLog(steps=steps, notices=notices, said=said, fins=fins, syns=syns,
                   failures=[f.message for f in result.failures], crossings=schedule.crossings,
                   timeout=result.scenario.daemon.timeout, invite_expiry=result.scenario.daemon.invite_expiry,
-                  end=result.virtual_time, dialects_learned=dict(result.dialects_learned))
+                  end=result.virtual_time, dialects_learned=dict(result.dialects_learned),
+                  plain=schedule.plain)
 
 
 def run(schedule: Schedule) -> Result:
@@ -203,6 +204,7 @@ class Outcome:
     inconclusive: str | None = None
     found: Found | None = None
     known_limit: Found | None = None
+    plain_limit: Found | None = None
 
 
 @dataclass
@@ -216,6 +218,7 @@ class Summary:
     episodes: Counter[str] = field(default_factory=Counter)
     found: list[Found] = field(default_factory=list)
     known_limit: list[Found] = field(default_factory=list)
+    plain_limit: list[Found] = field(default_factory=list)
     examples: dict[str, tuple[int, Found]] = field(default_factory=dict)  # kinds(), shrunk and written
 
     @property
@@ -247,8 +250,11 @@ def _written(schedule: Schedule, problems: list[str], title: str) -> str:
 def _peers(schedule: Schedule) -> dict[str, str]:
     """For the `delivered` expectation of two-host schedules: each host receives what the other said.
     With three hosts who said what to whom is not written down, so no `delivered` is expected
-    (an empty list for each host failed as a scenario as soon as a message got through)."""
-    if len(schedule.hosts) != 2:
+    (an empty list for each host failed as a scenario as soon as a message got through).  Nor
+    where a kill or restart may cut a chat: its messages are then reported, not delivered
+    (explorer seed 14694)."""
+    cuts = ("kill client", "kill daemon", "restart daemon")
+    if len(schedule.hosts) != 2 or any(step_parts(s)[1] in cuts for s in schedule.steps):
         return {}
     a, b = schedule.hosts
     return {a: b, b: a}
@@ -263,9 +269,11 @@ def one_seed(seed: int, kinds: Sequence[str]) -> Outcome:
         return Outcome(seed, 0.0, schedule.episodes, 0, inconclusive=f"harness crashed: {type(exc).__name__}")
     outcome = Outcome(seed, result.virtual_time, schedule.episodes, len(result.skipped))
     if problems:
-        real, limit = split_known_limit(schedule, result, problems)
+        plain = [p for p in problems if p.startswith(PLAIN_LIMIT)]
+        real, limit = split_known_limit(schedule, result, [p for p in problems if p not in plain])
         outcome.found = Found(schedule, real, "") if real else None
         outcome.known_limit = Found(schedule, limit, "") if limit else None
+        outcome.plain_limit = Found(schedule, plain, "") if plain else None
         return outcome
     outcome.inconclusive = inconclusive(result, schedule)
     return outcome
@@ -319,6 +327,8 @@ def _add(summary: Summary, outcome: Outcome, stop_after: int | None) -> bool:
         summary.inconclusive[outcome.inconclusive] += 1
     if outcome.known_limit:
         summary.known_limit.append(outcome.known_limit)
+    if outcome.plain_limit:
+        summary.plain_limit.append(outcome.plain_limit)
     if outcome.found:
         summary.found.append(outcome.found)
     return stop_after is not None and len(summary.found) >= stop_after
@@ -332,15 +342,10 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
         lines += [f"    also: {p}" for p in first.problems[1:3]]
         if first.path is not None:
             lines.append(f"    replay: python -m sim run {first.path}")
-    if summary.known_limit:
-        lines.append(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
-                     f"SPEC 'Known limit'): {len(summary.known_limit)} runs")
-        shapes = Counter(shape for f in summary.known_limit for shape in {_shape(p) for p in f.problems})
-        seeds = {}
-        for f in summary.known_limit:
-            for p in f.problems:
-                seeds.setdefault(_shape(p), f.schedule.seed)
-        lines += [f"    {n:5d} x {shape}  (e.g. seed {seeds[shape]})" for shape, n in shapes.most_common()]
+    lines += _limit_lines(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
+                          f"SPEC 'Known limit')", summary.known_limit)
+    lines += _limit_lines("plain SIMP's limit (its SYN and FIN carry no invitation identity; SIMPX/1 "
+                          "tells these apart)", summary.plain_limit)
     rate = summary.runs / summary.run_time if summary.run_time else 0.0
     shrinking = summary.wall_time - summary.run_time
     lines.append(f"{summary.runs} runs ({','.join(kinds)}) in {summary.run_time:.1f}s ({rate:.1f} runs/s; "
@@ -348,6 +353,7 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
                  f"{summary.protocol_time:.0f}s of protocol time, {summary.skipped_steps} steps skipped: "
                  f"{len(summary.found)} runs with a real violation ({len(summary.examples)} kinds), "
                  f"{len(summary.known_limit)} with a known-limit one, "
+                 f"{len(summary.plain_limit)} with a plain-SIMP-limit one, "
                  f"{summary.inconclusive_runs} inconclusive "
                  f"({100 * summary.inconclusive_runs / max(1, summary.runs):.2f}%)")
     lines += [f"    inconclusive: {n} x {reason}" for reason, n in summary.inconclusive.most_common()]
@@ -355,15 +361,29 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
+def _limit_lines(title: str, runs: list[Found]) -> list[str]:
+    """A limit's runs, counted per kind of violation, each with the first seed that showed it."""
+    if not runs:
+        return []
+    shapes = Counter(shape for f in runs for shape in {_shape(p) for p in f.problems})
+    seeds: dict[str, int] = {}
+    for f in runs:
+        for p in f.problems:
+            seeds.setdefault(_shape(p), f.schedule.seed)
+    return [f"{title}: {len(runs)} runs",
+            *(f"    {n:5d} x {shape}  (e.g. seed {seeds[shape]})" for shape, n in shapes.most_common())]
+
+
 def replay(paths: Sequence[Path]) -> int:
-    """Run scenarios written by the explorer again and check them with its invariants."""
+    """Run scenarios written by the explorer again and check them with its invariants; only a
+    violation that is not plain SIMP's limit (`PLAIN_LIMIT`, printed all the same) fails."""
     status = 0
     for path in paths:
         schedule = Schedule.from_yaml(path.read_text())
         problems = check(schedule)[1]
         print(f"{path}: " + ("no violation" if not problems else f"{len(problems)} violations"))
         print("".join(f"    {p}\n" for p in problems), end="")
-        status = status or (1 if problems else 0)
+        status = status or (1 if any(not p.startswith(PLAIN_LIMIT) for p in problems) else 0)
     return status
 
 

@@ -25,6 +25,11 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
 
 Attempts of a host whose client or daemon was killed while they were open are "cut": what the
 killed side was told is unknown, so agreement is not required of them.
+
+A violation that plain SIMP's wire cannot avoid (its SYN and FIN carry no invitation identity)
+is prefixed PLAIN_LIMIT, and only where one of the two hosts speaks plain SIMP and the run itself
+shows why: `_forgot_a_withdrawal`, `_memory_ran_out`.  The explorer counts those apart, as it
+counts SPEC's known limit.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from dataclasses import dataclass, field
 
 from sim.explore_gen import RETRIES
 from simp.events import EndReason
+from simp.session import DECLINE_MEMORY, QUIT_MEMORY
 
 END_KINDS = tuple(reason.text for reason in EndReason)
 INVITED_WITHDRAWN = EndReason.WITHDRAWN.text  # the invited side's wording
@@ -44,6 +50,9 @@ HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "Virt
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
 REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
 _MESSAGE = re.compile(r"([a-z])(\d+)-(\d+)")
+# A violation that plain SIMP's wire cannot avoid (its SYN and FIN carry no invitation identity),
+# with the run's own evidence that this is what happened: reported apart, like the known limit
+PLAIN_LIMIT = "plain SIMP cannot tell: "
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,11 @@ class RunLog:
     invite_expiry: float = 60.0
     end: float = 0.0
     dialects_learned: dict[str, int] = field(default_factory=dict)  # by host: every host is our daemon
+    plain: tuple[str, ...] = ()  # hosts whose daemons speak plain SIMP (the others SIMPX/1)
+
+    def plain_between(self, a: str, b: str) -> bool:
+        """Do `a` and `b` speak plain SIMP to each other (SIMPX/1 needs both)?"""
+        return a in self.plain or b in self.plain
 
 
 @dataclass
@@ -345,7 +359,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
                     and not _forgot_a_decline(log, host, p, t0)):
-                found.append(f"{where}: told 'declined' but {p} never declined")
+                limit = PLAIN_LIMIT if _forgot_a_withdrawal(log, a) else ""
+                found.append(f"{limit}{where}: told 'declined' but {p} never declined")
             shown = end in ("no answer", UNCLEAR) and any(
                 n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
                 for n in log.notices.get(p, []))
@@ -362,7 +377,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             if end == UNCLEAR:
                 found += _unclear_answer(log, by_host, where, a, shown or bool(declined_at))
             if end == "declined" and declined_at:
-                found += _late_decline(log, where, host, p, declined_at[0], a.end.t, a.start)
+                found += _late_decline(log, by_host, where, host, p, declined_at[0], a.end.t, a.start)
     found += _ignored_invitations(log, by_host)
     return found
 
@@ -424,6 +439,69 @@ def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
     return any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused)
 
 
+def _forgot_a_withdrawal(log: RunLog, a: Attempt) -> bool:
+    """Was `a` ended by a re-sent copy of a FIN 0 that `a.host`'s daemon could not know of?
+
+    The peer was re-sending a FIN 0 (withdrawing its own invitation, say) when `a.host`'s daemon
+    restarted; the new daemon invited the peer before any copy of that FIN reached it, and the
+    copy that came next was sent before any SYN of `a` reached the peer, so it answered nothing of
+    `a`.  A plain-SIMP FIN carries no invitation identity: the restarted daemon, which remembers
+    no FIN of the peer's, cannot tell that copy from a decline (explorer seed 14982; the catalog's
+    `restarted_daemon_plain_simp_limit_withdrawal_taken_for_a_decline.yaml`, and its SIMPX/1 twin, where
+    the FIN's chat-id tells them apart).  Treating every FIN 0 soon after a start as ambiguous
+    costs every early decline a round trip and is worse over 10,000 runs (RELIABILITY.md)."""
+    host, peer = a.host, a.peer
+    if a.end is None or peer is None or not log.plain_between(host, peer):
+        return False
+    starts = _actions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq))
+    if not starts:
+        return False
+    restarted = starts[-1]
+    fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0]
+    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived <= a.end.t]
+    if not ending:
+        return False
+    copy = ending[-1]
+    assert copy.arrived is not None
+    reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
+               and s.arrived is not None]
+    if reached and copy.sent > min(reached):
+        return False  # sent after the invitation reached the peer: it may answer it
+    began = any(f.sent <= restarted and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout for f in fins)
+    heard = any(f.arrived is not None and restarted <= f.arrived < copy.arrived for f in fins)
+    return began and not heard
+
+
+def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
+    """Was `host` shown again an invitation it had refused because its memory of the refusal ran out?
+
+    SPEC's decline memory lasts DECLINE_MEMORY timeouts after the inviter's last news (QUIT_MEMORY
+    after a quit before the handshake's ACK).  A plain-SIMP inviter that could not tell the decline's
+    FIN from a copy of an earlier one asks again with SYNs; when they are all lost for longer than
+    the memory, the next one is, on the wire, a new invitation (explorer seeds 11988, 13459; the
+    catalog's
+    `same_peer_again_plain_simp_limit_declined_invitation_shown_again.yaml`)."""
+    inviter = n.text or ""
+    if not log.plain_between(host, inviter):
+        return False
+    before = [m.t for m in log.notices.get(host, []) if m.kind == "invitation" and m.text == inviter
+              and m.t < n.t]
+    if not before:
+        return False
+    ends = [m for m in log.notices.get(host, []) if m.kind in END_KINDS and before[-1] <= m.t
+            and (m.t, m.seq) < (n.t, n.seq)]
+    refusals = _actions(log, host, ("decline", "quit"), before[-1], n.t)
+    if not ends or not refusals:
+        return False
+    # (a decline step may wait for the next invitation: what the user was told says which it was)
+    memory = DECLINE_MEMORY if ends[-1].kind == "declined" else QUIT_MEMORY
+    news = [s.arrived for s in log.syns if s.src == inviter and s.dst == host and s.arrived is not None
+            and s.arrived < n.t - REACTION_SLACK]  # (not the SYN shown now)
+    news += [f.arrived + log.timeout / 2 for f in log.fins if f.src == host and f.dst == inviter
+             and f.arrived is not None and f.arrived < n.t]  # each answered by an ACK, delayed at most so
+    return n.t - max(news, default=refusals[-1]) >= memory * log.timeout
+
+
 def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0: float, t1: float) -> bool:
     """`host` was in a chat or invitation with someone else than `other` during [t0, t1]."""
     return any(a.peer != other and a.start <= t1 and a.stop >= t0 for a in by_host.get(host, []))
@@ -472,18 +550,32 @@ def _fin0_arrivals(log: RunLog, src: str, dst: str, start: float, end: float) ->
             and f.arrived is not None and lo <= f.arrived <= end]
 
 
-def _late_decline(log: RunLog, where: str, host: str, peer: str, declined: float, told: float,
-                  start: float) -> list[str]:
+def _refused_just_before(by_host: dict[str, list[Attempt]], host: str, peer: str, start: float,
+                         span: float) -> bool:
+    """Did `host`'s user refuse an invitation of `peer` (declined it, or quit it before any chat
+    started) within `span` before `start`?  The peer may have withdrawn that invitation at the
+    same moment, and copies of its FIN 0 may still come though `host` never saw one
+    (simp/session.py `_follow`, explorer seed 16640): a FIN 0 is then ambiguous, as after a chat."""
+    return any(b.role == "invited" and b.peer == peer and b.end is not None
+               and start - span <= b.end.t <= start and (b.end.kind == "declined" or (
+                   b.end.kind == "chat ended" and "chat started" not in b.kinds()))
+               for b in by_host.get(host, []))
+
+
+def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, host: str, peer: str,
+                  declined: float, told: float, start: float) -> list[str]:
     """The inviter must hear "declined" when the first FIN of that decline reaches it.
 
     Except where the wire cannot tell: when a FIN 0 of the decliner's previous chat reached the
-    inviter shortly before this invitation (within the span that FIN is re-sent), a FIN 0 may be
-    a re-sent copy of it (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
+    inviter shortly before this invitation (within the span that FIN is re-sent), or the inviter
+    refused an invitation of the decliner's then (`_refused_just_before`), a FIN 0 may be a
+    re-sent copy of an older one (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
     SYN and decides on a FIN that answers it, so under loss "declined" comes a round trip or more
     later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
     delay is not judged then ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
-    if _fin0_arrivals(log, peer, host, start, start):
+    refused = _refused_just_before(by_host, host, peer, start, (RETRIES + 2) * log.timeout)
+    if _fin0_arrivals(log, peer, host, start, start) or refused:
         return []
     if heard is not None and told > heard + REACTION_SLACK:
         return [f"{where}: told 'declined' {told - heard:.1f}s after {peer}'s FIN of the decline "
@@ -496,7 +588,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     """"No clear answer" is the truth only where plain SIMP's wire could not tell: a FIN 0 of the
     peer reached the inviter during the invitation, while a copy of an earlier FIN 0 of the peer
     could still come (one reached it within the span such a FIN is re-sent before the invitation
-    began), and the peer declined it or was shown it (a SYN reaching a peer that showed nothing
+    began, or the inviter refused an invitation of the peer's then, `_refused_just_before`), and
+    the peer declined it or was shown it (a SYN reaching a peer that showed nothing
     is answered by neither)."""
     assert a.end is not None
     host, peer = a.host, a.peer
@@ -504,7 +597,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     # (one FIN arriving at the instant the invitation began is either; it cannot be both)
     if not any(a.start <= t for t in came):
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
-    if not any(t <= a.start for t in came) or len(came) < 2:
+    refused = _refused_just_before(by_host, host, peer, a.start, (RETRIES + 2) * log.timeout)
+    if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
     if not answered and _reached(log, by_host, a):
         return [f"{where}: told {UNCLEAR!r} but {peer} was never shown the invitation"]
@@ -519,15 +613,17 @@ def _invitation_violations(log: RunLog) -> list[str]:
         for n in notices:
             if n.kind != "invitation":
                 continue
-            starts = [i for i, s in enumerate(log.steps) if s.host == n.text and s.done
-                      and s.action == f"start {host}" and s.t <= n.t + 1e-9 and i not in shown_at]
+            starts = [i for i, s in enumerate(log.steps) if s.host == n.text and s.done  # (one begun
+                      and s.action == f"start {host}" and i not in shown_at  # after it explains nothing)
+                      and (s.t < n.t - 1e-9 or (s.t <= n.t + 1e-9 and s.seq < n.seq))]
             if starts:
                 shown_at[starts[0]] = n.t
                 continue
             again = _superseded_refusal(log, host, n, shown_at)
             if again is None:
-                found.append(f"{host} was shown an invitation from {n.text} at {n.t:.3f}s that no new "
-                             f"'start' explains (the same invitation shown twice?)")
+                limit = PLAIN_LIMIT if _memory_ran_out(log, host, n) else ""
+                found.append(f"{limit}{host} was shown an invitation from {n.text} at {n.t:.3f}s that no "
+                             f"new 'start' explains (the same invitation shown twice?)")
             else:
                 shown_at[again] = n.t
     return found

@@ -38,6 +38,8 @@ NEEDS = {
     "peer_daemon_killed_mid_chat": {"kill", "client error"},
     "peer_daemon_starts_late": {"boot", "connect"},
     "restarted_peer_invites_again": {"kill", "boot", "connect"},
+    "restarted_daemon_plain_simp_limit_withdrawal_taken_for_a_decline": {"kill", "boot", "connect"},
+    "restarted_daemon_simpx1_withdrawal_told_apart": {"kill", "boot", "connect"},
 }
 SCENARIOS = sorted(p.stem for p in scenario_files(CATALOG))
 
