@@ -82,8 +82,8 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
     return RunLog(steps=steps, notices=notices, said=said, fins=fins, syns=syns,
                   failures=[f.message for f in result.failures], crossings=schedule.crossings,
                   timeout=result.scenario.daemon.timeout, invite_expiry=result.scenario.daemon.invite_expiry,
-                  end=result.virtual_time, dialects_learned=dict(result.dialects_learned),
-                  plain=schedule.plain)
+                  end=result.virtual_time, plain=schedule.plain,  # (an old harness counts no dialects)
+                  dialects_learned=dict(getattr(result, "dialects_learned", {})))
 
 
 def run(schedule: Schedule) -> Result:

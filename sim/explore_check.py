@@ -40,11 +40,12 @@ from dataclasses import dataclass, field
 
 from sim.explore_gen import RETRIES
 from simp.events import EndReason
-from simp.session import DECLINE_MEMORY, QUIT_MEMORY
 
 END_KINDS = tuple(reason.text for reason in EndReason)
 INVITED_WITHDRAWN = EndReason.WITHDRAWN.text  # the invited side's wording
-UNCLEAR = EndReason.UNCLEAR.text  # "no clear answer": declined, or no answer; the wire cannot tell
+# "no clear answer": declined, or no answer; the wire cannot tell (by its words, as the notices
+# are read, so the checker also judges a core older than that reason: RELIABILITY.md, base commit)
+UNCLEAR = "no clear answer"
 LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
@@ -484,6 +485,8 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
     inviter = n.text or ""
     if not log.plain_between(host, inviter):
         return False
+    from simp.session import DECLINE_MEMORY, QUIT_MEMORY  # (here: a core older than them is judged too)
+
     before = [m.t for m in log.notices.get(host, []) if m.kind == "invitation" and m.text == inviter
               and m.t < n.t]
     if not before:

@@ -575,3 +575,12 @@ def test_an_invitation_shown_again_after_the_decline_memory_ran_out_is_plain_sim
     assert len(found) == 1 and "that no new 'start' explains" in found[0]
     assert found[0].startswith(PLAIN_LIMIT) == limit
     assert not violations(log_of(SHOWN_AGAIN, syns=syns, fins=fins))[0].startswith(PLAIN_LIMIT)  # SIMPX/1
+
+
+def test_the_checker_reads_no_clear_answer_by_the_daemons_own_words() -> None:
+    """The checker names that notice by its words (so it can judge a core older than it); they
+    must be the daemon's."""
+    from sim.explore_check import UNCLEAR
+    from simp.events import EndReason
+
+    assert EndReason.UNCLEAR.text == UNCLEAR
