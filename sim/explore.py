@@ -69,12 +69,12 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
         if e.action == FORWARDED and e.copy == 0:
             arrived.setdefault(e.n, e.t)
     fins, syns = [], []
-    for e in result.trace.events:
+    for k, e in enumerate(result.trace.events):
         dg = e.datagram if e.action == RECEIVED else None
         if dg is not None and dg.type is Type.CONTROL and dg.op == Op.FIN:
-            fins.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
+            fins.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n), k))
         elif dg is not None and dg.type is Type.CONTROL and dg.op == Op.SYN:
-            syns.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n)))
+            syns.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n), k))
     said: dict[str, list[str]] = {h: [] for h in schedule.hosts}  # (the runner's said is per client)
     for s in steps:
         if s.done and s.host and s.action.startswith("say "):

@@ -11,7 +11,8 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
   "chat started" at most once per chat;
 - agreement of the two sides' notices: "declined" only when the peer declined, and then not
   "no answer"; "no answer" only when the invitation was shown to the peer (or the peer was down,
-  or none of its SYNs reached the peer); "no clear answer" (declined or no answer) only when a
+  or none of its SYNs reached the peer, or only SYNs the peer must not yet take for a new
+  invitation, `_reached`); "no clear answer" (declined or no answer) only when a
   FIN 0 of the peer reached the inviter while a copy of an earlier one could still come;
   "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
   killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
@@ -51,9 +52,7 @@ HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "Virt
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
 REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
 _MESSAGE = re.compile(r"([a-z])(\d+)-(\d+)")
-# A violation that plain SIMP's wire cannot avoid (its SYN and FIN carry no invitation identity),
-# with the run's own evidence that this is what happened: reported apart, like the known limit
-PLAIN_LIMIT = "plain SIMP cannot tell: "
+PLAIN_LIMIT = "plain SIMP cannot tell: "  # prefixes a violation plain SIMP's wire cannot avoid
 
 
 @dataclass(frozen=True)
@@ -82,6 +81,7 @@ class Sent:
     dst: str
     seq: int
     arrived: float | None  # None: lost
+    order: int = 0  # with `sent`, its place among same-time steps and notices (their `seq`)
 
 
 @dataclass
@@ -417,15 +417,32 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
     does, unless the peer was then in a started chat with the inviter: a daemon that lost the chat
     (it restarted) is recognised only by SYNs repeated across half a timeout, since one SYN, a
     late copy of the chat's own handshake perhaps, must never end a live chat (SPEC; explorer
-    seed 12533: the restarted inviter got one SYN of eight through)."""
+    seed 12533: the restarted inviter got one SYN of eight through).  Likewise between SIMPX/1
+    daemons while the peer was inviting the inviter, which restarted since the peer's invitation
+    began: a SYN of the restarted daemon names another chat, as a late copy of one it sent before
+    the restart does, so the peer answering the crossing takes such SYNs for a new invitation only
+    once they came across half a timeout (simp/session.py `_on_syn_while_answering`; seed 15838:
+    one SYN of twelve reached it)."""
     assert a.end is not None
     arrived = sorted(s.arrived for s in log.syns if s.src == a.host and s.dst == a.peer
                      and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
     if not arrived:
         return False
+    peer = a.peer or ""
     in_chat = any(b.peer == a.host and "chat started" in b.kinds() and b.start <= arrived[0] <= b.stop
-                  for b in by_host.get(a.peer or "", []))
-    return not in_chat or arrived[-1] - arrived[0] >= log.timeout / 2
+                  for b in by_host.get(peer, []))
+    if in_chat:
+        return arrived[-1] - arrived[0] >= log.timeout / 2
+    restarts = [(s.t, s.seq) for s in log.steps if s.host == a.host and s.done
+                and s.action in ("restart daemon", "start daemon") and s.t <= a.end.t]
+    if restarts and not log.plain_between(a.host, peer):
+        new = sorted(s.arrived for s in log.syns  # the restarted daemon's own
+                     if s.src == a.host and s.dst == peer and s.arrived is not None
+                     and (s.sent, s.order) > restarts[-1] and s.arrived <= a.end.t)
+        if new and any(b.role == "inviting" and b.peer == a.host and (b.start, b.seq) <= restarts[-1]
+                       and b.start <= new[0] <= b.stop for b in by_host.get(peer, [])):
+            return new[-1] - new[0] >= log.timeout / 2
+    return True
 
 
 def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
@@ -450,7 +467,7 @@ def _forgot_a_withdrawal(log: RunLog, a: Attempt) -> bool:
     no FIN of the peer's, cannot tell that copy from a decline (explorer seed 14982; the catalog's
     `restarted_daemon_plain_simp_limit_withdrawal_taken_for_a_decline.yaml`, and its SIMPX/1 twin, where
     the FIN's chat-id tells them apart).  Treating every FIN 0 soon after a start as ambiguous
-    costs every early decline a round trip and is worse over 10,000 runs (RELIABILITY.md)."""
+    costs every early decline a round trip and was worse over 10,000 runs (RELIABILITY.md)."""
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
@@ -479,9 +496,8 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
     SPEC's decline memory lasts DECLINE_MEMORY timeouts after the inviter's last news (QUIT_MEMORY
     after a quit before the handshake's ACK).  A plain-SIMP inviter that could not tell the decline's
     FIN from a copy of an earlier one asks again with SYNs; when they are all lost for longer than
-    the memory, the next one is, on the wire, a new invitation (explorer seeds 11988, 13459; the
-    catalog's
-    `same_peer_again_plain_simp_limit_declined_invitation_shown_again.yaml`)."""
+    the memory, the next one is, on the wire, a new invitation (explorer seeds 11988, 13459;
+    `scenarios/same_peer_again_plain_simp_limit_declined_invitation_shown_again.yaml`)."""
     inviter = n.text or ""
     if not log.plain_between(host, inviter):
         return False
@@ -571,8 +587,8 @@ def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, ho
 
     Except where the wire cannot tell: when a FIN 0 of the decliner's previous chat reached the
     inviter shortly before this invitation (within the span that FIN is re-sent), or the inviter
-    refused an invitation of the decliner's then (`_refused_just_before`), a FIN 0 may be a
-    re-sent copy of an older one (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
+    refused an invitation of the decliner's then (`_refused_just_before`), a FIN 0 may be a re-sent
+    copy of an older one (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
     SYN and decides on a FIN that answers it, so under loss "declined" comes a round trip or more
     later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
     delay is not judged then ("declined", not "no answer", is still required by the caller)."""
@@ -592,8 +608,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     peer reached the inviter during the invitation, while a copy of an earlier FIN 0 of the peer
     could still come (one reached it within the span such a FIN is re-sent before the invitation
     began, or the inviter refused an invitation of the peer's then, `_refused_just_before`), and
-    the peer declined it or was shown it (a SYN reaching a peer that showed nothing
-    is answered by neither)."""
+    the peer declined it or was shown it (a SYN reaching a peer that showed nothing is answered by
+    neither)."""
     assert a.end is not None
     host, peer = a.host, a.peer
     came = _fin0_arrivals(log, peer, host, a.start, a.end.t)

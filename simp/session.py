@@ -930,8 +930,8 @@ class Session:
         self._peer_is_in_chat()
         if self._declined and not self.initiator:
             # we quit before the handshake's ACK, and the inviter's chat datagram shows it completed
-            # the handshake: it is in a chat our FIN ends, not asking about an invitation, and a SYN
-            # of its later is a new invitation (explorer seed 14694: taken for a repeat, it got FIN)
+            # the handshake: it is in a chat our FIN ends, not asking about an invitation, so any
+            # later SYN of its is a new invitation (explorer seed 14694: taken for a repeat, got FIN)
             self._inviter_moved_on(now)
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq != self._recv_bit:

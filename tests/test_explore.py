@@ -584,3 +584,19 @@ def test_the_checker_reads_no_clear_answer_by_the_daemons_own_words() -> None:
     from simp.events import EndReason
 
     assert EndReason.UNCLEAR.text == UNCLEAR
+
+
+@pytest.mark.parametrize(("arrivals", "plain", "reached"), [
+    ((30.0,), (), False), ((30.0, 35.0), (), True), ((30.0,), ("alice",), True)])
+def test_one_syn_of_a_restarted_simpx1_daemon_crossing_its_peers_invitation_need_not_be_shown(
+        arrivals: tuple[float, ...], plain: tuple[str, ...], reached: bool) -> None:
+    """Explorer seed 15838: bob invites alice, alice's daemon restarts and invites bob.  Between
+    SIMPX/1 daemons bob takes the restarted daemon's SYNs (another chat-id, as a late copy of one
+    sent before the restart has) for a new invitation only once they came across half a timeout,
+    so one SYN reaching him leaves "no answer" true.  Two do not, nor one under plain SIMP (any
+    SYN from the peer we invite crosses our invitation)."""
+    lines = ["0 bob > start alice", "1 alice > restart daemon", "1 alice > connect", "1 alice > start bob",
+             "60 bob * no answer", "61 alice * no answer"]
+    syns = tuple(Sent(t, "alice", "bob", 0, t) for t in arrivals)
+    found = violations(log_of(lines, syns=syns, plain=plain))
+    assert any("never shown the invitation" in f for f in found) == reached, found

@@ -19,7 +19,9 @@ misjudged (an invitation shown again after the decliner invited its inviter, whi
 crossing, and withdrew: that one still stood).  13724 and 16640 failed on 87f30d4 (a quit-before-ACK
 refusal forgotten while the inviter still asked; a withdrawal that crossed our decline taken for a
 decline of our next invitation); 14694 guards the refusal a chat datagram of the inviter voids,
-which an intermediate version of the 13724 fix got wrong.
+which an intermediate version of the 13724 fix got wrong.  15838-one-syn is a schedule the checker
+misjudged: between SIMPX/1 daemons one SYN of a restarted inviter, reaching a peer that answers
+the crossing with its invitation, need not be shown (two across half a timeout must).
 """
 
 from __future__ import annotations
