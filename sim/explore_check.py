@@ -561,22 +561,27 @@ def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
                  and f.sent >= since and f.arrived is not None), None)
 
 
+def _resend_span(log: RunLog) -> float:
+    """How long after a FIN 0 a copy of it may still come (simp/session.py `_follow`), with slack."""
+    return (RETRIES + 2) * log.timeout
+
+
 def _fin0_arrivals(log: RunLog, src: str, dst: str, start: float, end: float) -> list[float]:
     """When FINs 0 from `src` reached `dst`, from a re-send span before `start` up to `end`: the
-    span within which a copy of an earlier FIN 0 may still come (simp/session.py `_follow`)."""
-    lo = start - (RETRIES + 2) * log.timeout
+    span within which a copy of an earlier FIN 0 may still come."""
+    lo = start - _resend_span(log)
     return [f.arrived for f in log.fins if f.src == src and f.dst == dst and f.seq == 0
             and f.arrived is not None and lo <= f.arrived <= end]
 
 
-def _refused_just_before(by_host: dict[str, list[Attempt]], host: str, peer: str, start: float,
-                         span: float) -> bool:
+def _refused_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
+                         start: float) -> bool:
     """Did `host`'s user refuse an invitation of `peer` (declined it, or quit it before any chat
-    started) within `span` before `start`?  The peer may have withdrawn that invitation at the
+    started) within a re-send span before `start`?  The peer may have withdrawn that invitation at the
     same moment, and copies of its FIN 0 may still come though `host` never saw one
     (simp/session.py `_follow`, explorer seed 16640): a FIN 0 is then ambiguous, as after a chat."""
     return any(b.role == "invited" and b.peer == peer and b.end is not None
-               and start - span <= b.end.t <= start and (b.end.kind == "declined" or (
+               and start - _resend_span(log) <= b.end.t <= start and (b.end.kind == "declined" or (
                    b.end.kind == "chat ended" and "chat started" not in b.kinds()))
                for b in by_host.get(host, []))
 
@@ -593,7 +598,7 @@ def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, ho
     later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
     delay is not judged then ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
-    refused = _refused_just_before(by_host, host, peer, start, (RETRIES + 2) * log.timeout)
+    refused = _refused_just_before(log, by_host, host, peer, start)
     if _fin0_arrivals(log, peer, host, start, start) or refused:
         return []
     if heard is not None and told > heard + REACTION_SLACK:
@@ -616,7 +621,7 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     # (one FIN arriving at the instant the invitation began is either; it cannot be both)
     if not any(a.start <= t for t in came):
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
-    refused = _refused_just_before(by_host, host, peer, a.start, (RETRIES + 2) * log.timeout)
+    refused = _refused_just_before(log, by_host, host, peer, a.start)
     if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
     if not answered and _reached(log, by_host, a):
