@@ -307,11 +307,19 @@ class Node:
                     (dg.seq == 0 and ended.awaits_ack_of_our_fin(now)) or not self.current.uses_ack(dg, now)):
                 return ended  # (Session.awaits_ack_of_our_fin, Session.uses_ack)
             return self.current
-        if ended is not None and dg.is_control(Op.SYN) and not (
-                (ended.takes_syn(now) and not extension.names_another_chat(ended, dg))
-                or extension.repeats(ended, dg)):  # (a copy of its own SYN is its straggler)
-            return None  # a new invitation from a peer we chatted with before (_answer_stranger)
+        if ended is not None and dg.is_control(Op.SYN):
+            refusal = ended.inherited_refusal  # (a refusal our invitation after it carries on)
+            if refusal is not None and self._repeats(refusal, dg, now):
+                return refusal
+            if not self._repeats(ended, dg, now):
+                return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
+
+    @staticmethod
+    def _repeats(session: Session, syn: Datagram, now: float) -> bool:
+        """Does `syn` belong to the ended `session` rather than open a new invitation?"""
+        return ((session.takes_syn(now) and not extension.names_another_chat(session, syn))
+                or extension.repeats(session, syn))  # (a copy of its own SYN is its straggler)
 
     def _answer_stranger(self, dg: Datagram, source: ev.Address, now: float) -> str | None:
         """A datagram from an address we have no session with."""

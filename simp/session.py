@@ -214,6 +214,7 @@ class Session:
         self._cut_fin_ack_until: float | None = None  # see `awaits_ack_of_our_fin`
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
+        self._refusal: Session | None = None  # (our invitation) the refusal it followed, see `_follow`
 
     # -- construction ------------------------------------------------------------------------
 
@@ -288,7 +289,15 @@ class Session:
         (its decline memory, 3.5 timeouts after the inviter's last news, at least).  Lingering the
         whole span instead made the model checker's catalog search lose a plain-SIMP scenario's
         path (`same_peer_again_plain_simp_limit_declined_invitation_shown_again`), for a window
-        the explorer never reached."""
+        the explorer never reached.  That refusal also outlives our invitation, and the next, if
+        they end without a chat (`inherited_refusal`).
+
+        If the peer declined our invitation and then invited us, it still remembers that decline
+        when its own invitation is over: our next invitation to it waits as after a decline
+        (`initiate`), counted from the peer's latest FIN 0, since the peer may count the
+        decline's memory from our ACK of that (`_refusal_heard`; explorer seed 10356).  Carried
+        by this session, which replaced ours in the node, it was forgotten, and our SYN sent at
+        once was answered from that memory (seed 19650)."""
         if previous is not None and previous.peer_may_send_fin:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
@@ -297,6 +306,11 @@ class Session:
         elif previous is not None and previous.declined and not previous.initiator:
             self._old_fin_seq = 0
             self._old_fin_until = previous.refused_at + self.config.fin_copies_span
+        if self.initiator and previous is not None and not previous.began:
+            self._refusal = previous if previous.declined and not previous.initiator else previous._refusal
+        if (previous is not None and previous.initiator and not previous.began
+                and previous.declined_us_at is not None and not self.initiator):
+            self.declined_us_at = previous.declined_us_at  # (see below)
 
     def tells_invitations_apart(self) -> bool:
         """Does this chat's peer tell a new invitation from a repeat of an old one by what the
@@ -422,6 +436,10 @@ class Session:
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
         if kind is Input.FIN and self.first_peer_fin_at is None:
             self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
+        if kind is Input.FIN and self._refusal is not None:
+            self._refusal._inviter_gave_up(dg, now)  # (see `inherited_refusal`)
+        if kind is Input.FIN and dg.seq == 0 and self.declined_us_at is not None and not self.initiator:
+            self._declined_by_peer(now)  # (see `_follow`: its decline memory may run from our ACK)
         handler = _TABLE.get((self.state, kind))
         if handler is None:
             return f"{kind.value} not expected in state {self.state.value}"
@@ -472,6 +490,8 @@ class Session:
             self._on_expiry(now)
         if self._retx_at is not None and now >= self._retx_at:
             self._on_retransmit_timer(now)
+        if self._linger_until is not None and now >= self._linger_until:
+            self._keep_for_refusal()  # (a repeat it answered since renewed its memory)
         if self._linger_until is not None and now >= self._linger_until:
             self._linger_until = None
             self._retx_at = None
@@ -571,6 +591,7 @@ class Session:
         self.state = State.CLOSED
         self._linger_until = now + self.config.linger * self.config.timeout
         self._keep_for_peer_fin()
+        self._keep_for_refusal()
         if self._declined:
             self._remember_decline(now)
         if self.declined_us_at is not None:
@@ -855,14 +876,65 @@ class Session:
           session answers such a SYN with nothing (`_on_syn_after_decline`)."""
         half = self.config.timeout / 2
         if self._declined:
-            if now > self._refused_at + self.config.invite_expiry + half:
-                return False  # that invitation expired at its inviter: whatever comes is new
-            heard = max(self._decline_acked_at or 0.0, self._last_repeat_at or 0.0)
-            return self._decline_acked_at is None or now < heard + self._decline_memory * self.config.timeout
+            return self._remembers_refusal(now)
         if self.initiator:
             return False
         heard = self._began_at if self._began else self.first_peer_fin_at
         return heard is not None and now < heard + half
+
+    def _remembers_refusal(self, now: float) -> bool:
+        """(Our user refused the peer's invitation.)  Does a SYN now repeat it (`takes_syn`)?"""
+        if now > self._refusal_until(acked=False):
+            return False  # that invitation expired at its inviter: whatever comes is new
+        return self._decline_acked_at is None or now < self._refusal_until()
+
+    def _refusal_until(self, *, acked: bool = True) -> float:
+        """When the decline memory ends (`_remembers_refusal`): at the invitation's expiry at the
+        latest, and, once the inviter acknowledged our FIN, `_decline_memory` timeouts after the
+        latest SYN or ACK from it."""
+        expiry = self._refused_at + self.config.invite_expiry + self.config.timeout / 2
+        if not acked or self._decline_acked_at is None:
+            return expiry
+        heard = max(self._decline_acked_at, self._last_repeat_at or 0.0)
+        return min(expiry, heard + self._decline_memory * self.config.timeout)
+
+    @property
+    def inherited_refusal(self) -> Session | None:
+        """The refusal this ended invitation of ours carries on (`_follow`): the node hands it
+        the peer's SYNs that repeat the refused invitation (`takes_syn`, or its chat-id).
+
+        Our user refused the peer's invitation and at once invited the peer, then withdrew (or the
+        invitation went unanswered).  The node keeps one ended session per peer, so this one
+        replaced the refusing one, but the inviter may not have heard the refusal: our FINs, the
+        refusal's and the withdrawal's, are the same datagram in plain SIMP, so it cannot tell
+        them apart and asks again.  That repeat must still get the refusal's FIN; shown as a new
+        invitation, the same question reached our user twice (explorer seed 13633; in SIMPX/1 it
+        was dropped as another chat's SYN, then shown again, and the inviter told "no answer").
+        The inviter's own daemon, for its part, waits as after a decline before it invites
+        again (`_follow`), so it is never answered from this memory (seed 19650).  A FIN 0 from
+        the inviter ends the memory as it ends the refusal's own (`_inviter_gave_up`): it
+        withdrew the invitation we refused, or declined ours, and either way asks no more (seed
+        10552: kept, the memory of a refusal whose FIN our invitation cut short lasted till the
+        refused invitation's expiry and answered the peer's next one)."""
+        return None if self._began or self.active else self._refusal
+
+    def _refusal_heard(self, dg: Datagram, now: float) -> bool:
+        """An ACK 0 came while we may answer for the refusal our invitation followed: it
+        acknowledges our withdrawal's FIN or the refusal's (the same datagram), and either way the
+        inviter has heard a FIN 0, so the refusal's memory runs from it as after the refusal's own
+        ACK (`_on_late_ack`).  Left unacknowledged, that memory lasted till the inviter's
+        invitation expired, long after our peer's daemon invites again after a decline."""
+        refusal = self.inherited_refusal
+        if dg.seq != 0 or refusal is None or refusal._decline_acked_at is not None:
+            return False
+        refusal._on_late_ack(dg, now)
+        self._keep_for_refusal()
+        return True
+
+    def _keep_for_refusal(self) -> None:
+        """Linger as long as the refusal we carry on is remembered (`inherited_refusal`)."""
+        if (refusal := self.inherited_refusal) is not None:
+            self._linger_at_least(refusal._refusal_until())
 
     def _on_syn_after_decline(self, dg: Datagram, now: float) -> str | None:
         """After a decline, a repeated SYN gets FIN again (SPEC's decline memory), but only while
@@ -895,6 +967,8 @@ class Session:
         (delays under half a timeout each way), so the node hands the first ACK 0 in that window
         to this ended session instead; at worst the new chat's datagram is re-sent once."""
         if self._cut_fin_ack_until is not None and now <= self._cut_fin_ack_until:
+            return True
+        if (refusal := self.inherited_refusal) is not None and refusal.awaits_ack_of_our_fin(now):
             return True
         return self._last_repeat_at is not None and now <= self._last_repeat_at + self.config.timeout
 
@@ -1005,6 +1079,8 @@ class Session:
         if self._cut_fin_ack_until is not None and dg.seq == 0:
             self._cut_fin_ack_until = None
             return "ACK of our FIN, cut short by the peer's SYN (`awaits_ack_of_our_fin`)"
+        if self._refusal_heard(dg, now):
+            return "ACK of our FIN, or of the refusal before it (`_refusal_heard`)"
         if self._declined and dg.seq == 0 and self._unconfirmed is None:
             self._decline_acked_at = now  # (see `takes_syn`)
             self._last_repeat_at = None if self.awaits_ack_of_our_fin(now) else self._last_repeat_at
@@ -1022,6 +1098,7 @@ class Session:
             return self._on_late_ack(dg, now)
         if self._inflight is not None and dg.seq != self._inflight.seq:
             return f"ACK seq={dg.seq} does not match our FIN"
+        self._refusal_heard(dg, now)
         if self._declined:
             self._decline_acked_at = now
         if self.withdrawn:  # (read by `initiate` after a withdrawal only)

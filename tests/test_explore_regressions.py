@@ -21,7 +21,10 @@ refusal forgotten while the inviter still asked; a withdrawal that crossed our d
 decline of our next invitation); 14694 guards the refusal a chat datagram of the inviter voids,
 which an intermediate version of the 13724 fix got wrong.  15838-one-syn is a schedule the checker
 misjudged: between SIMPX/1 daemons one SYN of a restarted inviter, reaching a peer that answers
-the crossing with its invitation, need not be shown (two across half a timeout must).
+the crossing with its invitation, need not be shown (two across half a timeout must).  13633
+failed on 7f62151 (a refusal forgotten when our invitation that followed it was withdrawn and
+replaced it); 19650, 10552 and 10356 guard that inherited refusal, which intermediate versions kept
+too long (past the inviter's wait after a decline; past a FIN of the inviter that ended it).
 """
 
 from __future__ import annotations

@@ -716,6 +716,47 @@ def test_a_withdrawal_that_crossed_our_decline_is_no_decline_of_our_next_invitat
     assert net.events("bob", ev.Invitation) == [ev.Invitation(peer=net.addr("alice"), user="alice")]
 
 
+def test_a_refusal_outlives_our_withdrawn_invitation_that_followed_it() -> None:
+    """Explorer seed 13633: bob declines alice's invitation and at once invites her and withdraws.
+    His refusal's FIN, his SYN and his withdrawal's FIN are all lost, so alice keeps asking.  Her
+    repeated SYN still repeats the invitation bob declined: it gets the refusal's FIN, and bob is
+    not shown it a second time (his withdrawn invitation replaced the refusing session, which
+    forgot the refusal)."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.drop(src="bob", dst="alice", label="FIN", nth=range(1, 3))
+    net.drop(src="bob", dst="alice", label="SYN")
+    net.decline("bob")
+    net.start("bob", "alice")
+    net.quit("bob")
+    net.run_until(lambda: net.reasons("alice") != [], limit=net.now + 3 * T)
+    assert net.reasons("alice") == [EndReason.DECLINED]
+    assert len(net.events("bob", ev.Invitation)) == 1
+    assert net.events("alice", ev.Invitation) == []
+
+
+def test_after_a_decline_and_the_decliners_withdrawn_invitation_we_wait_before_inviting() -> None:
+    """Explorer seed 19650, no loss: bob declines alice's invitation, invites her and withdraws
+    at once.  Alice's next invitation to bob waits as after any decline (REINVITE_AFTER_DECLINE):
+    bob may answer a SYN from her from his decline memory until then, and a SYN sent at once was
+    told "declined" though bob never saw it.  Sent later, it is shown to bob."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.decline("bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.quit("bob")
+    net.run_until(lambda: len(net.ended("alice")) == 2)
+    declined_at = net.times("bob", "FIN")[0]
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 10 * T)
+    assert net.times("alice", "SYN")[-1] >= declined_at + REINVITE_AFTER_DECLINE * T
+    assert net.reasons("alice") == [EndReason.DECLINED, EndReason.WITHDRAWN]
+    assert net["alice"].current is not None and net["alice"].current.state is State.SYN_SENT
+
+
 def test_an_inviter_that_chatted_after_we_quit_before_its_ack_invites_anew() -> None:
     """bob accepted and quit at once, before alice's handshake ACK (lost) came: his FIN refuses the
     invitation.  But alice's message reached him while he left: she completed the handshake, so no
