@@ -64,22 +64,24 @@ def run_log(result: Result, schedule: Schedule) -> RunLog:
                for j, s in enumerate(seen)]
         for host, seen in result.notices.items()
     }
-    arrived: dict[int, float] = {}
-    for e in result.trace.events:
+    arrived: dict[int, tuple[float, int]] = {}  # (when, and its place in the trace)
+    for k, e in enumerate(result.trace.events):
         if e.action == FORWARDED and e.copy == 0:
-            arrived.setdefault(e.n, e.t)
-    fins, syns = [], []
+            arrived.setdefault(e.n, (e.t, k))
+    fins: list[Sent] = []
+    syns: list[Sent] = []
+    syn_acks: list[Sent] = []
+    kept = {Op.FIN: fins, Op.SYN: syns, Op.SYN_ACK: syn_acks}
     for k, e in enumerate(result.trace.events):
         dg = e.datagram if e.action == RECEIVED else None
-        if dg is not None and dg.type is Type.CONTROL and dg.op == Op.FIN:
-            fins.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n), k))
-        elif dg is not None and dg.type is Type.CONTROL and dg.op == Op.SYN:
-            syns.append(Sent(e.t, e.src, e.dst, dg.seq, arrived.get(e.n), k))
+        if dg is not None and dg.type is Type.CONTROL and dg.op in kept:
+            at, at_order = arrived.get(e.n, (None, 0))
+            kept[Op(dg.op)].append(Sent(e.t, e.src, e.dst, dg.seq, at, k, at_order))
     said: dict[str, list[str]] = {h: [] for h in schedule.hosts}  # (the runner's said is per client)
     for s in steps:
         if s.done and s.host and s.action.startswith("say "):
             said[s.host].append(s.action[4:])
-    return RunLog(steps=steps, notices=notices, said=said, fins=fins, syns=syns,
+    return RunLog(steps=steps, notices=notices, said=said, fins=fins, syns=syns, syn_acks=syn_acks,
                   failures=[f.message for f in result.failures], crossings=schedule.crossings,
                   timeout=result.scenario.daemon.timeout, invite_expiry=result.scenario.daemon.invite_expiry,
                   end=result.virtual_time, plain=schedule.plain,  # (an old harness counts no dialects)

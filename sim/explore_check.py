@@ -27,9 +27,10 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
 Attempts of a host whose client or daemon was killed while they were open are "cut": what the
 killed side was told is unknown, so agreement is not required of them.
 
-A violation that plain SIMP's wire cannot avoid (its SYN and FIN carry no invitation identity)
-is prefixed PLAIN_LIMIT, and only where one of the two hosts speaks plain SIMP and the run itself
-shows why: `_forgot_a_withdrawal`, `_memory_ran_out`.  The explorer counts those apart, as it
+A violation that plain SIMP's wire cannot avoid (its SYN, SYN+ACK and FIN carry no invitation
+identity) is prefixed PLAIN_LIMIT, and only where one of the two hosts speaks plain SIMP and the
+run itself shows why: `_forgot_a_withdrawal`, `_took_a_stale_acceptance`, `_memory_ran_out`.
+The explorer counts those apart, as it
 counts SPEC's known limit.
 """
 
@@ -82,6 +83,7 @@ class Sent:
     seq: int
     arrived: float | None  # None: lost
     order: int = 0  # with `sent`, its place among same-time steps and notices (their `seq`)
+    arrived_order: int = 0  # with `arrived`, likewise
 
 
 @dataclass
@@ -93,6 +95,7 @@ class RunLog:
     said: dict[str, list[str]]
     fins: list[Sent] = field(default_factory=list)
     syns: list[Sent] = field(default_factory=list)
+    syn_acks: list[Sent] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
     crossings: tuple[tuple[int, int], ...] = ()
     timeout: float = 5.0
@@ -234,7 +237,9 @@ def _left_with_a_vanished_peer(log: RunLog, by_host: dict[str, list[Attempt]], f
     daemon was killed during it and no SYN of anyone else reached H after that kill: nothing told
     H's daemon that its peer vanished, and a user's silence alone never ends a chat (README,
     "A peer that vanished": only a third party's invitation makes it ask).  The generator expects
-    a third party's `start` to free H, but every SYN of it can be lost (explorer seed 7500)."""
+    a third party's `start` to free H, but every SYN of it can be lost (explorer seed 7500).
+    After the kill in the run's order, not merely at its instant: a SYN that arrived at the same
+    time but before the kill made H probe a peer that was still there (explorer seed 24701)."""
     m = re.fullmatch(r"final state of (\w+): expected free, got chatting", failure)
     if m is None or not by_host.get(m.group(1)):
         return False
@@ -242,10 +247,10 @@ def _left_with_a_vanished_peer(log: RunLog, by_host: dict[str, list[Attempt]], f
     last = by_host[host][-1]
     if last.end is not None or last.peer is None or "chat started" not in last.kinds():
         return False
-    kills = [s.t for s in log.steps if s.host == last.peer and s.done and s.action == "kill daemon"
+    kills = [(s.t, s.seq) for s in log.steps if s.host == last.peer and s.done and s.action == "kill daemon"
              and s.t >= last.start]
     return bool(kills) and not any(s.dst == host and s.src != last.peer and s.arrived is not None
-                                   and s.arrived >= kills[0] for s in log.syns)
+                                   and (s.arrived, s.arrived_order) > kills[0] for s in log.syns)
 
 
 def _containing(atts: list[Attempt], at: tuple[float, int]) -> Attempt | None:
@@ -308,7 +313,8 @@ def _message_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[
                 continue  # a kill cut the chat: what the killed side was told is unknown
             told = any(n.kind == "delivered" and n.text == text for n in source.notices)
             how = "reported delivered" if told else "neither delivered nor reported undelivered"
-            found.append(f"{sender}'s {text!r} never reached {peer} yet was {how}")
+            limit = PLAIN_LIMIT if _took_a_stale_acceptance(log, source) else ""
+            found.append(f"{limit}{sender}'s {text!r} never reached {peer} yet was {how}")
     return found
 
 
@@ -360,7 +366,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
                     and not _forgot_a_decline(log, host, p, t0)):
-                limit = PLAIN_LIMIT if _forgot_a_withdrawal(log, a) else ""
+                limit = PLAIN_LIMIT if _forgot_a_withdrawal(log, by_host, a) else ""
                 found.append(f"{limit}{where}: told 'declined' but {p} never declined")
             shown = end in ("no answer", UNCLEAR) and any(
                 n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
@@ -457,7 +463,7 @@ def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
     return any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused)
 
 
-def _forgot_a_withdrawal(log: RunLog, a: Attempt) -> bool:
+def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
     """Was `a` ended by a re-sent copy of a FIN 0 that `a.host`'s daemon could not know of?
 
     The peer was re-sending a FIN 0 (withdrawing its own invitation, say) when `a.host`'s daemon
@@ -467,7 +473,11 @@ def _forgot_a_withdrawal(log: RunLog, a: Attempt) -> bool:
     no FIN of the peer's, cannot tell that copy from a decline (explorer seed 14982; the catalog's
     `restarted_daemon_plain_simp_limit_withdrawal_taken_for_a_decline.yaml`, and its SIMPX/1 twin, where
     the FIN's chat-id tells them apart).  Treating every FIN 0 soon after a start as ambiguous
-    costs every early decline a round trip and was worse over 10,000 runs (RELIABILITY.md)."""
+    costs every early decline a round trip and was worse over 10,000 runs (RELIABILITY.md).
+
+    Likewise when the old daemon was in a chat or invitation with the peer as it restarted: a
+    straggler it sent just before (a chat datagram) reaches a peer that has no such chat any more,
+    whose stranger answer is a FIN 0 sent before our SYN reached it (explorer seed 27888)."""
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
@@ -486,8 +496,37 @@ def _forgot_a_withdrawal(log: RunLog, a: Attempt) -> bool:
     if reached and copy.sent > min(reached):
         return False  # sent after the invitation reached the peer: it may answer it
     began = any(f.sent <= restarted and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout for f in fins)
+    went = _actions(log, host, ("kill daemon", "restart daemon"), 0.0, restarted)  # (the old daemon's end)
+    cut = bool(went) and copy.sent <= restarted + log.timeout and any(
+        b.dead and b.peer == peer and b.start <= went[-1] <= b.stop for b in by_host.get(host, []))
     heard = any(f.arrived is not None and restarted <= f.arrived < copy.arrived for f in fins)
-    return began and not heard
+    return (began or cut) and not heard
+
+
+def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
+    """Did `a`, an invitation of a restarted daemon, become a chat on a SYN+ACK that the peer
+    sent before any SYN of `a` reached it?
+
+    Then that SYN+ACK accepted the invitation of the daemon's predecessor (its user accepted just
+    as that invitation was withdrawn or expired), and the chat exists on one side only: the peer,
+    freed by the withdrawal, takes the new SYN for a late copy of the old one.  What follows
+    (the old FIN's ACK 0 confirming the first message) is the same confusion.  A plain-SIMP
+    SYN+ACK carries no invitation identity, and the restarted daemon remembers no invitation of
+    its predecessor's: it cannot tell (explorer seed 26363; with SIMPX/1 the SYN+ACK names the
+    old chat and is answered with a FIN for it)."""
+    host, peer = a.host, a.peer
+    if a.role != "inviting" or peer is None or not log.plain_between(host, peer):
+        return False
+    if not _actions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq)):
+        return False
+    started = [n.t for n in a.notices if n.kind == "chat started"]
+    if not started:
+        return False
+    accepting = [s for s in log.syn_acks if s.src == peer and s.dst == host and s.arrived is not None
+                 and a.start <= s.arrived <= started[0]]
+    reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
+               and s.arrived is not None]
+    return bool(accepting) and not (reached and min(reached) <= accepting[-1].sent)
 
 
 def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
@@ -509,7 +548,10 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
         return False
     ends = [m for m in log.notices.get(host, []) if m.kind in END_KINDS and before[-1] <= m.t
             and (m.t, m.seq) < (n.t, n.seq)]
-    refusals = _actions(log, host, ("decline", "quit"), before[-1], n.t)
+    # the refusal step may begin before that invitation is shown (it waits for it, `_declines_of`):
+    # it is one taken since the end before that invitation (explorer seed 21179)
+    earlier = [(m.t, m.seq) for m in log.notices.get(host, []) if m.kind in END_KINDS and m.t < before[-1]]
+    refusals = _actions(log, host, ("decline", "quit"), max(earlier, default=0.0), n.t)
     if not ends or not refusals:
         return False
     # (a decline step may wait for the next invitation: what the user was told says which it was)
@@ -530,7 +572,10 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
     """A daemon that gets an invitation's SYNs shows it or refuses it (busy): never ignores it, as
     a daemon still holding a chat its peer has lost (it restarted) would.  SYNs that arrive while
     it is still re-sending the FIN of its last chat with the inviter do not count: that FIN must
-    be acknowledged first (simp/session.py), which takes a timeout per loss."""
+    be acknowledged first (simp/session.py), which takes a timeout per loss.  Nor do SYNs that
+    cross an invitation of the invited daemon's own to the inviter, while it has not become a
+    chat: they are answered with SYN+ACK, re-sent every timeout, and shown to no user (crossing
+    invitations, SPEC); under loss all of those answers can be lost (explorer seed 20828)."""
     found = []
     for host, atts in by_host.items():
         for a in atts:
@@ -540,9 +585,13 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
             if _cut_between(log, p, a.start, t1) or any(n.kind in ("error", "refused") for n in a.notices):
                 continue
             leaving = [f.sent for f in log.fins if f.src == p and f.dst == host]  # p still ending a chat
+            # p's own invitation to host, until it became a chat: p answers host's SYN as a crossing
+            crossing = [(b.start, min([n.t for n in b.notices if n.kind == "chat started"], default=b.stop))
+                        for b in by_host.get(p, []) if b.role == "inviting" and b.peer == host]
             arrived = [s.arrived for s in log.syns if s.src == host and s.dst == p and s.arrived is not None
                        and a.start <= s.sent and s.arrived <= t1
-                       and not any(abs(t - s.arrived) <= log.timeout for t in leaving)]
+                       and not any(abs(t - s.arrived) <= log.timeout for t in leaving)
+                       and not any(t0 <= s.arrived <= t2 for t0, t2 in crossing)]
             if len(arrived) < IGNORED_SYNS:
                 continue
             answered = any(b.start <= t1 and b.stop >= a.start and (

@@ -27,8 +27,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "in-order delivery, nothing of chat k in chat k+1, both sides' notices agree, every daemon free "
         "and quiet at the end). Real violations are shrunk and written as scenarios; violations that need "
         "a duplicate, a reorder or a delay beyond half the timeout are counted as SPEC's known limit, and "
-        "those plain SIMP cannot avoid (its SYN and FIN carry no invitation identity: a restarted daemon "
-        "that never heard of the FIN, a decline memory outlived by lost questions) as plain SIMP's limit; "
+        "those plain SIMP cannot avoid (its SYN, SYN+ACK and FIN carry no invitation identity: a restarted "
+        "daemon answered for its predecessor, a decline memory outlived by lost questions) as plain "
+        "SIMP's limit; "
         "inconclusive runs are counted by reason.")
     parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument("--runs", type=int, default=DEFAULT_RUNS, help="schedules to try")

@@ -80,6 +80,7 @@ class Node:
         self._events: list[ev.Event] = []
         self._notes: list[str] = []
         self._stranger_last: dict[ev.Address, float] = {}
+        self._stranger_fin0: dict[ev.Address, float] = {}  # when we last answered a source with FIN 0
         # the first FIN from each address that came with no session of ours, and its bit (`start`)
         self._stray_fins: dict[ev.Address, tuple[float, int]] = {}
         self._stranger_budget = config.stranger_rate
@@ -306,6 +307,8 @@ class Node:
             elif ended is not None and dg.is_control(Op.ACK) and (
                     (dg.seq == 0 and ended.awaits_ack_of_our_fin(now)) or not self.current.uses_ack(dg, now)):
                 return ended  # (Session.awaits_ack_of_our_fin, Session.uses_ack)
+            elif dg.is_control(Op.ACK) and dg.seq == 0 and self._acks_stranger_fin(source, dg, now):
+                return None  # (the stranger rules take it for their answer's ACK and say nothing)
             return self.current
         if ended is not None and dg.is_control(Op.SYN):
             refusal = ended.inherited_refusal  # (a refusal our invitation after it carries on)
@@ -314,6 +317,21 @@ class Node:
             if not self._repeats(ended, dg, now):
                 return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended
+
+    def _acks_stranger_fin(self, source: ev.Address, ack: Datagram, now: float) -> bool:
+        """Is the ACK 0 from the current session's peer the answer to the FIN 0 we sent that address
+        as a stranger just before (to a straggler of a chat our daemon no longer has)?  It comes
+        within a timeout (delays under half a timeout each way), and read by the new session it
+        would complete a handshake the peer never had, or acknowledge our first message (explorer
+        seed 27888: the peer, restarted, took our FIN for a decline of its new invitation, and its
+        ACK of it started the chat our user had just accepted).  So the first untagged ACK 0 in
+        that window is the FIN's; at worst our SYN+ACK or message is re-sent once.  (A SIMPX/1 ACK
+        of the new chat names it.)"""
+        sent = self._stranger_fin0.get(source)
+        if sent is None or now > sent + self.config.session.timeout or extension.parse(ack.payload)[0]:
+            return False
+        del self._stranger_fin0[source]
+        return True
 
     @staticmethod
     def _repeats(session: Session, syn: Datagram, now: float) -> bool:
@@ -427,6 +445,8 @@ class Node:
             self.stats["stranger_answers_suppressed"] += 1
             return "answer suppressed (strangers are over the overall rate)"
         self._stranger_last = self._remember(self._stranger_last, source, now)
+        if any(d.is_control(Op.FIN) and d.seq == 0 for d in answer):
+            self._stranger_fin0 = self._remember(self._stranger_fin0, source, now)
         self.stats["stranger_answers"] += 1
         self._out.extend((source, d) for d in answer)
         return None

@@ -176,6 +176,7 @@ class Session:
         self._sent_chat = False
         self._peer_spoke = False  # received anything from the peer after its SYN+ACK
         self._peer_chatted = False  # received a chat message from the peer
+        self._shown_any = False  # ...and our user was shown one
         self._declined = False
         self._handshake_ack_until: float | None = None  # till then an ACK 0 may be the handshake's
         self._refused = False  # the peer answered our SYN with ERR
@@ -829,15 +830,28 @@ class Session:
         self._peer_may_send_fin = True
         self._linger_at_least(now + self.config.linger * self.config.timeout)
         self._keep_for_peer_fin()
-        if self.initiator and not self._began and dg.seq == 0:
+        if self.initiator and not self._began and dg.seq == 0 and not self._refused:
             # our invitation is over for us (withdrawn, expired), and the peer's FIN 0 refused it
             # (it crossed our FIN, or came late): the peer remembers a decline from the ACK it
             # last got, so our next invitation waits as after one (`initiate`; explorer seeds 39,
-            # 6982: re-invited 6 s later, it was answered from that memory until it expired)
+            # 6982: re-invited 6 s later, it was answered from that memory until it expired).
+            # Not after the peer's ERR (`_on_err_after_closing`)
             self._declined_by_peer(now)
         elif self.left_silently_at is not None:
             self.left_silently_at = now  # (its memory, if any, runs from this ACK of ours)
         return None
+
+    def _on_err_after_closing(self, dg: Datagram, now: float) -> str | None:
+        """CLOSING: an ERR answering our invitation after our user withdrew it (or it expired),
+        while our FIN still awaits its ACK: the peer was busy or had no user.  Its FIN follows and
+        ends that answer, which the peer's node sends with no session and keeps no memory of, so,
+        as in `_on_fin_refused`, it is no decline (`_on_fin_lingering`).  Taken for one, it held
+        our user's next invitations to the peer back REINVITE_AFTER_DECLINE, and none reached a
+        peer whose chat partner had vanished (explorer seed 24701)."""
+        if not self.initiator or self._began:
+            return "ERR after the chat ended"
+        self._refused = True
+        return "ERR answering our invitation, already withdrawn (busy or no user: its FIN is no decline)"
 
     def _inviter_gave_up(self, dg: Datagram, now: float) -> None:
         """We refused the peer's invitation, and its FIN 0 came: it withdrew that invitation (its
@@ -1011,6 +1025,7 @@ class Session:
         if dg.seq != self._recv_bit:
             return f"duplicate CHAT seq={dg.seq} acknowledged again"
         self._recv_bit ^= 1
+        self._shown_any = True
         self._events.append(ev.MessageReceived(user=dg.user, text=dg.payload))
         return None
 
@@ -1021,8 +1036,14 @@ class Session:
         return self._on_chat(dg, now)
 
     def _on_chat_lingering(self, dg: Datagram, now: float) -> str | None:
+        """After the end, only a copy of the last message our user was shown is acknowledged
+        again (its first ACK may have been lost).  With none shown, a datagram with bit 1 is no
+        such copy: acknowledged, it told a peer whose daemon restarted and took our late SYN+ACK
+        for the answer to its new invitation that its messages were shown (explorer seed 26363)."""
         if dg.seq == self._recv_bit:
             return "new CHAT after the chat ended"
+        if not self._shown_any:
+            return "CHAT after the end of a session that showed no message: not a copy of one"
         self._outbox.append(self._control(Op.ACK, dg.seq))
         return None
 
@@ -1065,6 +1086,12 @@ class Session:
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
         if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
             self._decline_acked_at = now  # ACK: the FIN refused the invitation
+        if self.initiator and self._began and not self._peer_spoke:
+            # the invited peer said nothing since its SYN+ACK: it may have quit before our
+            # handshake ACK reached it, its FIN lost, and this ACK answers ours from FIN_SENT
+            # (`_on_fin_while_closing`); it remembers our invitation as refused from here, as in
+            # `_on_fin_peer_left` (explorer seed 23522: re-invited at once, we were told "declined")
+            self.left_silently_at = now
         self._stop_retransmitting()
         self._end(self._closing_reason, now)
         return None
@@ -1412,6 +1439,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.CLOSING, _I.CHAT): Session._on_chat_lingering,
     (_S.CLOSING, _I.SYN): Session._on_syn_after_decline,
     (_S.CLOSING, _I.FIN): Session._on_fin_lingering,
+    (_S.CLOSING, _I.ERR): Session._on_err_after_closing,
     (_S.CLOSING, _I.ABORT): Session._cmd_abort_quietly,
     # ended, still answering stragglers
     (_S.CLOSED, _I.FIN): Session._on_fin_lingering,

@@ -16,7 +16,7 @@ from sim.scenario import load_scenario, parse_scenario
 
 
 def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fins: tuple[Sent, ...] = (),
-           syns: tuple[Sent, ...] = (), failures: tuple[str, ...] = (),
+           syns: tuple[Sent, ...] = (), syn_acks: tuple[Sent, ...] = (), failures: tuple[str, ...] = (),
            plain: tuple[str, ...] = ()) -> RunLog:
     """A RunLog from lines `T HOST > action` (a step), `T HOST ! action` (a skipped step) and
     `T HOST * kind [text] [| undelivered,...]` (a notice), in the order they happened."""
@@ -41,8 +41,8 @@ def log_of(lines: list[str], *, crossings: tuple[tuple[int, int], ...] = (), fin
     for host in {s.host for s in steps if s.host} | set(notices):
         said.setdefault(host, [])
     return RunLog(steps=steps, notices=notices, said=said, fins=list(fins), syns=list(syns),
-                  failures=list(failures), crossings=crossings, end=float(lines[-1].split(" ")[0]) + 100,
-                  plain=plain)
+                  syn_acks=list(syn_acks), failures=list(failures), crossings=crossings,
+                  end=float(lines[-1].split(" ")[0]) + 100, plain=plain)
 
 
 HAPPY = [
@@ -550,6 +550,70 @@ def test_a_restarted_daemon_told_declined_by_a_withdrawal_copy_is_plain_simps_li
                                  plain=("bob",)))[0].startswith(PLAIN_LIMIT)
 
 
+RESTART_MID_CHAT_THEN_INVITE = [  # alice's last message is on its way as her daemon restarts
+    "0 alice > start bob",
+    "0 bob > accept",
+    "0 bob * invitation alice",
+    "0 alice * chat started",
+    "0 bob * chat started",
+    "26 alice > say a1-1",
+    "26 alice > restart daemon",
+    "26 alice > connect",
+    "26 alice > start bob",
+    "27 alice * declined",
+    "27 bob > quit",
+]
+
+
+@pytest.mark.parametrize(("fin_sent", "syn_reached", "limit"),
+                         [(26.2, 27.5, True), (26.2, 26.1, False), (32.0, 33.0, False)])
+def test_a_restarted_daemon_told_declined_by_the_answer_to_its_predecessors_straggler(
+        fin_sent: float, syn_reached: float, limit: bool) -> None:
+    """Explorer seed 27888: bob answered alice's straggler (a chat datagram of the chat her daemon
+    lost as it restarted) with a stranger FIN 0, sent before her new invitation reached him; her
+    restarted daemon took it for a decline.  Sent after the SYN reached bob, or more than a timeout
+    after the restart, the FIN may answer the invitation: a real violation (so with SIMPX/1)."""
+    fins = (Sent(fin_sent, "bob", "alice", 0, fin_sent + 0.5),)
+    syns = (Sent(26, "alice", "bob", 0, syn_reached),)
+    found = violations(log_of(RESTART_MID_CHAT_THEN_INVITE, fins=fins, syns=syns, plain=("bob",)))
+    assert len(found) == 1 and "told 'declined' but bob never declined" in found[0]
+    assert found[0].startswith(PLAIN_LIMIT) == limit
+    extension = violations(log_of(RESTART_MID_CHAT_THEN_INVITE, fins=fins, syns=syns))
+    assert not extension[0].startswith(PLAIN_LIMIT)
+
+
+RESTART_THEN_STALE_ACCEPTANCE = [  # alice accepts bob's invitation as it expires; bob restarts
+    "0 alice > wait",
+    "0 bob > start alice",
+    "0 alice * invitation bob",
+    "60 alice > accept",
+    "60 bob * no answer",
+    "60 alice * invitation withdrawn",
+    "60 bob > restart daemon",
+    "60 bob > connect",
+    "60 bob > start alice",
+    "61 bob * chat started",
+    "61 bob > say b1-1",
+    "62 bob * delivered b1-1",
+]
+
+
+@pytest.mark.parametrize(("syn_reached_at", "limit"), [(61.5, True), (60.2, False)])
+def test_a_restarted_daemon_chatting_on_its_predecessors_acceptance_is_plain_simps_limit(
+        syn_reached_at: float, limit: bool) -> None:
+    """Explorer seed 26363: bob's restarted daemon took alice's SYN+ACK, sent before any SYN of its
+    new invitation reached her, for her answer; she had accepted the old invitation as it was
+    withdrawn.  If the SYN reached her before she sent the SYN+ACK, it may answer the new one,
+    and the message never shown but confirmed is a real violation; so with SIMPX/1 on both."""
+    syns = (Sent(60, "bob", "alice", 0, syn_reached_at),)
+    syn_acks = (Sent(60.5, "alice", "bob", 0, 61.0),)
+    found = violations(log_of(RESTART_THEN_STALE_ACCEPTANCE, syns=syns, syn_acks=syn_acks, plain=("bob",)))
+    assert len(found) == 1 and "'b1-1' never reached alice yet was reported delivered" in found[0]
+    assert found[0].startswith(PLAIN_LIMIT) == limit
+    assert not violations(log_of(RESTART_THEN_STALE_ACCEPTANCE, syns=syns, syn_acks=syn_acks))[0].startswith(
+        PLAIN_LIMIT)
+
+
 SHOWN_AGAIN = [  # bob declines; alice, who could not tell his FIN from an old one, asks again
     "0 alice > start bob",
     "0 bob * invitation alice",
@@ -559,6 +623,18 @@ SHOWN_AGAIN = [  # bob declines; alice, who could not tell his FIN from an old o
     "30 bob > decline",
     "30 bob * declined",
     "30 alice * declined",
+]
+
+
+SHOWN_AGAIN_DECLINE_WAITING = [  # the same, with bob's decline step begun before the invitation
+    "0 bob > decline",
+    "5 alice > start bob",
+    "5 bob * invitation alice",
+    "5 bob * declined",
+    "35 bob * invitation alice",
+    "35 bob > decline",
+    "35 bob * declined",
+    "35 alice * declined",
 ]
 
 
@@ -575,6 +651,11 @@ def test_an_invitation_shown_again_after_the_decline_memory_ran_out_is_plain_sim
     assert len(found) == 1 and "that no new 'start' explains" in found[0]
     assert found[0].startswith(PLAIN_LIMIT) == limit
     assert not violations(log_of(SHOWN_AGAIN, syns=syns, fins=fins))[0].startswith(PLAIN_LIMIT)  # SIMPX/1
+    # explorer seed 21179: the decline step that refused the first showing began before it (it waits)
+    later = tuple(Sent(s.sent + 5, s.src, s.dst, s.seq, (s.arrived or 0) + 5) for s in (*syns, *fins))
+    waiting = violations(log_of(SHOWN_AGAIN_DECLINE_WAITING, syns=later[:3], fins=later[3:],
+                                plain=("alice", "bob")))
+    assert len(waiting) == 1 and waiting[0].startswith(PLAIN_LIMIT) == limit
 
 
 def test_the_checker_reads_no_clear_answer_by_the_daemons_own_words() -> None:

@@ -25,6 +25,10 @@ the crossing with its invitation, need not be shown (two across half a timeout m
 failed on 7f62151 (a refusal forgotten when our invitation that followed it was withdrawn and
 replaced it); 19650, 10552 and 10356 guard that inherited refusal, which intermediate versions kept
 too long (past the inviter's wait after a decline; past a FIN of the inviter that ended it).
+23522 and 24701 failed on 5aaced4 (a re-invitation after a chat in which the invited peer said
+nothing, told "declined" by its quit-before-ACK memory; a busy answer to a withdrawn invitation
+taken for a decline, which held the next invitations back); 20828 is a schedule the checker
+misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).
 """
 
 from __future__ import annotations

@@ -103,6 +103,24 @@ def test_syn_ack_from_a_stranger_is_answered_with_fin_and_changes_nothing() -> N
     assert_chat_untouched(net)
 
 
+def test_the_ack_of_our_answer_to_a_straggler_does_not_start_the_next_chat() -> None:
+    """Explorer seed 27888: a chat datagram from an address we have no chat with gets FIN 0; that
+    address then invites us and our user accepts.  The first ACK 0 from it within a timeout of
+    our FIN is that FIN's ACK (it was sent before our SYN+ACK could arrive), not the handshake's:
+    the chat starts on the next one, not on a handshake the peer may never have completed."""
+    net = Net("bob")
+    net.inject(STRANGER, "bob", wire.chat(0, "alice", "straggler"))
+    assert answers_to(net, "bob", STRANGER) == ["FIN seq=0"]
+    net.run(until=0.1 * T)
+    net.inject(STRANGER, "bob", wire.control(Op.SYN, 0, "alice"))
+    assert len(net.events("bob", ev.Invitation)) == 1
+    net.accept("bob")
+    net.inject(STRANGER, "bob", wire.control(Op.ACK, 0, "alice"))
+    assert net.events("bob", ev.ChatStarted) == []
+    net.inject(STRANGER, "bob", wire.control(Op.ACK, 0, "alice"))
+    assert len(net.events("bob", ev.ChatStarted)) == 1
+
+
 def test_syn_from_a_stranger_during_a_chat_gets_the_busy_answer() -> None:
     net = chatting()
     net.inject(STRANGER, "bob", wire.control(Op.SYN, 0, "mallory"))
@@ -359,13 +377,14 @@ def test_lingering_session_answers_its_peer_while_a_new_chat_is_current() -> Non
 
 def test_syn_from_the_previous_peer_after_the_chat_ended_is_a_new_invitation() -> None:
     net = chatting()
+    net.say("alice", "hi")  # (bob ACKs it: see test_reinviting_a_peer_that_said_nothing_waits)
     net.run(until=net.now + T / 2)  # the chat began half a timeout ago: see the next test
     net.quit("alice")
     net.start("alice", "bob")
     assert len(net.events("bob", ev.Invitation)) == 2
     net.accept("bob")
     net.say("alice", "again")
-    assert net.received("bob") == ["again"]
+    assert net.received("bob") == ["hi", "again"]
 
 
 def test_late_copy_of_the_handshake_syn_after_a_short_chat_opens_no_phantom_chat() -> None:
@@ -387,6 +406,7 @@ def test_reinvitation_within_half_a_timeout_of_the_last_chats_start_is_shown_at_
     invitation sent so soon after the last chat began cannot be told from a late copy of that
     chat's SYN, so its first SYN is ignored and it is shown at the next, a timeout later."""
     net = chatting()
+    net.say("alice", "hi")  # (bob ACKs it: see test_reinviting_a_peer_that_said_nothing_waits)
     net.quit("alice")
     net.start("alice", "bob")
     assert len(net.events("bob", ev.Invitation)) == 1
@@ -592,6 +612,7 @@ def test_chat_straggler_of_an_older_chat_is_not_shown_in_a_withdrawn_invitation(
 
 def test_reinviting_after_our_own_quit_gets_a_prompt_decline() -> None:
     net = chatting()
+    net.say("alice", "hi")  # (bob ACKs it: see test_reinviting_a_peer_that_said_nothing_waits)
     net.run(until=T / 2)  # (an earlier invitation: see test_reinvitation_within_half_a_timeout...)
     net.quit("alice")
     net.start("alice", "bob")
@@ -755,6 +776,50 @@ def test_after_a_decline_and_the_decliners_withdrawn_invitation_we_wait_before_i
     assert net.times("alice", "SYN")[-1] >= declined_at + REINVITE_AFTER_DECLINE * T
     assert net.reasons("alice") == [EndReason.DECLINED, EndReason.WITHDRAWN]
     assert net["alice"].current is not None and net["alice"].current.state is State.SYN_SENT
+
+
+def test_an_ended_invitation_acknowledges_no_chat_datagram() -> None:
+    """Explorer seed 26363: alice accepted bob's invitation, and his withdrawal's FIN came before
+    his ACK.  Chat datagrams from bob after that (his restarted daemon took her SYN+ACK for the
+    answer to its new invitation) are no copies of anything alice was shown, whatever their bit:
+    no ACK, which bob would read as "delivered"."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.drop(src="alice", dst="bob", label="SYN+ACK")
+    net.accept("alice")
+    net.quit("bob")
+    net.run_until(lambda: net.reasons("alice") == [EndReason.WITHDRAWN])
+    net.run(until=net.now + 2 * T)  # (alice's ended session still lingers)
+    acks = len(net.sent(src="alice", label="ACK"))
+    net.inject("bob", "alice", wire.chat(0, "bob", "one"))
+    net.inject("bob", "alice", wire.chat(1, "bob", "two"))
+    assert net["alice"].lingering == 1
+    assert len(net.sent(src="alice", label="ACK")) == acks
+    assert net.received("alice") == []
+
+
+def test_reinviting_a_peer_that_said_nothing_waits() -> None:
+    """Explorer seed 23522: bob accepted and quit before alice's handshake ACK (lost); his FIN was
+    lost too, and alice's FIN, which he acknowledged, ended his side.  For bob the invitation was
+    refused, and he answers its repeats with FIN for QUIT_MEMORY timeouts after her last news; for
+    alice the chat began and ended normally.  Since bob said nothing after his SYN+ACK, alice
+    cannot tell this from a silent chat: her next invitation waits REINVITE_AFTER_SILENT_LEAVE, as
+    when the silent peer's FIN reaches her, and is shown to bob instead of "declined"."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", label="ACK")
+    net.drop(src="bob", label="FIN")
+    net.start("alice", "bob")
+    net.accept("bob")
+    net.quit("bob")
+    net.quit("alice")
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [EndReason.QUIT]
+    left = net.now
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=left + 6 * T)
+    assert net.times("alice", "SYN")[-1] >= left + REINVITE_AFTER_SILENT_LEAVE * T
+    assert net.reasons("alice") == [EndReason.QUIT]
 
 
 def test_an_inviter_that_chatted_after_we_quit_before_its_ack_invites_anew() -> None:

@@ -1280,3 +1280,19 @@ def test_shutdown_ends_the_chat_at_once_with_one_fin_and_reports_undelivered() -
     assert net.reasons("bob") == [EndReason.PEER_LEFT]
     settle(net)
     assert net.times("alice", "FIN") == [0.0]  # never re-sent
+
+
+def test_busy_answer_to_a_withdrawn_invitation_is_no_decline() -> None:
+    """Carol withdraws before bob's busy answer (ERR, FIN) arrives: that FIN ends the busy answer,
+    which bob keeps no memory of, so carol's next invitation is not held back as after a decline
+    (explorer seed 24701: none of carol's later invitations reached bob, whose peer had vanished)."""
+    net = three()
+    net.delay(src="bob", dst="carol", nth=None, delay=0.2 * T)
+    net.start("carol", "bob")
+    net.quit("carol")  # before the ERR and FIN reach it
+    net.run(until=0.3 * T)
+    assert net.reasons("carol") == [EndReason.WITHDRAWN_BY_US]
+    net.start("carol", "bob")
+    net.run(until=3 * T)
+    syns = net.times("carol", "SYN")
+    assert len(syns) == 2 and syns[1] < 2 * T  # after the withdrawal's ACK, not REINVITE_AFTER_DECLINE

@@ -35,6 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from simp import events as ev
+from simp import wire
 from simp.node import Node
 from simp.session import CommandError, State
 
@@ -239,6 +240,10 @@ def calibrate(make_pair: Callable[[], list[Node]], addresses: list[ev.Address], 
               length: int = 40, seed: int = 1) -> TimePaths:
     """Find the time-valued float attributes by running twins at base times 0 and OFFSET."""
     found = TimePaths()
+    stray = [make_pair() for _ in (0.0, OFFSET)]  # a straggler from an address with no session:
+    for base, nodes in zip((0.0, OFFSET), stray, strict=True):  # it sets the stranger rules' memories,
+        nodes[0].receive(_STRAGGLER, addresses[1], base + 1.0)  # which free random walks may never do
+    _classify(stray[0], stray[1], found)
     for w in range(walks):
         twins = [_Walk(make_pair(), addresses, base) for base in (0.0, OFFSET)]
         rng_seed = seed * 10_000 + w
@@ -251,17 +256,24 @@ def calibrate(make_pair: Callable[[], list[Node]], addresses: list[ev.Address], 
                                      f"{moves[0]!r} at base 0 and {moves[1]!r} at base {OFFSET:g}")
             if moves[0] is None:
                 break
-            for a, b in zip(twins[0].nodes, twins[1].nodes, strict=True):
-                for (path, _, va, *_), (_, _, vb, *_) in zip(float_paths(a), float_paths(b), strict=True):
-                    if abs(vb - va - OFFSET) < 1e-6:
-                        found.times.add(path)
-                    elif vb == va:
-                        found.others.add(path)
-                    else:
-                        raise TimeModelError(f"{'.'.join(path)} is {va} at base 0 "
-                                             f"but {vb} at base {OFFSET:g}")
+            _classify(twins[0].nodes, twins[1].nodes, found)
     found.others -= found.times  # a time that happened to be equal once (e.g. an initial 0.0)
     return found
+
+
+_STRAGGLER = wire.encode(wire.chat(1, "peer", "a chat this node no longer has"))
+
+
+def _classify(at_zero: list[Node], at_offset: list[Node], found: TimePaths) -> None:
+    """Sort the float attributes of twin nodes, at base times 0 and OFFSET, into times and others."""
+    for a, b in zip(at_zero, at_offset, strict=True):
+        for (path, _, va, *_), (_, _, vb, *_) in zip(float_paths(a), float_paths(b), strict=True):
+            if abs(vb - va - OFFSET) < 1e-6:
+                found.times.add(path)
+            elif vb == va:
+                found.others.add(path)
+            else:
+                raise TimeModelError(f"{'.'.join(path)} is {va} at base 0 but {vb} at base {OFFSET:g}")
 
 
 class _Walk:
