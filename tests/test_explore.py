@@ -279,6 +279,19 @@ def test_an_invitation_whose_syns_arrive_is_shown_or_refused_never_ignored() -> 
     assert not any("SYNs reached" in f for f in violations(log_of(shown, syns=syns)))
 
 
+@pytest.mark.parametrize("answered", [True, False])
+def test_crossing_syns_count_as_ignored_only_when_nothing_answered_them(answered: bool) -> None:
+    """Explorer seed 20828: alice invites bob while bob's SYNs arrive; she answers each crossing
+    SYN with SYN+ACK (all lost), which shows her user nothing.  Without those SYN+ACKs (issue 9's
+    base core left crossing SYNs unanswered) the SYNs were ignored."""
+    lines = ["6 bob > start alice", "6 alice > start bob", "36 bob > quit",
+             "36 bob * our invitation withdrawn", "36 alice > quit", "36 alice * our invitation withdrawn"]
+    syns = tuple(Sent(6.0 + 5 * k, "bob", "alice", 0, 6.5 + 5 * k) for k in range(6))
+    syn_acks = tuple(Sent(6.5 + 5 * k, "alice", "bob", 0, None) for k in range(6)) if answered else ()
+    found = violations(log_of(lines, syns=syns, syn_acks=syn_acks))
+    assert any("SYNs reached alice, which neither showed it nor refused it" in f for f in found) != answered
+
+
 def test_crossing_invitations_must_not_end_declined_or_unanswered() -> None:
     lines = ["0 alice > start bob", "0 bob > start alice", "60 alice * no answer", "60 bob * no answer"]
     found = _one(lines, crossings=((0, 1),))
