@@ -216,6 +216,9 @@ class Session:
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
         self._refusal: Session | None = None  # (our invitation) the refusal it followed, see `_follow`
+        self._answered = False  # we sent SYN+ACK (accepted, or crossed): the peer may have had a chat
+        self._follows_a_session = False  # its stragglers may reach this chat (`_follow`, `_old_chat`)
+        self._old_chat_until: float | None = None  # a chat datagram with bit 0 may be its (`_old_chat`)
 
     # -- construction ------------------------------------------------------------------------
 
@@ -269,6 +272,7 @@ class Session:
         session = cls(config, local_user=local_user, peer=peer, peer_user=syn.user, state=State.INVITED,
                       now=now)
         session._follow(previous)
+        session._peer_starts_this_chat(now)  # (its SYN)
         session._expire_at = now + config.invite_expiry
         session._events.append(ev.Invitation(peer=peer, user=syn.user))
         return session
@@ -298,7 +302,19 @@ class Session:
         (`initiate`), counted from the peer's latest FIN 0, since the peer may count the
         decline's memory from our ACK of that (`_refusal_heard`; explorer seed 10356).  Carried
         by this session, which replaced ours in the node, it was forgotten, and our SYN sent at
-        once was answered from that memory (seed 19650)."""
+        once was answered from that memory (seed 19650).
+
+        A chat datagram of the previous chat may still come, with bit 0, if the peer had that chat
+        (we began it or sent SYN+ACK), its next message there carried bit 0 (the bit we expected
+        at the end), and it did not leave with a FIN (a FIN goes once everything before it is
+        acknowledged, so shown): we quit, gave up, or it restarted (`_old_chat`).  Also when the
+        previous session, say an invitation that ended without a chat, followed such a chat: its
+        window, if the peer had started it, bounds this one's."""
+        if previous is not None and ((previous.began or previous._answered) and previous._recv_bit == 0
+                                     and previous.first_peer_fin_at is None):
+            self._follows_a_session = True
+        elif previous is not None and previous._follows_a_session:
+            self._follows_a_session, self._old_chat_until = True, previous._old_chat_until
         if previous is not None and previous.peer_may_send_fin:
             first = previous.first_peer_fin_at
             self._old_fin_always = first is None
@@ -312,6 +328,29 @@ class Session:
         if (previous is not None and previous.initiator and not previous.began
                 and previous.declined_us_at is not None and not self.initiator):
             self.declined_us_at = previous.declined_us_at  # (see below)
+
+    def _peer_starts_this_chat(self, now: float) -> None:
+        """The peer's first datagram of this chat came (its SYN, SYN+ACK, or crossing SYN); see
+        `_old_chat`."""
+        if self._follows_a_session and self._old_chat_until is None:
+            self._old_chat_until = now + self.config.timeout / 2
+
+    def _old_chat(self, dg: Datagram, now: float) -> bool:
+        """May the chat datagram `dg` be a straggler of the previous chat with this peer?
+
+        Byte for byte, a straggler with bit 0 is this chat's first message from the peer (SPEC's
+        known limit), but with delays under half a timeout it is told apart by time: the peer sent
+        all of its previous chat before its first datagram of this one, so the straggler arrives
+        within half a timeout of that (`_peer_starts_this_chat`).  The peer's real first message
+        left after our answer to that datagram, so its re-send, a timeout later, is past the
+        window: there it is shown.  So a bit-0 chat datagram in the window is neither shown nor
+        acknowledged (our ACK 0 would confirm the first message of this chat, though lost, or the
+        old one, though never shown).  Cost: the peer's first message, if sent at once, comes a
+        timeout later, only right after a chat with this peer (explorer seed 36872: shown in the
+        next chat, which our user was leaving, and confirmed to a peer that had said it was not).
+        A SIMPX/1 datagram of this chat names it: always taken."""
+        return (dg.seq == 0 and self._old_chat_until is not None and now <= self._old_chat_until
+                and not self._names_this_chat(dg))
 
     def tells_invitations_apart(self) -> bool:
         """Does this chat's peer tell a new invitation from a repeat of an old one by what the
@@ -651,6 +690,7 @@ class Session:
         if self._held or self._first_syn_at is not None:
             return "SYN+ACK before our first SYN went out: it accepts an older invitation"
         self.peer_user = dg.user
+        self._peer_starts_this_chat(now)
         self._outbox.append(self._control(Op.ACK, 0))
         self._establish(now)
         return None
@@ -1006,6 +1046,8 @@ class Session:
         One with bit 0 cannot be told apart on the wire (SPEC's known limit)."""
         if dg.seq != 0:
             return "CHAT seq=1 cannot open a chat (its first message has bit 0): an older chat's straggler"
+        if self._old_chat(dg, now):
+            return "CHAT seq=0 within half a timeout of the peer's first datagram: may be the last chat's"
         self._establish(now)
         # the ACK went out before this datagram: overtaken (delays < T/2), it arrives within T/2
         self._handshake_ack_until = now + self.config.timeout / 2
@@ -1014,6 +1056,8 @@ class Session:
         return result
 
     def _on_chat(self, dg: Datagram, now: float) -> str | None:
+        if self._old_chat(dg, now):
+            return "CHAT seq=0 within half a timeout of the peer's first datagram: may be the last chat's"
         self._peer_spoke = self._peer_chatted = True
         self._peer_is_in_chat()
         if self._declined and not self.initiator:
@@ -1158,7 +1202,8 @@ class Session:
         peer that answers only it never sees a second invitation.
         """
         self.peer_user = dg.user
-        self.crossed = True
+        self._peer_starts_this_chat(now)
+        self.crossed = self._answered = True
         self._first_syn_at = None  # (held back or not: our SYN is answered by this SYN+ACK now)
         self._invite_expire_at, self._expire_at = self._expire_at, None
         self.state = State.SYN_ACK_SENT
@@ -1296,6 +1341,7 @@ class Session:
     # -- handlers: user commands -------------------------------------------------------------
 
     def _cmd_accept(self, _: object, now: float) -> None:
+        self._answered = True
         self._expire_at = None
         self.state = State.SYN_ACK_SENT
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)

@@ -864,8 +864,10 @@ def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str)
     net.release(label="FIN")
     assert net.reasons(receiver) == [EndReason.PEER_LEFT]
     net.accept(invited)
-    net.say("alice", "chat two")
-    assert net.received("bob") == ["chat two"]
+    said = net.now
+    net.say("alice", "chat two")  # shown at its re-send: alice's chat 1 message may still come
+    net.run_until(lambda: bool(net.received("bob")))  # (bob left chat 1 himself: Session._old_chat)
+    assert net.received("bob") == ["chat two"] and net.now == said + T
     assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.reasons("bob") == [EndReason.QUIT]
 
 
@@ -1237,3 +1239,54 @@ def test_retransmissions_of_forgotten_and_replaced_lingering_sessions_are_still_
     assert net["bob"].counters()["retransmissions"] == len(net.sent("bob", "FIN")) - 1 == 2
     assert net["alice"].counters()["retransmissions"] == len(net.sent("alice", "SYN")) - 2 > 0  # 2 chats
     assert net.is_free("alice") and net.is_free("bob")
+
+
+def test_a_bit_0_straggler_of_the_last_chat_is_not_shown_in_the_next_one() -> None:
+    """Explorer seed 36872 (plain SIMP): bob's first message of chat 1 (CHAT 0) is delayed a
+    little (0.112 s, well under half a timeout) and overtaken by the ACK of alice's FIN, bob's
+    new invitation and its handshake ACK.  It reached alice's chat 2, which expects bit 0 from
+    bob, and was shown there (and acknowledged, though bob had told his user it was never
+    confirmed).  Everything bob sent in chat 1 left before his first datagram of chat 2, so it
+    arrives within half a timeout of that; a bit-0 chat datagram in that window is not taken.
+    A real first message of chat 2 left after our answer to that datagram: its re-send, a
+    timeout later, is shown once."""
+    net = Net("alice", "bob")
+    establish(net, "bob", "alice")
+    net.say("alice", "a1-1")
+    net.run(until=3.0)  # (a SYN within half a timeout of chat 1's start is taken for its copy)
+    net.delay(src="bob", label="CHAT", delay=None)  # held: the network keeps it
+    net.say("bob", "b1-1")
+    net.quit("alice")  # bob ACKs the FIN: chat 1 over, "b1-1" not confirmed
+    assert [(u.text, u.sent) for u in net.ended("bob")[0].undelivered] == [("b1-1", True)]
+    net.start("bob", "alice")
+    net.accept("alice")
+    assert len(net.events("alice", ev.ChatStarted)) == 2
+    net.drop(src="bob", label="ACK")  # the ACK of alice's FIN of chat 2: she is still leaving
+    net.quit("alice")
+    net.run(until=net.now + 0.112)
+    net.release(label="CHAT")
+    net.run()
+    assert net.received("alice") == []
+    assert net.events("bob", ev.MessageDelivered) == []
+
+
+@pytest.mark.parametrize("extension", [False, True], ids=["plain", "simpx"])
+def test_the_first_message_of_a_chat_right_after_the_last_one_is_shown_once_at_its_re_send(
+        extension: bool) -> None:
+    """The price of the rule above (plain SIMP): bob's first message of chat 2, sent at once, is
+    not taken within half a timeout of his SYN; its re-send a timeout later is shown, once.  In
+    SIMPX/1 it names chat 2: shown at once."""
+    net = Net("alice", "bob", config=dataclasses.replace(DEFAULT_CONFIG, extension=extension))
+    establish(net, "bob", "alice")
+    net.say("alice", "a1-1")
+    net.run(until=3.0)
+    net.quit("alice")
+    net.start("bob", "alice")
+    net.accept("alice")
+    net.say("bob", "b2-1")
+    assert net.received("alice") == ([] if not extension else ["b2-1"])
+    net.run_until(lambda: bool(net.delivered("bob")))
+    assert net.received("alice") == ["b2-1"] and net.now == (3.0 if extension else 3.0 + T)
+    net.quit("bob")
+    net.run()
+    assert net.received("alice") == ["b2-1"]
