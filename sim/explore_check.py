@@ -29,7 +29,8 @@ killed side was told is unknown, so agreement is not required of them.
 
 A violation that plain SIMP's wire cannot avoid (its SYN, SYN+ACK and FIN carry no invitation
 identity) is prefixed PLAIN_LIMIT, and only where one of the two hosts speaks plain SIMP and the
-run itself shows why: `_forgot_a_withdrawal`, `_took_a_stale_acceptance`, `_memory_ran_out`.
+run itself shows why: `_forgot_a_withdrawal`, `_took_a_stale_acceptance`, `_memory_ran_out`,
+`_answered_from_an_older_decline`.
 The explorer counts those apart, as it
 counts SPEC's known limit.
 """
@@ -366,7 +367,8 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
                     and not _forgot_a_decline(log, host, p, t0)):
-                limit = PLAIN_LIMIT if _forgot_a_withdrawal(log, by_host, a) else ""
+                limit = PLAIN_LIMIT if (_forgot_a_withdrawal(log, by_host, a)
+                                        or _answered_from_an_older_decline(log, by_host, a)) else ""
                 found.append(f"{limit}{where}: told 'declined' but {p} never declined")
             shown = end in ("no answer", UNCLEAR) and any(
                 n.kind == "invitation" and n.text == host and a.start <= n.t <= a.end.t
@@ -529,6 +531,49 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
     return bool(accepting) and not (reached and min(reached) <= accepting[-1].sent)
 
 
+def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
+    """Did every SYN of `a` that reached the peer reach it within SPEC's decline memory of an
+    earlier invitation of `a.host` that the peer declined, renewed by `a.host`'s own ACK of a
+    re-sent copy of that decline's FIN?
+
+    The decline's FIN was acknowledged late (ACKs lost), so the peer kept re-sending it; the inviter,
+    which had heard it, waited REINVITE_AFTER_DECLINE and invited again, and then a copy reached it
+    after its new SYNs went out, sent before any of them reached the peer (so it answered nothing
+    of `a`).  Its ACK, right either way, is the peer's latest news of the inviter: the memory runs
+    DECLINE_MEMORY timeouts from it, renewed by each SYN.  A SYN of `a` arriving in it is, on the
+    wire, a repeat of the declined invitation, and is answered with the decline's FIN, which the
+    inviter cannot tell from a decline of `a` (explorer seed 39756: "no clear answer"; answered
+    off the re-send phase of the copies, that FIN reads as "declined").  A plain-SIMP SYN and FIN
+    carry no invitation identity; a SIMPX/1 FIN names the declined chat."""
+    host, peer = a.host, a.peer
+    if a.end is None or peer is None or not log.plain_between(host, peer):
+        return False
+    from simp.session import DECLINE_MEMORY  # (here: a core older than it is judged too)
+
+    declined = [b.end.t for b in by_host.get(peer, []) if b.role == "invited" and b.peer == host and b.end
+                is not None and b.end.kind == "declined" and (b.end.t, b.end.seq) < (a.start, a.seq)]
+    sent = [s.sent for s in log.syns if s.src == host and s.dst == peer and a.start <= s.sent <= a.end.t]
+    reached = sorted((s.arrived, s.arrived_order) for s in log.syns if s.src == host and s.dst == peer
+                     and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
+    if not declined or not sent or not reached:
+        return False
+    fins = sorted((f.arrived, f.arrived_order, f.sent, f.order) for f in log.fins if f.src == peer
+                  and f.dst == host and f.seq == 0 and f.arrived is not None and f.arrived <= a.end.t)
+    # a copy: it reached the inviter after its new SYNs went out, and was sent before any reached the peer
+    copies = [f[:2] for f in fins if f[0] >= min(sent) and f[2:] < reached[0]]
+    if not copies:
+        return False
+    expiry = declined[-1] + log.invite_expiry + log.timeout / 2  # (the memory ends then at the latest)
+    for i, syn in enumerate(reached):
+        # the peer's news of the inviter: our ACK of each FIN 0 since the copy (delayed at most half a
+        # timeout), and our SYNs before this one (each renews the memory)
+        news = [f[0] + log.timeout / 2 for f in fins if copies[0] <= f[:2] < syn]
+        news += [r[0] for r in reached[:i]]
+        if not news or syn[0] > expiry or syn[0] - max(news) >= DECLINE_MEMORY * log.timeout:
+            return False
+    return True
+
+
 def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
     """Was `host` shown again an invitation it had refused because its memory of the refusal ran out?
 
@@ -678,7 +723,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
     if not answered and _reached(log, by_host, a):
-        return [f"{where}: told {UNCLEAR!r} but {peer} was never shown the invitation"]
+        limit = PLAIN_LIMIT if _answered_from_an_older_decline(log, by_host, a) else ""
+        return [f"{limit}{where}: told {UNCLEAR!r} but {peer} was never shown the invitation"]
     return []
 
 

@@ -579,8 +579,11 @@ class Session:
             self._end(self._closing_reason, now)
         else:
             self._peer_may_send_fin = True
-            if self.state is State.SYN_ACK_SENT:  # our FIN refuses this invitation: a SYN still
-                self._refuse(QUIT_MEMORY, now)  # on its way is a repeat, answered with FIN, not a new one
+            if self.state is State.SYN_ACK_SENT and not self.crossed:  # our FIN refuses this
+                # invitation: a SYN still on its way is a repeat, answered with FIN, not a new one.
+                # (Crossed, our user never saw the peer's invitation, as in `_cmd_quit`: the peer's
+                # next one, answered from this memory, was told "declined"; explorer seed 32683)
+                self._refuse(QUIT_MEMORY, now)
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:

@@ -671,6 +671,41 @@ def test_an_invitation_shown_again_after_the_decline_memory_ran_out_is_plain_sim
     assert len(waiting) == 1 and waiting[0].startswith(PLAIN_LIMIT) == limit
 
 
+DECLINE_COPY_THEN_REINVITE = [  # bob declines; his FIN is acknowledged late, alice invites again
+    "0 alice > start bob",
+    "0 bob * invitation alice",
+    "0 bob > decline",
+    "0 bob * declined",
+    "5 alice * declined",
+    "5 bob > wait",
+    "5 alice > start bob",
+]
+DECLINE_FINS = (Sent(0, "bob", "alice", 0, None), Sent(5, "bob", "alice", 0, 5.0))
+
+
+@pytest.mark.parametrize(("reached_at", "copy", "limit"), [
+    (50.0, 35.0, True), (55.0, 35.0, False), (50.0, None, False), (34.0, 35.0, False)])
+def test_an_invitation_answered_from_the_memory_of_an_older_decline_is_plain_simps_limit(
+        reached_at: float, copy: float | None, limit: bool) -> None:
+    """Explorer seed 39756: a copy of bob's decline FIN reached alice after her new SYNs went out,
+    and her ACK of it renewed bob's decline memory; her SYN that reached him within DECLINE_MEMORY
+    (3.5) timeouts of that ACK was, on the wire, a repeat of the declined invitation, answered with
+    FIN: "no clear answer" (or "declined", had that FIN come off the copies' phase).  Reaching bob
+    after the memory, or with no such copy, or before it was sent, it is a real violation; so with
+    SIMPX/1 on both."""
+    # (at one instant, the trace's order says what came first: the SYN reaches bob, then his answer goes)
+    fins = (*DECLINE_FINS, *([Sent(copy, "bob", "alice", 0, copy, 1, 2)] if copy is not None else []),
+            Sent(reached_at, "bob", "alice", 0, reached_at, 5, 6))
+    syns = (Sent(0, "alice", "bob", 0, 0.0), Sent(27.5, "alice", "bob", 0, None),
+            Sent(reached_at, "alice", "bob", 0, reached_at, 3, 4))
+    for end in ("65 alice * no clear answer", f"{reached_at} alice * declined"):
+        found = violations(log_of([*DECLINE_COPY_THEN_REINVITE, end], fins=fins, syns=syns, plain=("alice",)))
+        assert len(found) == 1 and ("never shown" in found[0] or "bob never declined" in found[0]), found
+        assert found[0].startswith(PLAIN_LIMIT) == limit
+        extension = violations(log_of([*DECLINE_COPY_THEN_REINVITE, end], fins=fins, syns=syns))
+        assert not extension[0].startswith(PLAIN_LIMIT)
+
+
 def test_the_checker_reads_no_clear_answer_by_the_daemons_own_words() -> None:
     """The checker names that notice by its words (so it can judge a core older than it); they
     must be the daemon's."""

@@ -28,7 +28,9 @@ too long (past the inviter's wait after a decline; past a FIN of the inviter tha
 23522 and 24701 failed on 5aaced4 (a re-invitation after a chat in which the invited peer said
 nothing, told "declined" by its quit-before-ACK memory; a busy answer to a withdrawn invitation
 taken for a decline, which held the next invitations back); 20828 is a schedule the checker
-misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).
+misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).  32683 failed on
+e569cac (a crossed invitation we gave up on remembered as a refusal: the peer's next invitation
+was told "declined").
 """
 
 from __future__ import annotations

@@ -1068,6 +1068,25 @@ def test_crossing_invitation_with_a_peer_that_does_not_know_the_rule() -> None:
     assert net.received("alice") == ["hello"] and net.ended("alice") == []
 
 
+
+def test_an_invitation_after_a_crossing_we_gave_up_on_is_shown_not_declined() -> None:
+    """alice invites bob and his SYN crosses hers: she answers SYN+ACK, which never reaches him,
+    and gives up ("peer stopped answering").  Her user never saw bob's invitation, so her FIN
+    refuses nothing: bob's next invitation, a moment after her FIN was acknowledged, is shown to
+    her, not answered from a decline memory (explorer seed 32683: bob was told "declined")."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand below
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    assert [h.dg.describe() for h in net.sent("alice")][-1] == "SYN+ACK seq=0"
+    net.run_until(lambda: bool(net.ended("alice")))
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her FIN
+    net.run(until=net.now + T)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # his new invitation
+    assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
+    assert [h.time for h in net.sent("alice", label="FIN") if h.time >= net.now] == []  # (none from a memory)
+
 # -- user commands ---------------------------------------------------------------------------
 
 
