@@ -188,6 +188,7 @@ class Session:
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
         self._old_fin_seq: int | None = None  # ...with that bit (None: unknown)
+        self._after_withdrawal = False  # our withdrawal may have crossed a decline (`_follow_withdrawal`)
         self.first_peer_fin_at: float | None = None  # when the peer's first FIN arrived
         self.first_peer_fin_seq: int | None = None  # ...and its bit (the peer re-sends it unchanged)
         self._answer_due_until: float | None = None  # a FIN 0 till then answers our repeated SYN
@@ -201,6 +202,7 @@ class Session:
         self._began_at: float | None = None
         self._unconfirmed: Outgoing | None = None  # in flight when the chat ended (bit: _send_bit)
         self._decline_acked_at: float | None = None  # when the ACK of our decline's FIN came
+        self._moved_on = False  # the inviter's FIN showed it asks no more (`_inviter_moved_on`)
         self._last_repeat_at: float | None = None  # the inviter's last SYN after our decline
         self._decline_memory = 0.0  # DECLINE_MEMORY or QUIT_MEMORY, once we refused (`takes_syn`)
         self._refused_at = 0.0  # ... when
@@ -235,6 +237,7 @@ class Session:
         (explorer seed 14953: one was taken for a decline of this invitation)."""
         session = cls(config, local_user=local_user, peer=peer, peer_user="", state=State.SYN_SENT, now=now)
         session._follow(previous)
+        session._follow_withdrawal(previous, now)
         if previous is None and stray_fin is not None:
             session._old_fin_seq = stray_fin[1]
             session._old_fin_until = stray_fin[0] + config.fin_copies_span
@@ -328,6 +331,31 @@ class Session:
         if (previous is not None and previous.initiator and not previous.began
                 and previous.declined_us_at is not None and not self.initiator):
             self.declined_us_at = previous.declined_us_at  # (see below)
+
+    def _follow_withdrawal(self, previous: Session | None, now: float) -> None:
+        """(Inviting.)  The previous session was our invitation to the same peer, withdrawn (or
+        expired) with no FIN of the peer's heard: the peer's user may have declined it at the
+        same moment, its FIN 0 crossing ours, and every copy of it so far lost.  The peer re-sends
+        it until our ACK arrives, which never comes until a copy does, so a FIN 0 reaching this
+        invitation may be that decline's copy, sent before any SYN of ours reached the peer:
+        asked about as a previous chat's FIN is (`_on_fin_refused`; explorer seeds 33459, 36028:
+        taken for a decline of the next invitation, which the peer never saw).  The decline left
+        before the peer got our FIN, so before its ACK reached us: copies may come until a re-send
+        span after that (`release`, when the withdrawal was still under way); known for as long as
+        the withdrawn session lingers, as for a refusal (`_follow`)."""
+        if (previous is None or not previous.initiator or previous.began or not previous.withdrawn
+                or previous.peer_may_send_fin or self._old_fin_always):
+            return
+        self._after_withdrawal = True
+        if not previous.withdrawing:
+            self._old_fin_from(previous.fin_acked_at if previous.fin_acked_at is not None else now)
+
+    def _old_fin_from(self, sent_by: float) -> None:
+        """A FIN 0 the peer sent by `sent_by` may still come: till a re-send span after it."""
+        if self._old_fin_seq is None or self._old_fin_seq == 0:
+            self._old_fin_seq = 0
+            until = sent_by + self.config.fin_copies_span
+            self._old_fin_until = max(self._old_fin_until or until, until)
 
     def _peer_starts_this_chat(self, now: float) -> None:
         """The peer's first datagram of this chat came (its SYN, SYN+ACK, or crossing SYN); see
@@ -457,6 +485,8 @@ class Session:
         if self._held and self.state is State.SYN_SENT:
             self._held = False
             self._hold_first_syn(now + self.config.timeout / 2)
+            if self._after_withdrawal:
+                self._old_fin_from(now)  # (`_follow_withdrawal`)
 
     def _hold_first_syn(self, until: float) -> None:
         """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest."""
@@ -908,9 +938,13 @@ class Session:
 
     def _inviter_moved_on(self, now: float) -> None:
         """The inviter whose invitation we refused will not ask again: its SYNs sent before can
-        still come within half a timeout, and those only are repeats (`takes_syn`)."""
+        still come within half a timeout, and those only are repeats (`takes_syn`).  The inviter's
+        ACK of our FIN, coming later, renews nothing (`_decline_acked`): renewed by it, the memory
+        answered the inviter's next invitation, asking whether a copy of our FIN was a decline of
+        it (`_follow_withdrawal`), with that FIN again (explorer seeds 33459, 36028)."""
         self._decline_memory = min(self._decline_memory, 0.5)
         self._decline_acked_at = max(self._decline_acked_at or now, now)
+        self._moved_on = True
 
     def takes_syn(self, now: float) -> bool:
         """Does a SYN from our peer belong to this ended session rather than open a new invitation?
@@ -1028,6 +1062,12 @@ class Session:
         if (refusal := self.inherited_refusal) is not None and refusal.awaits_ack_of_our_fin(now):
             return True
         return self._last_repeat_at is not None and now <= self._last_repeat_at + self.config.timeout
+
+    def _decline_acked(self, now: float) -> None:
+        """The inviter acknowledged our refusal's FIN: the decline memory runs from now, unless
+        its own FIN showed it asks no more (`_inviter_moved_on`)."""
+        if self._declined and not self._moved_on:
+            self._decline_acked_at = now
 
     def _remember_decline(self, now: float) -> None:
         """Linger at least as long as the decline memory lasts (`takes_syn`)."""
@@ -1156,7 +1196,7 @@ class Session:
         if self._refusal_heard(dg, now):
             return "ACK of our FIN, or of the refusal before it (`_refusal_heard`)"
         if self._declined and dg.seq == 0 and self._unconfirmed is None:
-            self._decline_acked_at = now  # (see `takes_syn`)
+            self._decline_acked(now)  # (see `takes_syn`)
             self._last_repeat_at = None if self.awaits_ack_of_our_fin(now) else self._last_repeat_at
             self._remember_decline(now)
             return "ACK of our FIN answering a repeated SYN after the decline"
@@ -1173,8 +1213,7 @@ class Session:
         if self._inflight is not None and dg.seq != self._inflight.seq:
             return f"ACK seq={dg.seq} does not match our FIN"
         self._refusal_heard(dg, now)
-        if self._declined:
-            self._decline_acked_at = now
+        self._decline_acked(now)
         if self.withdrawn:  # (read by `initiate` after a withdrawal only)
             self.fin_acked_at = now
         self._linger(now)

@@ -729,3 +729,29 @@ def test_one_syn_of_a_restarted_simpx1_daemon_crossing_its_peers_invitation_need
     syns = tuple(Sent(t, "alice", "bob", 0, t) for t in arrivals)
     found = violations(log_of(lines, syns=syns, plain=plain))
     assert any("never shown the invitation" in f for f in found) == reached, found
+
+
+@pytest.mark.parametrize("withdrawn_at, ok", [(-1.0, True), (-61.0, False)])
+def test_a_fin_after_our_withdrawal_may_be_a_crossing_declines_copy(withdrawn_at: float, ok: bool) -> None:
+    """Explorer seeds 33459, 36028: alice withdrew her invitation as bob declined it, and every
+    copy of his decline was lost until her next invitation to him: a FIN 0 reaching that one may
+    be such a copy, so alice asks again (simp/session.py `_follow_withdrawal`), and under loss
+    hears "declined" a round trip or more late, or "no clear answer".  Not a re-send span after
+    the withdrawal, though."""
+    t = withdrawn_at
+    withdrawal = [f"{t} alice > start bob", f"{t} bob * invitation alice", f"{t} alice > quit",
+                  f"{t} alice * our invitation withdrawn", f"{t} bob > decline", f"{t} bob * declined"]
+    late = ["0 alice > start bob", "1 bob > decline", "1 bob * invitation alice", "1 bob * declined",
+            "15 alice * declined"]
+    found = violations(log_of([*withdrawal, *late], fins=(Sent(1.0, "bob", "alice", 0, 1.0),)))
+    assert (found == []) == ok, found
+    if not ok:
+        assert any("told 'declined' 14.0s after bob's FIN" in f for f in found), found
+    unclear = ["0 alice > start bob", "5 bob * invitation alice", "5 bob > decline", "5 bob * declined",
+               "61 alice * no clear answer"]
+    reached = (Sent(5.0, "alice", "bob", 0, 5.0),)
+    decline = (Sent(5.0, "bob", "alice", 0, 5.0),)
+    found = violations(log_of([*withdrawal, *unclear], fins=decline, syns=reached))
+    assert (found == []) == ok, found
+    if not ok:
+        assert any("no FIN of an earlier chat with bob could still come" in f for f in found), found

@@ -1309,3 +1309,27 @@ def test_the_first_message_of_a_chat_right_after_the_last_one_is_shown_once_at_i
     net.quit("bob")
     net.run()
     assert net.received("alice") == ["b2-1"]
+
+
+def test_a_decline_that_crossed_our_withdrawal_is_no_decline_of_our_next_invitation() -> None:
+    """Explorer seeds 33459, 36028: bob withdrew his invitation as alice declined it, and the
+    first FIN of each was lost.  His next invitation waits for the withdrawal's ACK (Session.hold),
+    and its first SYNs are lost; a re-sent copy of alice's decline of the withdrawn invitation,
+    sent before any SYN of the new one reached her, is no decline of it: bob asks again, and
+    alice, who knows from his FIN that he asks no more about the old one, is shown the new one.
+    Taken for a decline, bob was told "declined" of an invitation alice never saw; asked, alice's
+    decline memory, renewed by the ACK of that copy, answered it with FIN."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.drop(src="bob", dst="alice", label="FIN", nth=1)  # his withdrawal's first FIN
+    net.drop(src="alice", dst="bob", label="FIN", nth=range(1, 4))  # her decline, and copies at T, 2T
+    net.drop(src="bob", dst="alice", label="SYN", nth=range(1, 3))  # his next invitation's, at 1.5T, 2.5T
+    net.quit("bob")
+    net.decline("alice")
+    net.start("bob", "alice")  # (held until alice acknowledges his FIN, at T)
+    net.run_until(lambda: len(net.events("alice", ev.Invitation)) == 2 or net.reasons("bob") != [
+        EndReason.WITHDRAWN_BY_US], limit=net.now + 6 * T)
+    assert len(net.sent(src="alice", label="FIN")) >= 4  # a copy of the decline came (at 3T)
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US]
+    assert len(net.events("alice", ev.Invitation)) == 2
