@@ -30,7 +30,8 @@ nothing, told "declined" by its quit-before-ACK memory; a busy answer to a withd
 taken for a decline, which held the next invitations back); 20828 is a schedule the checker
 misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).  32683 failed on
 e569cac (a crossed invitation we gave up on remembered as a refusal: the peer's next invitation
-was told "declined").
+was told "declined"), 33459 on 724218a (a decline that crossed our withdrawal, re-sent, taken for
+a decline of our next invitation).
 """
 
 from __future__ import annotations
