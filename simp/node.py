@@ -488,6 +488,12 @@ class Node:
     def _forget(self, peer: ev.Address) -> None:
         session = self._ended.pop(peer)
         self._scheduled.pop(peer, None)
+        if session.declined and not session.initiator:
+            # the peer may have withdrawn the invitation we refused at that moment, its FIN 0's
+            # copies coming for a re-send span after the refusal (Session._follow): our next
+            # invitation must still know it once this session is gone (explorer seed 40259: a copy
+            # 20 s later was taken for a decline of it)
+            self._remember_stray_fin(peer, 0, session.refused_at)
         self._drain(session)
         self.stats["retransmissions"] += session.retransmissions
 

@@ -293,11 +293,13 @@ class Session:
         its FIN 0 crossed our refusal, and its copies come until our ACK of one arrives, though we
         never saw the first (explorer seed 16640: one was taken for a decline of our next
         invitation).  It was sent before our refusal reached the peer, so its copies may come
-        until a re-send span after the refusal; known for as long as the refusing session lingers
-        (its decline memory, 3.5 timeouts after the inviter's last news, at least).  Lingering the
-        whole span instead made the model checker's catalog search lose a plain-SIMP scenario's
-        path (`same_peer_again_plain_simp_limit_declined_invitation_shown_again`), for a window
-        the explorer never reached.  That refusal also outlives our invitation, and the next, if
+        until a re-send span after the refusal; known from the refusing session while it lingers
+        (its decline memory, 3.5 timeouts after the inviter's last news, at least), and after it
+        from the node, which keeps the refusal's time as that of a stray FIN (Node `_forget`,
+        `stray_fin` above; explorer seed 40259).  Lingering the whole span instead made the model
+        checker's catalog search lose a plain-SIMP scenario's path
+        (`same_peer_again_plain_simp_limit_declined_invitation_shown_again`), since the session
+        decides more than that FIN.  That refusal also outlives our invitation, and the next, if
         they end without a chat (`inherited_refusal`).
 
         If the peer declined our invitation and then invited us, it still remembers that decline

@@ -822,6 +822,28 @@ def test_reinviting_a_peer_that_said_nothing_waits() -> None:
     assert net.reasons("alice") == [EndReason.QUIT]
 
 
+def test_a_withdrawal_that_crossed_our_decline_is_no_decline_even_after_the_refusal_is_forgotten() -> None:
+    """Explorer seed 40259: as in 16640, but bob's refusing session is gone (its memory ran out)
+    when he invites alice, and a copy of her withdrawal's FIN reaches that invitation.  The node
+    still knows a FIN 0 of hers may come for a re-send span after the refusal: bob asks again
+    instead of being told "declined", and alice, free, is shown his invitation."""
+    net = Net("alice", "bob")
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.drop(src="alice", dst="bob", label="FIN", nth=range(1, 5))
+    net.quit("alice")
+    net.decline("bob")
+    net.run(until=net.now + 3.6 * T)  # alice's FIN re-sent at T..3T, lost; bob's refusal forgotten
+    assert net["bob"].lingering == 0
+    net.drop(src="bob", dst="alice", label="SYN", nth=1)  # (it would free alice, and stop her FIN)
+    net.start("bob", "alice")
+    net.run(until=net.now + 1.5 * T)  # the next copy arrives
+    assert len(net.times("alice", "FIN")) == 5  # (the copy at 4T reached bob's invitation)
+    assert net.reasons("bob") == [EndReason.DECLINED]  # (his own decline of alice's invitation)
+    assert net["bob"].current is not None and net["bob"].current.state is State.SYN_SENT
+    assert len(net.events("alice", ev.Invitation)) == 1
+
+
 def test_an_inviter_that_chatted_after_we_quit_before_its_ack_invites_anew() -> None:
     """bob accepted and quit at once, before alice's handshake ACK (lost) came: his FIN refuses the
     invitation.  But alice's message reached him while he left: she completed the handshake, so no
