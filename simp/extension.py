@@ -38,9 +38,10 @@ This module is pure (no sockets, clocks or randomness): ids come from the caller
   it answers (`echo`), so the chat still learns that the peer lost it.
 - SYNs pass to the session whatever their tag: the session's restart rule (repeated SYNs) is
   unchanged; answers to a SYN (a FIN after a decline) carry that SYN's chat-id, or none.
-- A responder whose handshake was completed by the peer's first chat datagram no longer takes
-  the handshake's late ACK once it has sent a message: the session may then take the message's
-  real ACK for it and send that message once more (a duplicate the peer answers, never a loss).
+- A responder whose handshake was completed by the peer's first chat datagram tells the
+  handshake's late ACK (#0) from the ACK of its own first message (#1): the framing drops the
+  former once #1 is awaited, and the session takes the latter as that message's ACK
+  (`_late_handshake_ack`), where plain SIMP must guess and may re-send the message once.
 """
 
 from __future__ import annotations
@@ -173,6 +174,7 @@ class FramedSession(Session):
         self._x_framed: list[Datagram] = []  # tagged output, oldest first
         self._x_mode_note: str | None = None
         self._x_tagged = False  # the datagram being handed to the session carries this chat's tag
+        self._x_counter = 0  # ... and this counter
         self._x_other_chat = ""  # ...or is a SYN offering this other chat-id (`_syn_opens_another_chat`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
 
@@ -243,6 +245,8 @@ class FramedSession(Session):
 
     def handle_datagram(self, dg: Datagram, now: float) -> str | None:
         self._frame(super().datagrams_to_send(), None)  # what is already due goes out first
+        if self.mode is Mode.PLAIN and self._x_offer and dg.is_control(Op.SYN_ACK):
+            self._accepted_after_all(dg)
         if self.mode is Mode.PLAIN or dg.is_control(Op.ERR):
             return super().handle_datagram(dg, now)
         tag, text = parse(dg.payload)
@@ -251,13 +255,14 @@ class FramedSession(Session):
             return f"{PROTOCOL}: {refused}"
         inner = dataclasses.replace(dg, payload=text if dg.is_chat else "")
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
+        self._x_counter = tag.counter if tag is not None else 0
         self._x_heard_tag |= self._x_tagged
         self._x_other_chat = (tag.chat_id if tag is not None and dg.is_control(Op.SYN)
                               and names_another_chat(self, dg) else "")
         try:
             reason = super().handle_datagram(inner, now)
         finally:
-            self._x_tagged, self._x_other_chat = False, ""
+            self._x_tagged, self._x_counter, self._x_other_chat = False, 0, ""
         out = super().datagrams_to_send()
         if dg.is_chat and tag is not None and any(d.is_control(Op.ACK) and d.seq == dg.seq for d in out):
             self._x_delivered = tag.counter  # the session showed it (it ACKs only what it shows)
@@ -279,6 +284,15 @@ class FramedSession(Session):
         """The SYN being handled offers another chat-id than this extended chat's: a new
         invitation (`names_another_chat`), not a copy of this chat's handshake."""
         return bool(self._x_other_chat)
+
+    def _late_handshake_ack(self, dg: Datagram, now: float) -> bool:
+        """Only an ACK numbered 0 can be the handshake's: the ACK of our first message carries
+        #1, so it confirms that message at once (without the tag the session cannot tell the two
+        apart and re-sends the message; its user was told "undelivered" when the peer left
+        before that re-send was acknowledged)."""
+        if self._x_tagged and self._x_counter != 0:
+            return False
+        return super()._late_handshake_ack(dg, now)
 
     def _names_this_chat(self, dg: Datagram) -> bool:
         """A tagged datagram the framing lets through is this chat's: a FIN 0 answering our SYN is
@@ -308,6 +322,21 @@ class FramedSession(Session):
             else:
                 self._settle(Mode.EXTENDED, tag.chat_id, "the peer accepted our offer")
         return None
+
+    def _accepted_after_all(self, dg: Datagram) -> None:
+        """PLAIN after our offer, and a SYN+ACK echoing it comes: the peer speaks SIMPX/1, so the
+        untagged SYN+ACK that made the chat plain was not its answer.  Only a datagram mangled
+        on the way can be that (a SYN+ACK truncated into the short-fields dialect loses its tag,
+        simp.dialect) or a stranger's; a SIMPX/1 peer answers an offer with its tag, a plain one
+        never sends a tag.  So the chat becomes extended now, one timeout late, instead of
+        each side dropping the other's datagrams until both give up.  Its ACK #0 is sent here:
+        tagged, it cannot be taken for the ACK of a message (the session, having sent one, does
+        not answer a repeated SYN+ACK in plain SIMP).  Our message, re-sent, is numbered #1."""
+        tag, _ = parse(dg.payload)
+        if tag is not None and tag.counter == 0 and tag.chat_id == self._x_offer:
+            self._settle(Mode.EXTENDED, tag.chat_id, "the peer accepted our offer (the earlier, "
+                         "untagged SYN+ACK was not its answer: mangled on the way, or a stranger's)")
+            self._x_framed.append(self._with(wire.control(Op.ACK, 0, self.local_user), tag))
 
     def _other_chat(self, dg: Datagram, tag: Tag) -> str:
         """A datagram of an older chat with this peer: never ours.  Its FIN is acknowledged (with its

@@ -216,6 +216,7 @@ class Session:
         self.fin_acked_at: float | None = None  # when the ACK of our withdrawal's FIN came
         self._cut_fin_ack_until: float | None = None  # see `awaits_ack_of_our_fin`
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
+        self._next_probe_at = 0.0  # ... at most once a timeout (`probe`)
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
         self._refusal: Session | None = None  # (our invitation) the refusal it followed, see `_follow`
         self._answered = False  # we sent SYN+ACK (accepted, or crossed): the peer may have had a chat
@@ -549,8 +550,11 @@ class Session:
         ends the probe, and only then may a message said meanwhile go out: sent at once, it would
         flip the bit, and a probe it overtook would read as a new message.  No answer after the
         retries ends the chat as "not answering", with a FIN re-sent as on any give-up.  Only a
-        third party's SYN starts it, at most one at a time, so a live chat costs one datagram and
-        its ACK per invitation it refuses, and a user's silence alone never ends a chat."""
+        third party's SYN starts it, at most one at a time and one a timeout, so a live chat costs
+        at most one datagram and its ACK per timeout however many invitations it refuses (a flood
+        of SYNs from strangers, which the node answers only within its rate limit, once made us
+        re-send a 65 kB message to the peer for each), and a user's silence alone never ends a
+        chat."""
         handler = _TABLE.get((self.state, Input.PROBE))
         if handler is not None:
             handler(self, None, now)
@@ -1400,8 +1404,9 @@ class Session:
     def _cmd_probe(self, _: object, now: float) -> None:
         """ESTABLISHED: see `probe`; nothing to do while a datagram of ours is in flight (its
         retransmissions probe the peer already)."""
-        if self._inflight is not None or self._current is not None:
+        if self._inflight is not None or self._current is not None or now < self._next_probe_at:
             return
+        self._next_probe_at = now + self.config.timeout
         last = self._last_chat or wire.chat(self._send_bit ^ 1, self.local_user, "")
         self._transmit_reliably(last, now, limit=self.config.retries)
         self._probing = True

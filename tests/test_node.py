@@ -140,6 +140,25 @@ def test_third_party_invitation_probes_an_idle_chat_whose_peer_is_alive_and_chan
     assert_chat_untouched(net)
 
 
+def test_a_flood_of_stranger_invitations_probes_the_peer_once_a_timeout() -> None:
+    """Each refused SYN may make us ask the peer whether it still has the chat (`probe`), but not
+    more than once a timeout: 200 SYNs within one timeout, from many addresses, each answered
+    after the peer's ACK of the probe, once made bob re-send his (up to 65 kB) message to alice
+    200 times (an amplifier aimed at the peer, found from outside with raw datagrams)."""
+    net = chatting()
+    net.say("bob", "x" * 1000)
+    net.run_until(lambda: bool(net.received("alice")))
+    sent = len(net.sent(src="bob", label="CHAT"))
+    for i in range(200):
+        net.inject((f"127.9.0.{1 + i}", 7777), "bob", wire.control(Op.SYN, 0, "mallory"))
+        net.run(until=net.now + T / 250)
+    assert len(net.sent(src="bob", label="CHAT")) - sent == 1
+    net.run(until=net.now + 2 * T)
+    net.inject(("127.9.9.9", 7777), "bob", wire.control(Op.SYN, 0, "mallory"))
+    assert len(net.sent(src="bob", label="CHAT")) - sent == 2  # a timeout later, it asks again
+    assert_chat_untouched(net)
+
+
 @pytest.mark.parametrize("extension", [False, True], ids=["plain", "simpx"])
 def test_silent_inviter_probes_a_vanished_peer_and_is_freed(extension: bool) -> None:
     """alice invited bob and has said nothing when bob's daemon vanishes: carol's invitation makes
@@ -718,17 +737,24 @@ def test_a_stray_fin_of_an_invitation_we_never_saw_is_no_decline_of_ours() -> No
     assert net.events("bob", ev.Invitation) == [ev.Invitation(peer=net.addr("alice"), user="alice")]
 
 
+def withdrawal_crossing_a_decline(inviter: str, decliner: str, lost_fins: int) -> Net:
+    """The inviter withdraws its invitation at the instant the decliner declines it, and the
+    inviter's first `lost_fins` FINs are lost: its withdrawal keeps coming after the decline."""
+    net = Net("alice", "bob")
+    net.start(inviter, decliner)
+    net.run_until(lambda: bool(net.events(decliner, ev.Invitation)))
+    net.drop(src=inviter, dst=decliner, label="FIN", nth=range(1, lost_fins + 1))
+    net.quit(inviter)
+    net.decline(decliner)
+    return net
+
+
 def test_a_withdrawal_that_crossed_our_decline_is_no_decline_of_our_next_invitation() -> None:
     """Explorer seed 16640: bob withdrew his invitation as alice declined it; his FIN was lost and
     hers acknowledged, so he kept re-sending his (she never saw one, so never acknowledged it).
     Alice then invites bob, her first SYN lost: a copy of his withdrawal arriving now is no decline.
     She asks again, and bob, who declined nothing, is shown her invitation."""
-    net = Net("alice", "bob")
-    net.start("bob", "alice")
-    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
-    net.drop(src="bob", dst="alice", label="FIN", nth=range(1, 4))
-    net.quit("bob")
-    net.decline("alice")
+    net = withdrawal_crossing_a_decline("bob", "alice", lost_fins=3)
     net.run(until=net.now + 2.4 * T)  # bob's FIN re-sent at T and 2T: lost
     net.drop(src="alice", dst="bob", label="SYN", nth=1)
     net.start("alice", "bob")
@@ -827,12 +853,7 @@ def test_a_withdrawal_that_crossed_our_decline_is_no_decline_even_after_the_refu
     when he invites alice, and a copy of her withdrawal's FIN reaches that invitation.  The node
     still knows a FIN 0 of hers may come for a re-send span after the refusal: bob asks again
     instead of being told "declined", and alice, free, is shown his invitation."""
-    net = Net("alice", "bob")
-    net.start("alice", "bob")
-    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
-    net.drop(src="alice", dst="bob", label="FIN", nth=range(1, 5))
-    net.quit("alice")
-    net.decline("bob")
+    net = withdrawal_crossing_a_decline("alice", "bob", lost_fins=4)
     net.run(until=net.now + 3.6 * T)  # alice's FIN re-sent at T..3T, lost; bob's refusal forgotten
     assert net["bob"].lingering == 0
     net.drop(src="bob", dst="alice", label="SYN", nth=1)  # (it would free alice, and stop her FIN)
