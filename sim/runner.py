@@ -21,7 +21,6 @@ always the `simp.client.Client` library, connected to their daemon's real addres
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -507,14 +506,17 @@ class _Run:
         host.changed.set()
 
     async def _until(self, host: _Host, ready: Callable[[], bool], within: float, what: str) -> None:
-        deadline = self.now() + within
-        while not ready():
-            remaining = deadline - self.now()
-            if remaining <= 0:
-                raise StepFailed(f"{host.spec.name}: {what} did not happen within {within:g}s")
-            host.changed.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(host.changed.wait(), remaining)
+        """Wait until `ready()`, at most `within` seconds.  One timer bounds the whole wait: a
+        loop that waited for the time left each round spun for ever at one virtual instant when
+        that time fell below the event loop's clock resolution (asyncio runs a timer due within
+        it at once, so the clock never moved; explorer seed 44101 used a minute of real time)."""
+        try:
+            async with asyncio.timeout(within):
+                while not ready():
+                    host.changed.clear()
+                    await host.changed.wait()
+        except TimeoutError:
+            raise StepFailed(f"{host.spec.name}: {what} did not happen within {within:g}s") from None
 
     def _unobservable(self, host: _Host, kind: str, what: str) -> bool:
         """True (and `what` listed as not observable) when a foreign host's profile cannot show

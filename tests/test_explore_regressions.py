@@ -31,7 +31,8 @@ taken for a decline, which held the next invitations back); 20828 is a schedule 
 misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).  32683 failed on
 e569cac (a crossed invitation we gave up on remembered as a refusal: the peer's next invitation
 was told "declined"), 33459 on 724218a (a decline that crossed our withdrawal, re-sent, taken for
-a decline of our next invitation).
+a decline of our next invitation).  44101 never finished on a5e46a6: a harness wait spun at one
+virtual instant (sim.runner `_until`), so the run used its whole wall-clock limit.
 """
 
 from __future__ import annotations
