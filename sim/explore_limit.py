@@ -20,6 +20,7 @@ import argparse
 from collections import Counter
 from dataclasses import dataclass
 
+from sim.run_command import time_scale
 from sim.runner import Result, run_scenario, run_scenario_processes
 from sim.scenario import parse_scenario
 
@@ -89,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="both daemons speak SIMPX/1 (docs/EXTENSION.md), which closes the limit")
     parser.add_argument("--processes", action="store_true",
                         help="real daemon.py processes in scaled real time")
-    parser.add_argument("--scale", type=float, default=0.05, help="time scale with --processes")
+    parser.add_argument("--scale", type=time_scale, default=0.05,
+                        help="real seconds per scenario second with --processes, 0.001 to 10 (default 0.05)")
     args = parser.parse_args(argv)
     sc = parse_scenario(scenario_text(args.share, args.messages, args.extension), "reordering-path.yaml")
     tally = Tally()

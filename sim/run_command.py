@@ -42,6 +42,22 @@ _MARK = {PASS: "PASS", FAIL: "FAIL", SEED_BOUND: "SEED-BOUND", INVALID: "INVALID
          PASS_UNOBSERVED: "PASS*"}
 
 
+MIN_SCALE, MAX_SCALE = 0.001, 10.0
+
+
+def time_scale(text: str) -> float:
+    """--scale: real seconds per scenario second, from 0.001 to 10 (at 0.001 a 5 s timeout is
+    5 ms of real time, already at the edge of what a loaded machine keeps; beyond 10 a run is
+    slower than real time for no purpose, and at 1e9 asyncio refused the timers)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not MIN_SCALE <= value <= MAX_SCALE:  # (also false for nan)
+        raise argparse.ArgumentTypeError(f"must be from {MIN_SCALE:g} to {MAX_SCALE:g}, got {text}")
+    return value
+
+
 def configure(run: argparse.ArgumentParser) -> None:
     run.description = (
         "Run scenarios in-process under the virtual clock (or with real daemon.py processes with "
@@ -81,7 +97,8 @@ def configure(run: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run real daemon.py processes in real time, durations multiplied by --scale",
     )
-    run.add_argument("--scale", type=float, default=0.05, help="time scale for --processes (default 0.05)")
+    run.add_argument("--scale", type=time_scale, default=0.05,
+                     help="real seconds per scenario second with --processes, 0.001 to 10 (default 0.05)")
     run.add_argument(
         "--implementations",
         type=Path,

@@ -97,8 +97,13 @@ class Seen:
                 and (want.undelivered is None or want.undelivered == self.undelivered))
 
     def describe(self) -> str:
+        """As the ladder shows it; a chat end names the messages its user was told were not
+        delivered, and apart from them those "not confirmed" (sent; the peer may have shown them)."""
         out = self.kind + ("" if self.text is None else f' "{_visible(self.text)}"')
-        return out + (f" (undelivered: {brief(self.undelivered)})" if self.undelivered else "")
+        never = tuple(u for u in self.undelivered if u not in self.unconfirmed)
+        parts = ([f"undelivered: {brief(never)}"] if never else []) + \
+                ([f"not confirmed: {brief(self.unconfirmed)}"] if self.unconfirmed else [])
+        return out + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _visible(text: str) -> str:
@@ -267,6 +272,7 @@ class _Host:
     cursor: int = 0  # notices before this were consumed by wait-until
     answered: int = 0  # invitations before this were answered by accept / decline
     chatting: bool = False
+    daemon_up: bool = False  # started by the harness and not killed since
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -315,9 +321,11 @@ class _Run:
             self.fail(f"harness error: {type(exc).__name__}: {self._named(str(exc))}")
         finally:
             self.lateness.stop()
-            if self.result.not_applicable is None:
-                await self._collect_checks()
-            await self._tear_down()
+            try:
+                if self.result.not_applicable is None:
+                    await self._collect_checks()
+            finally:  # (interrupted, the checks' first await is cancelled: the daemons must still stop)
+                await self._tear_down()
         self.result.virtual_time = self.now()
         self.result.notices = {name: h.seen for name, h in self.hosts.items()}
         self.result.said = {name: list(h.said.values()) for name, h in self.hosts.items()}
@@ -346,11 +354,12 @@ class _Run:
             else:
                 daemon = _ProcessDaemon(config, self.scale, watch_clients=any(
                     isinstance(step, S.KillClient) for step in self.sc.steps))
+            host = _Host(spec, index, ip, alias, daemon, profile=self.profiles.get(spec.name))
+            self.hosts[spec.name] = host  # (first: interrupted while it starts, `_tear_down` stops it)
+            if isinstance(daemon, _ProcessDaemon):
                 first = [ip] if spec.daemon else []  # a daemon started by a step: nothing at ip till then
                 later = [next(spares) for _ in range(self._starts(spec.name) - len(first))]
                 await daemon.prepare(first + later)
-            host = _Host(spec, index, ip, alias, daemon, profile=self.profiles.get(spec.name))
-            self.hosts[spec.name] = host
             assert self.relay is not None
             await self.relay.add_host(spec.name, (ip, port), (alias, 7777))
         for host in self.hosts.values():
@@ -388,6 +397,7 @@ class _Run:
 
     async def _start_daemon(self, host: _Host) -> None:
         ip = await host.daemon.start()
+        host.daemon_up = True
         if ip != host.ip:  # process mode: this incarnation listens on an address of its own
             assert self.relay is not None
             self.relay.move_host(host.spec.name, (ip, 7777))
@@ -577,11 +587,16 @@ class _Run:
             case S.Connect(user=user):
                 await self._connect(host, user or host.spec.user)
             case S.StartDaemon():
+                if host.daemon_up:
+                    raise StepFailed(f"{step.host}: start daemon: its daemon is already running "
+                                     "(write 'restart daemon', or 'kill daemon' before this step)")
                 await self._start_daemon(host)
             case S.KillDaemon():
                 await host.daemon.kill()
+                host.daemon_up = False
             case S.RestartDaemon():
                 await host.daemon.kill()
+                host.daemon_up = False
                 await self._start_daemon(host)
             case S.WaitUntil(notice=notice, within=within):
                 await self._await_notice(host, notice, within)

@@ -24,10 +24,12 @@ from simp.session import SessionConfig
 
 HEARTBEAT_MARGIN = 1.5  # --client-timeout must cover this many heartbeat intervals
 MIN_DURATION = 0.001  # seconds: below a millisecond a timer is only scheduling noise
+MAX_DURATION = 86400.0  # seconds: a day; longer is a typo (1e308 overflowed the client re-send count)
 
 
 def _duration(text: str) -> float:
-    """Seconds: a finite number of at least 1 ms (nan, inf, zero and negatives are mistakes)."""
+    """Seconds: a finite number from 1 ms to a day (nan, inf, zero, negatives and values no timer
+    can mean are mistakes)."""
     try:
         value = float(text)
     except ValueError:
@@ -35,6 +37,8 @@ def _duration(text: str) -> float:
     if not math.isfinite(value) or value < MIN_DURATION:
         raise argparse.ArgumentTypeError(
             f"must be positive: a finite number of seconds, at least {MIN_DURATION:g} (1 ms), got {text}")
+    if value > MAX_DURATION:
+        raise argparse.ArgumentTypeError(f"too long: at most {MAX_DURATION:g} seconds (a day), got {text}")
     return value
 
 

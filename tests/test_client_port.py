@@ -244,8 +244,8 @@ def test_the_client_never_waits_forever_for_a_missing_event_number() -> None:
 
 
 @pytest.mark.parametrize("option", ["--timeout", "--client-timeout", "--invite-expiry"])
-@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "0.0009", "1e-9", "x"])
-def test_durations_reject_nan_inf_zero_and_below_a_millisecond(option: str, value: str,
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-1", "0.0009", "1e-9", "x", "86401", "1e308"])
+def test_durations_reject_nan_inf_zero_below_a_millisecond_and_above_a_day(option: str, value: str,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         daemon_cli.main(["127.0.0.1", f"{option}={value}"])

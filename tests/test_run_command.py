@@ -3,8 +3,10 @@ seed-bound scenarios, scenario files found in any folder, HTML and JUnit reports
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -131,3 +133,41 @@ def test_html_and_junit_reports_list_every_scenario_failures_first(tmp_path: Pat
     assert "expected 9, got 2" in (cases["wrong"].find("failure").text or "")
     assert cases["c_broken"].find("error") is not None
     assert cases["lost SYN+ACK"].find("failure") is None
+
+
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found |= {int(c) for c in (task / "children").read_text().split()}
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_sigterm_stops_the_daemon_processes_of_a_run(tmp_path: Path) -> None:
+    """SIGTERM (what `kill`, CI runners and timeouts send) ends the run as Ctrl-C does: its daemon
+    processes are stopped, none is left running (they were, orphaned, before the handler)."""
+    scenario = tmp_path / "long.yaml"
+    scenario.write_text("name: long\nhosts: [alice, bob]\nsteps:\n  - sleep: 10m\n")
+    run = subprocess.Popen([sys.executable, "-m", "sim", "run", str(scenario), "--processes", "--scale", "1"],
+                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        daemons: set[int] = set()
+        deadline = time.monotonic() + 30
+        while len(daemons) < 2 and time.monotonic() < deadline and run.poll() is None:
+            daemons = {c for c in _children(run.pid) if "daemon.py" in Path(f"/proc/{c}/cmdline").read_text()}
+            time.sleep(0.05)  # (polling the process table: there is no event to wait on)
+        assert len(daemons) == 2, run.communicate(timeout=10)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=30)
+        assert run.returncode == 130 and "interrupted" in err
+        assert not [pid for pid in daemons if _alive(pid)]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(10)

@@ -86,6 +86,15 @@ def test_an_outcome_that_never_comes_fails_the_step_instead_of_hanging() -> None
     assert 'message "never sent" did not happen within 30s' in result.report()
 
 
+def test_starting_a_running_daemon_fails_the_step_with_what_to_write_instead() -> None:
+    text = "name: twice\nhosts: [alice, bob]\nsteps:\n  - bob: kill daemon\n  - bob: start daemon\n" \
+           "  - bob: start daemon\n"
+    result = run_scenario(parse_scenario(text, "twice.yaml"))
+    assert [f.message for f in result.failures] == [
+        "steps[2]: bob: start daemon: its daemon is already running "
+        "(write 'restart daemon', or 'kill daemon' before this step)"]
+
+
 @pytest.mark.parametrize("name", ["lost_syn_ack", "decline_with_fin_dropped", "chat_dropped_once"])
 def test_catalog_scenarios_pass_with_real_daemon_processes(name: str) -> None:
     path = CATALOG / f"{name}.yaml"
