@@ -544,7 +544,12 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
     wire, a repeat of the declined invitation, and is answered with the decline's FIN, which the
     inviter cannot tell from a decline of `a` (explorer seed 39756: "no clear answer"; answered
     off the re-send phase of the copies, that FIN reads as "declined").  A plain-SIMP SYN and FIN
-    carry no invitation identity; a SIMPX/1 FIN names the declined chat."""
+    carry no invitation identity; a SIMPX/1 FIN names the declined chat.
+
+    `a`'s SYNs, and a copy's arrival after the first of them, go by the trace's order, not the
+    clock's: the declined invitation's last SYN may leave at the very instant the inviter hears the
+    decline and invites again (explorer seed 48118: taken for `a`'s first SYN to reach the peer, it
+    hid the copy; at that instant the decline's own FIN, heard before `a` began, is no copy)."""
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
@@ -552,15 +557,17 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
 
     declined = [b.end.t for b in by_host.get(peer, []) if b.role == "invited" and b.peer == host and b.end
                 is not None and b.end.kind == "declined" and (b.end.t, b.end.seq) < (a.start, a.seq)]
-    sent = [s.sent for s in log.syns if s.src == host and s.dst == peer and a.start <= s.sent <= a.end.t]
+    began = (a.start, a.seq)
+    sent = [(s.sent, s.order) for s in log.syns if s.src == host and s.dst == peer
+            and began <= (s.sent, s.order) and s.sent <= a.end.t]
     reached = sorted((s.arrived, s.arrived_order) for s in log.syns if s.src == host and s.dst == peer
-                     and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
+                     and s.arrived is not None and began <= (s.sent, s.order) and s.arrived <= a.end.t)
     if not declined or not sent or not reached:
         return False
     fins = sorted((f.arrived, f.arrived_order, f.sent, f.order) for f in log.fins if f.src == peer
                   and f.dst == host and f.seq == 0 and f.arrived is not None and f.arrived <= a.end.t)
     # a copy: it reached the inviter after its new SYNs went out, and was sent before any reached the peer
-    copies = [f[:2] for f in fins if f[0] >= min(sent) and f[2:] < reached[0]]
+    copies = [f[:2] for f in fins if f[:2] >= min(sent) and f[2:] < reached[0]]
     if not copies:
         return False
     expiry = declined[-1] + log.invite_expiry + log.timeout / 2  # (the memory ends then at the latest)

@@ -21,10 +21,21 @@ from simp.daemon import Daemon, DaemonConfig
 from simp.dialect import CONFIGURABLE
 from simp.node import NodeConfig
 from simp.session import SessionConfig
+from simp.wire import escaped
 
 HEARTBEAT_MARGIN = 1.5  # --client-timeout must cover this many heartbeat intervals
 MIN_DURATION = 0.001  # seconds: below a millisecond a timer is only scheduling noise
 MAX_DURATION = 86400.0  # seconds: a day; longer is a typo (1e308 overflowed the client re-send count)
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every log entry one line, with nothing a peer sent acting on the terminal: a DEBUG line
+    quotes the peer's user name and text, and raw line breaks or escape sequences in them forged
+    log lines and moved the cursor.  Control characters are escaped as the client escapes them
+    (a traceback, ours, keeps its line breaks)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return escaped(super().formatMessage(record))
 
 
 def _duration(text: str) -> float:
@@ -162,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from(args)
     except ValueError as exc:
         parser.error(str(exc))
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     logging.getLogger("asyncio").setLevel(logging.WARNING)
     return asyncio.run(run(config))

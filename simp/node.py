@@ -152,6 +152,8 @@ class Node:
         self._need_user()
         if self.current is not None:
             raise CommandError("already in a chat or an invitation; end it first")
+        if not 0 < peer[1] < 65536:  # (port 0 cannot be sent to: every SYN failed, "no answer" at expiry)
+            raise CommandError(f"not a UDP port a daemon can listen on: {peer[1]} (1 to 65535)")
         if peer in self.config.own_addresses:
             raise CommandError(f"cannot invite yourself: {peer[0]}:{peer[1]} is this daemon's own address")
         previous = self._ended.get(peer)

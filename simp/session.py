@@ -870,6 +870,8 @@ class Session:
         return None
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
+        if dg.seq == 1 and not self._peer_chatted and self._old_fin_may_come(now, 1):
+            return self._old_fin_in_chat(dg, now)
         self._peer_may_send_fin = True
         if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
             self.left_silently_at = now
@@ -877,6 +879,25 @@ class Session:
         self._stop_retransmitting()
         self._end(ev.EndReason.PEER_LEFT, now)
         return None
+
+    def _old_fin_in_chat(self, dg: Datagram, now: float) -> str:
+        """ESTABLISHED or DRAINING: a FIN 1 from a peer that has shown us no message of this chat,
+        while the previous chat's FIN 1 may still come (`_follow`: the peer re-sends it until our
+        ACK arrives, and a plain peer may invite us meanwhile).
+
+        This chat's FIN carries the peer's send bit, 0 until its first message is acknowledged;
+        it carries 1 only if the peer abandoned a first message we never got (it gave up on it,
+        or its daemon stopped).  So the FIN is taken for the old chat's copy: acknowledged, and
+        this chat goes on (a copy arriving 0.2 s into the new chat used to end it, found from
+        outside with raw datagrams; issue 9.1: a late FIN 1 of chat k never ends chat k+1).  The
+        other reading is not dropped: we ask the peer whether it still has the chat (`probe`).  A
+        peer in the chat acknowledges the probe as a duplicate; one that left does not, and the
+        chat ends as "not answering" after the retries, which is what it was from our side.  A
+        SIMPX/1 FIN names its chat, so the framing settles this before the session sees it."""
+        self._outbox.append(self._control(Op.ACK, dg.seq))
+        if self.state is State.ESTABLISHED:
+            self._cmd_probe(None, now)
+        return "FIN seq=1 from a peer silent in this chat: the previous chat's (acknowledged; probing)"
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done (the peer

@@ -81,24 +81,23 @@ END_NOTICES = {
 }
 MAX_LINE = wire.MAX_PAYLOAD  # no longer line can ever be sent: refused while it is read
 
-_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
-_ESCAPES |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
-
-
 def shown(text: str) -> str:
     """Text that came from a peer, as printed: control characters and line breaks escaped.
 
     Why: everything a peer sends reaches the user's terminal; a raw line break would let it print
     a line of its own (a forged `* bob left the chat`), an escape sequence could move the cursor.
-    Non-ASCII never gets this far (the decoders refuse it).
     """
-    return text.translate(_ESCAPES)
+    return wire.escaped(text)
 
 
 def shown_name(name: str, fallback: str) -> str:
-    """A peer's user name as printed: escaped, and quoted when it could pass for a notice (`* ...`)."""
+    """A peer's user name as printed: escaped, and quoted when it could pass for a notice (`* ...`)
+    or for more of the line than a name: spaces at its ends (` * bob` before a message), a colon
+    (`ok: fake` before `: text`), or ` at ` (`bob at 10.0.0.1:7777` in "invitation from NAME at
+    HOST:PORT").  SPEC allows any ASCII in the name field; these are how a peer could dress one up."""
     text = shown(name) or fallback
-    return f'"{text}"' if text.startswith("*") else text
+    disguised = text.startswith("*") or text != text.strip() or ":" in text or " at " in text
+    return f'"{text}"' if disguised else text
 
 
 def _abridged(text: str, limit: int = 40) -> str:

@@ -83,6 +83,17 @@ class Datagram:
         return text
 
 
+_ESCAPES = {i: f"\\x{i:02x}" for i in [*range(32), 127]}
+_ESCAPES |= {ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"}
+
+
+def escaped(text: str) -> str:
+    """`text` with control characters and line breaks escaped (`\\n`, `\\x1b`): how anything a
+    peer sent is printed, to a terminal or a log, so that it can never start a line of its own or
+    move the cursor.  Non-ASCII never gets this far (the decoders refuse it)."""
+    return text.translate(_ESCAPES)
+
+
 def control(op: Op, seq: int, user: str, payload: str = "") -> Datagram:
     return Datagram(type=Type.CONTROL, op=op, seq=seq, user=user, payload=payload)
 

@@ -271,3 +271,14 @@ def test_a_client_the_daemon_dropped_is_told_so_at_its_next_heartbeat() -> None:
             client.abandon()
 
     in_daemon(test)
+
+
+def test_the_daemon_log_escapes_what_a_peer_sent() -> None:
+    """A DEBUG line quotes the peer's user name and text: a line break or an escape sequence in
+    them must not start a forged log line or reach the terminal raw."""
+    record = logging.LogRecord("simp.daemon", logging.DEBUG, __file__, 1, "%s@%s -> %s", None, None)
+    record.args = ("bob\n2026-01-01 simp.daemon INFO client x connected", "127.0.0.2:7777", 'CHAT "\x1b[2J"')
+    line = daemon_cli.OneLineFormatter("%(levelname)s %(message)s").format(record)
+    assert "\n" not in line and "\x1b" not in line
+    assert line == ('DEBUG bob\\n2026-01-01 simp.daemon INFO client x connected@127.0.0.2:7777 -> '
+                    'CHAT "\\x1b[2J"')

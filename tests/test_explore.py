@@ -706,6 +706,27 @@ def test_an_invitation_answered_from_the_memory_of_an_older_decline_is_plain_sim
         assert not extension[0].startswith(PLAIN_LIMIT)
 
 
+@pytest.mark.parametrize(("order", "limit"), [(0, True), (7, False)])
+def test_the_declined_invitations_last_syn_sent_as_the_next_one_began_is_not_the_next_ones(
+        order: int, limit: bool) -> None:
+    """Explorer seed 48118: alice's first invitation re-sent its SYN at the instant bob's decline
+    reached her, and she invited him again; that SYN, which reached bob at once, is the declined
+    invitation's (before her `start` in the trace's order), and the decline's FIN, heard before the
+    `start`, is no copy: the copy that reached her new invitation at 35 s renewed bob's memory.  A
+    SYN sent after the `start` at that instant is the new invitation's: it reached bob before the
+    copy was sent, which may answer it (a real violation)."""
+    # (at 5 s, in the trace's order: the SYN leaves (0) and reaches bob (1), his FIN leaves (2) and
+    # reaches alice (3), she is told "declined" (line 4) and invites again (line 6))
+    fins = (Sent(0, "bob", "alice", 0, None), Sent(5, "bob", "alice", 0, 5.0, 2, 3),
+            Sent(35.0, "bob", "alice", 0, 35.0, 1, 2), Sent(50.0, "bob", "alice", 0, 50.0, 5, 6))
+    syns = (Sent(0, "alice", "bob", 0, 0.0), Sent(5, "alice", "bob", 0, 5.0, order, order + 1),
+            Sent(27.5, "alice", "bob", 0, None), Sent(50.0, "alice", "bob", 0, 50.0, 3, 4))
+    found = violations(log_of([*DECLINE_COPY_THEN_REINVITE, "50 alice * declined"], fins=fins, syns=syns,
+                              plain=("alice",)))
+    assert len(found) == 1 and "bob never declined" in found[0], found
+    assert found[0].startswith(PLAIN_LIMIT) == limit
+
+
 def test_the_checker_reads_no_clear_answer_by_the_daemons_own_words() -> None:
     """The checker names that notice by its words (so it can judge a core older than it); they
     must be the daemon's."""

@@ -914,6 +914,53 @@ def test_late_fin_seq_1_of_the_previous_chat_never_ends_the_next_one(where: str)
     assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.reasons("bob") == [EndReason.QUIT]
 
 
+def chat_two_after_bobs_fin_1() -> Net:
+    """bob said one message and left (FIN 1); at once he invites alice again, she accepts, and
+    neither has said anything in chat 2."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.accept("alice")
+    net.run_until(lambda: bool(net.events("bob", ev.ChatStarted)))
+    net.say("bob", "m0")
+    net.quit("bob")
+    net.run_until(lambda: bool(net.ended("alice")))
+    net.start("bob", "alice")
+    net.run_until(lambda: len(net.events("alice", ev.Invitation)) == 2)
+    net.accept("alice")
+    net.run_until(lambda: len(net.events("alice", ev.ChatStarted)) == 2)
+    return net
+
+
+def test_a_late_fin_1_of_the_previous_chat_never_ends_the_established_next_one() -> None:
+    """A copy of bob's chat-1 FIN 1 (a plain peer may re-send it while it invites again) reaching
+    alice in chat 2, before bob said anything there: a FIN of chat 2 would carry 0.  Acknowledged
+    as the old chat's, and chat 2 goes on; alice asks bob whether he still has it, and he does.
+    It used to end chat 2 at once (found from outside with a raw datagram)."""
+    net = chat_two_after_bobs_fin_1()
+    net.run(until=net.now + 0.2)
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))
+    net.run(until=net.now + 3 * T)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]  # (chat 1 only)
+    assert net["alice"].current is not None and net["alice"].current.state is State.ESTABLISHED
+    net.say("bob", "chat two")
+    net.run_until(lambda: net.received("alice") == ["m0", "chat two"])
+
+
+def test_a_fin_1_of_a_peer_that_abandoned_its_lost_first_message_ends_the_chat_by_the_probe() -> None:
+    """The other reading of that FIN 1: bob's first message of chat 2 was lost and his daemon
+    stopped (FIN 1, abandoning it).  alice's probe gets no answer, and chat 2 ends as "not
+    answering" after the retries: never stuck, and what it was from her side."""
+    net = chat_two_after_bobs_fin_1()
+    net.drop(src="bob", dst="alice", label="CHAT", nth=None)
+    net.say("bob", "lost")
+    net.shutdown("bob")
+    assert [h.dg.seq for h in net.sent("bob", "FIN")] == [1, 1]  # chat 1's; the stop's
+    net.drop(src="bob", nth=None)  # (his daemon is gone: nothing answers any more)
+    retries = DEFAULT_CONFIG.session.retries
+    net.run_until(lambda: len(net.ended("alice")) == 2, limit=net.now + (retries + 2) * T)
+    assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.NOT_ANSWERING]
+
+
 def test_late_chat_datagram_with_bit_1_of_the_previous_chat_never_opens_the_next_one() -> None:
     """A copy of alice's second message of chat 1 (bit 1) reaches bob after he accepted chat 2,
     before its handshake completed (his SYN+ACK was lost).  A chat's first message carries bit 0,
@@ -1153,6 +1200,16 @@ def test_inviting_your_own_daemon_is_refused_at_once(port: int) -> None:
     with pytest.raises(CommandError, match="cannot invite yourself"):
         node.start((me[0], port), 0.0)
     assert node.current is None and node.datagrams_to_send() == [] and node.get_timer() is None
+
+
+def test_inviting_port_0_is_refused_at_once() -> None:
+    """Nothing listens on port 0 and nothing can be sent to it: refused with the reason, not
+    60 s of failed sends and "no answer" (a raw Start request could ask for it)."""
+    node = Node(NodeConfig())
+    node.connect_client("alice")
+    with pytest.raises(CommandError, match="not a UDP port a daemon can listen on: 0"):
+        node.start(("10.0.0.2", 0), 0.0)
+    assert node.current is None and node.datagrams_to_send() == []
 
 
 def test_datagrams_from_our_own_address_are_ignored_and_never_answered() -> None:

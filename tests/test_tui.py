@@ -154,6 +154,16 @@ def test_a_peer_cannot_forge_a_line_or_a_notice() -> None:
     assert shown("tab\there\x7f") == "tab\\there\\x7f"
 
 
+@pytest.mark.parametrize("name", [" * bob", "ok: fake", "bob at 10.0.0.1:7777", "bob "])
+def test_a_name_that_could_pass_for_more_of_the_line_is_quoted(name: str) -> None:
+    ui, _, out = make()
+    ui.on_event(ev.Invitation(peer=PEER, user=name))
+    assert out[-1] == f'* invitation from "{name}" at 127.0.0.2:7777: accept? (y/n)'
+    ui.on_event(ev.ChatStarted(peer=PEER, user=name))
+    ui.on_event(ev.MessageReceived(user=name, text="hi"))
+    assert out[-1] == f'"{name}": hi'
+
+
 # -- delivery state ------------------------------------------------------------------------------
 
 
