@@ -207,8 +207,13 @@ def _indented(text: str) -> str:
 def main(args: argparse.Namespace) -> int:
     # imported here: the other subcommands need neither PyYAML nor the daemon
     from sim.profiles import ProfileError
-    from sim.scenario import load_each
+    from sim.scenario import load_each, not_scenarios
 
+    others = not_scenarios(args.paths)
+    if others:
+        names = ", ".join(str(f) for f in others[:5]) + (", ..." if len(others) > 5 else "")
+        print(f"note: {len(others)} YAML file(s) skipped, no top-level hosts: or steps: key: {names}",
+              file=sys.stderr)
     items = _selected(load_each(args.paths), args.keyword)
     if not items:
         print("error: no scenario selected", file=sys.stderr)

@@ -469,6 +469,9 @@ def _notice_item(doc: Document, item: object, path: KeyPath) -> Notice:
             kind=kind,
             undelivered=tuple(doc.text(t, (*path, kind, j), empty=True) for j, t in enumerate(texts)),
         )
+    if isinstance(item, dict):
+        doc.fail(path, f"a notice is text, or a one-key mapping {{CHAT-END NOTICE: [undelivered, ...]}}; "
+                       f"got a mapping with {len(item)} keys")
     return doc.check(path, parse_notice, doc.text(item, path))
 
 
@@ -516,6 +519,14 @@ def scenario_files(paths: Iterable[str | Path]) -> list[Path | ScenarioError]:
         else:
             out.append(ScenarioError(str(p), "", "no such file or directory"))
     return out
+
+
+def not_scenarios(paths: Iterable[str | Path]) -> list[Path]:
+    """YAML files under the named folders that are not taken for scenarios (`is_scenario_file`):
+    said, so that a scenario whose `hosts:` and `steps:` are both misspelled is not skipped
+    without a word."""
+    return sorted(f for p in map(Path, paths) if p.is_dir() for f in p.rglob("*")
+                  if f.suffix in SUFFIXES and f.is_file() and not is_scenario_file(f))
 
 
 def load_each(paths: Iterable[str | Path]) -> list[Scenario | ScenarioError]:

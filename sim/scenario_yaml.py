@@ -89,7 +89,9 @@ class Document:
             or (high is not None and value > high)
         ):
             bounds = f"from {low} to {high}" if high is not None else f"of at least {low}"
-            self.fail(path, f"expected a whole number {bounds}; got {value!r}")
+            digits = isinstance(value, str) and value.strip().isdigit()
+            quoted = " (text: write it without quotes)" if digits else ""
+            self.fail(path, f"expected a whole number {bounds}; got {value!r}{quoted}")
         return value
 
     def number(self, value: object, path: KeyPath, *, low: float = 0.0, high: float = 1.0) -> float:

@@ -97,6 +97,7 @@ def test_folders_are_searched_for_scenario_files_and_other_yaml_is_left_alone(tm
     done = run_cli(tmp_path)
     assert done.returncode == 0, done.stdout
     assert "[1/1] PASS lost SYN+ACK" in done.stdout
+    assert f"note: 2 YAML file(s) skipped, no top-level hosts: or steps: key: {workflow}" in done.stderr
     named = run_cli(workflow)  # named explicitly: taken as a scenario, and reported invalid
     assert named.returncode == 2 and "INVALID" in named.stdout and "keys must be text" in named.stdout
 
