@@ -496,6 +496,13 @@ class Node:
             # invitation must still know it once this session is gone (explorer seed 40259: a copy
             # 20 s later was taken for a decline of it)
             self._remember_stray_fin(peer, 0, session.refused_at)
+        elif session.withdrawn and not session.peer_may_send_fin and session.fin_acked_at is not None:
+            # likewise our invitation, withdrawn with no FIN of the peer heard: its user may have
+            # declined it at that moment, the decline's copies coming for a re-send span after our
+            # withdrawal's ACK (Session._follow_withdrawal; explorer seed 46040: a copy 20 s later,
+            # all before lost, was taken for a decline of our next invitation, which crossed the
+            # peer's own)
+            self._remember_stray_fin(peer, 0, session.fin_acked_at)
         self._drain(session)
         self.stats["retransmissions"] += session.retransmissions
 

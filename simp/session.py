@@ -345,7 +345,9 @@ class Session:
         taken for a decline of the next invitation, which the peer never saw).  The decline left
         before the peer got our FIN, so before its ACK reached us: copies may come until a re-send
         span after that (`release`, when the withdrawal was still under way); known for as long as
-        the withdrawn session lingers, as for a refusal (`_follow`)."""
+        the withdrawn session lingers, and after it from the node, which keeps the time of that
+        ACK as that of a stray FIN, as for a refusal (`_follow`, Node `_forget`; explorer seed
+        46040)."""
         if (previous is None or not previous.initiator or previous.began or not previous.withdrawn
                 or previous.peer_may_send_fin or self._old_fin_always):
             return
@@ -968,7 +970,15 @@ class Session:
         still come within half a timeout, and those only are repeats (`takes_syn`).  The inviter's
         ACK of our FIN, coming later, renews nothing (`_decline_acked`): renewed by it, the memory
         answered the inviter's next invitation, asking whether a copy of our FIN was a decline of
-        it (`_follow_withdrawal`), with that FIN again (explorer seeds 33459, 36028)."""
+        it (`_follow_withdrawal`), with that FIN again (explorer seeds 33459, 36028).  Nor does a
+        later FIN 0 or chat datagram of the inviter: the first one showed it asks no more, and its
+        SYNs were all sent before that one.  Renewed by each, a refusal long over (the inviter's
+        withdrawal had crossed it 27 s before) answered the peer's new invitation with FIN: the
+        peer's decline of our own invitation, which that invitation hands on to the refusal it
+        follows (`inherited_refusal`), came just before the peer's SYN (explorer seed 49682:
+        "declined" that our user never gave)."""
+        if self._moved_on:
+            return
         self._decline_memory = min(self._decline_memory, 0.5)
         self._decline_acked_at = max(self._decline_acked_at or now, now)
         self._moved_on = True

@@ -32,7 +32,10 @@ misjudged (SYNs answered as a crossing, with a SYN+ACK, need not be shown).  326
 e569cac (a crossed invitation we gave up on remembered as a refusal: the peer's next invitation
 was told "declined"), 33459 on 724218a (a decline that crossed our withdrawal, re-sent, taken for
 a decline of our next invitation).  44101 never finished on a5e46a6: a harness wait spun at one
-virtual instant (sim.runner `_until`), so the run used its whole wall-clock limit.
+virtual instant (sim.runner `_until`), so the run used its whole wall-clock limit.  46040 and
+49682 failed on b06d1b8 (a decline that crossed our withdrawal, taken for a decline of our next
+invitation after the withdrawn session was forgotten; a refusal the inviter had moved on from,
+renewed by its later FINs, that answered its new invitation).
 """
 
 from __future__ import annotations

@@ -865,6 +865,49 @@ def test_a_withdrawal_that_crossed_our_decline_is_no_decline_even_after_the_refu
     assert len(net.events("alice", ev.Invitation)) == 1
 
 
+def test_a_decline_that_crossed_our_withdrawal_is_no_decline_even_after_the_withdrawal_is_forgotten() -> None:
+    """Explorer seed 46040: bob withdrew his invitation as alice declined it; his FIN reached her
+    (she acknowledged it at T), hers was lost, and so were its copies for longer than his
+    withdrawn session lingers.  His next invitation to alice, its first SYN lost, meets the next
+    copy: the node still knows a FIN 0 of hers may come for a re-send span after the withdrawal's
+    ACK, so bob asks again instead of being told "declined", and alice is shown the invitation."""
+    net = Net("alice", "bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.drop(src="bob", dst="alice", label="FIN", nth=1)  # (his withdrawal reaches her at T)
+    net.drop(src="alice", dst="bob", label="FIN", nth=range(1, 6))  # her decline, and copies to 4T
+    net.quit("bob")
+    net.decline("alice")
+    net.run(until=net.now + 4.2 * T)  # bob's withdrawn session, acknowledged at T, is forgotten
+    assert net["bob"].lingering == 0
+    net.drop(src="bob", dst="alice", label="SYN", nth=1)  # (it would free alice, and stop her FIN)
+    net.start("bob", "alice")
+    net.run(until=net.now + 1.5 * T)  # the next copy arrives
+    assert len(net.times("alice", "FIN")) == 6  # (the copy at 5T reached bob's invitation)
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US]
+    assert net["bob"].current is not None and net["bob"].current.state is State.SYN_SENT
+    assert len(net.events("alice", ev.Invitation)) == 2
+
+
+def test_a_refusal_the_inviter_moved_on_from_is_not_renewed_by_its_later_fins() -> None:
+    """Explorer seed 49682: alice declined bob's invitation as he withdrew it, and his FIN showed
+    her he asks no more, so her refusal is remembered half a timeout after it.  Later she invites
+    bob and he declines; his FIN 0, handed by her invitation to the refusal it follows, renewed
+    that refusal, and his own invitation, whose SYN came just after that FIN, was answered from
+    it with FIN: bob was told "declined" of an invitation alice never saw.  It is shown to her."""
+    net = withdrawal_crossing_a_decline("bob", "alice", lost_fins=1)
+    net.run(until=net.now + 6 * T)  # his FIN at T showed her he moved on; bob may invite again
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.decline("bob")  # (she asks whether his FIN was the decline: it may be his withdrawal's)
+    net.start("bob", "alice")
+    net.run_until(lambda: len(net.events("alice", ev.Invitation)) == 2 or len(net.ended("bob")) == 3,
+                  limit=net.now + 6 * T)
+    assert net.reasons("alice")[-1] == EndReason.DECLINED
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US, EndReason.DECLINED]
+    assert len(net.events("alice", ev.Invitation)) == 2
+
+
 def test_an_inviter_that_chatted_after_we_quit_before_its_ack_invites_anew() -> None:
     """bob accepted and quit at once, before alice's handshake ACK (lost) came: his FIN refuses the
     invitation.  But alice's message reached him while he left: she completed the handshake, so no
