@@ -546,6 +546,15 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
     off the re-send phase of the copies, that FIN reads as "declined").  A plain-SIMP SYN and FIN
     carry no invitation identity; a SIMPX/1 FIN names the declined chat.
 
+    Likewise with no such copy when the decline was never acknowledged (`_decline_unacknowledged`):
+    the inviter's ACK of the copy it heard was lost, and so was every copy since.  The decliner,
+    which cannot know that the inviter heard it, answers every SYN with the decline's FIN until
+    the declined invitation's expiry (simp/session.py `takes_syn`), while the inviter waits
+    REINVITE_AFTER_DECLINE after the copy it heard, as if its ACK had come (explorer seed 45524:
+    bob's ACK of it and the four copies alice re-sent since were lost; his new invitation, 22.5 s
+    later, was answered from her memory, asked about as a possible old copy, answered again:
+    "declined").  Its SYNs after the first one answered that way renew the memory as above.
+
     `a`'s SYNs, and a copy's arrival after the first of them, go by the trace's order, not the
     clock's: the declined invitation's last SYN may leave at the very instant the inviter hears the
     decline and invites again (explorer seed 48118: taken for `a`'s first SYN to reach the peer, it
@@ -568,17 +577,37 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
                   and f.dst == host and f.seq == 0 and f.arrived is not None and f.arrived <= a.end.t)
     # a copy: it reached the inviter after its new SYNs went out, and was sent before any reached the peer
     copies = [f[:2] for f in fins if f[:2] >= min(sent) and f[2:] < reached[0]]
-    if not copies:
+    heard = [f[:2] for f in fins if f[:2] < reached[0]]  # (the decline's FINs the inviter heard so far)
+    unacknowledged = not copies and _decline_unacknowledged(log, peer, host, declined[-1], reached[0])
+    if not copies and not unacknowledged:
         return False
     expiry = declined[-1] + log.invite_expiry + log.timeout / 2  # (the memory ends then at the latest)
     for i, syn in enumerate(reached):
         # the peer's news of the inviter: our ACK of each FIN 0 since the copy (delayed at most half a
-        # timeout), and our SYNs before this one (each renews the memory)
-        news = [f[0] + log.timeout / 2 for f in fins if copies[0] <= f[:2] < syn]
-        news += [r[0] for r in reached[:i]]
-        if not news or syn[0] > expiry or syn[0] - max(news) >= DECLINE_MEMORY * log.timeout:
+        # timeout), or since the last one heard if none was acknowledged, and our SYNs before this
+        # one (each renews the memory)
+        acks = [f[0] + log.timeout / 2 for f in fins if (copies[0] <= f[:2] if copies else heard[-1] < f[:2])
+                and f[:2] < syn]
+        if syn[0] > expiry:
+            return False
+        if unacknowledged and not acks:
+            continue  # (no ACK of the decline yet: remembered till the expiry)
+        news = acks + [r[0] for r in reached[:i]]
+        if not news or syn[0] - max(news) >= DECLINE_MEMORY * log.timeout:
             return False
     return True
+
+
+def _decline_unacknowledged(log: RunLog, peer: str, host: str, declined: float,
+                            reached: tuple[float, int]) -> bool:
+    """Had `peer` heard no ACK of its decline's FIN (sent from `declined` on) when `host`'s SYN first
+    reached it at `reached`?  The inviter heard a copy, and the decliner still re-sent it half a
+    timeout or more after the last copy the inviter heard, by when that copy's ACK would have come
+    (delays under half a timeout); the inviter sends an ACK 0 only for a copy it hears."""
+    fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0
+            and declined <= f.sent and (f.sent, f.order) < reached]
+    heard = [f.arrived for f in fins if f.arrived is not None and (f.arrived, f.arrived_order) < reached]
+    return bool(heard) and any(f.sent >= max(heard) + log.timeout / 2 for f in fins)
 
 
 def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:

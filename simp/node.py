@@ -351,7 +351,7 @@ class Node:
                     self.stats["invitations_suppressed"] += 1
                     return refused
                 if previous is not None:
-                    self._forget(source)  # its re-sent FIN stops: the SYN shows the peer left it
+                    self._retire(previous, now)
                 offer = extension.parse(dg.payload)[0] if self.config.extension else None
                 kind = Session if offer is None else extension.FramedSession
                 self.current = kind.invited(self.config.session, local_user=self.user, peer=source,
@@ -382,6 +382,21 @@ class Node:
             return self._answer_limited(source, now, dg, [wire.control(Op.FIN, 0, self._me)]) or \
                 f"{dg.label} from an address with no chat (answered FIN)"
         return f"{dg.label} from an address with no chat"
+
+    def _retire(self, previous: Session, now: float) -> None:
+        """The peer of our ended session `previous` invites us: its re-sent FIN stops (the SYN
+        shows the peer left it).  The session is forgotten, unless the ACK of a FIN 0 it sent
+        may still come (Session.awaits_ack_of_our_fin): then it stays, silent, so that
+        `_session_for` hands it that ACK.  Forgotten, it left the ACK to the new invitation, where
+        it completed the handshake once our user accepted, though our SYN+ACK was lost (explorer
+        seed 45424: the peer's SYN had ended our side of a chat we were leaving, and its ACK of
+        our re-sent FIN came just after)."""
+        if not previous.awaits_ack_of_our_fin(now):
+            self._forget(previous.peer)
+            return
+        if previous.state is State.CLOSING:
+            previous.abort(now)  # (no more FIN: `_cmd_abort_quietly`)
+        self._touched.add(previous.peer)
 
     @property
     def _me(self) -> str:

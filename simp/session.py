@@ -1355,7 +1355,8 @@ class Session:
         peer that never got our FIN stays in the chat until it next sends (it then gives up) or
         our daemon answers its next datagram as a stranger's.  The ACK of our FIN 0 may still be
         on its way: the first ACK 0 within a timeout goes to this ended session
-        (`awaits_ack_of_our_fin`), not into the new handshake."""
+        (`awaits_ack_of_our_fin`; the node keeps it for that, Node `_retire`), not into the new
+        handshake."""
         if self._syn_opens_another_chat():  # a new invitation by its chat-id (SIMPX/1), whenever
             if not self._syn_repeated(now):  # it comes (explorer seed 15838), once it is no late copy
                 return "SYN of another chat while we leave (a late copy, unless it comes again)"

@@ -776,3 +776,33 @@ def test_a_fin_after_our_withdrawal_may_be_a_crossing_declines_copy(withdrawn_at
     assert (found == []) == ok, found
     if not ok:
         assert any("no FIN of an earlier chat with bob could still come" in f for f in found), found
+
+
+DECLINE_UNACKNOWLEDGED_THEN_REINVITE = [  # bob declines; alice hears one copy of his FIN, invites again
+    "0 alice > start bob",
+    "0 bob * invitation alice",
+    "0 bob > decline",
+    "0 bob * declined",
+    "5 alice * declined",
+    "5 bob > wait",
+    "5 alice > start bob",
+    "27.5 alice * declined",
+]
+
+
+@pytest.mark.parametrize(("resent", "limit"), [(True, True), (False, False)])
+def test_an_invitation_answered_from_the_memory_of_an_unacknowledged_decline_is_plain_simps_limit(
+        resent: bool, limit: bool) -> None:
+    """Explorer seed 45524: alice heard one copy of bob's decline FIN, and her ACK of it was lost,
+    as was every copy bob re-sent since; his decline, never acknowledged, is remembered till the
+    declined invitation's expiry, so her new invitation, sent after REINVITE_AFTER_DECLINE, was
+    answered with its FIN ("declined").  Bob re-sending after that copy shows its ACK was lost;
+    with none re-sent (the ACK came), it is a real violation; so with SIMPX/1 on both."""
+    copies = [Sent(t, "bob", "alice", 0, None) for t in (10, 15, 20, 25)] if resent else []
+    fins = (*DECLINE_FINS, *copies, Sent(27.5, "bob", "alice", 0, 27.5, 5, 6))
+    syns = (Sent(0, "alice", "bob", 0, 0.0), Sent(27.5, "alice", "bob", 0, 27.5, 3, 4))
+    found = violations(log_of(DECLINE_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns, plain=("alice",)))
+    assert len(found) == 1 and "bob never declined" in found[0], found
+    assert found[0].startswith(PLAIN_LIMIT) == limit
+    extension = violations(log_of(DECLINE_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns))
+    assert not extension[0].startswith(PLAIN_LIMIT)

@@ -1476,3 +1476,37 @@ def test_a_decline_that_crossed_our_withdrawal_is_no_decline_of_our_next_invitat
     assert len(net.sent(src="alice", label="FIN")) >= 4  # a copy of the decline came (at 3T)
     assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US]
     assert len(net.events("alice", ev.Invitation)) == 2
+
+
+@pytest.mark.parametrize("extension", [False, True], ids=["plain", "simpx"])
+def test_the_ack_of_the_fin_of_a_chat_we_left_does_not_complete_the_next_handshake(extension: bool) -> None:
+    """Explorer seed 45424: alice quit, and bob's ACK of her FIN was lost; bob, told "peer left",
+    invited her at once, his first SYN lost.  Her re-sent FIN reached bob while he invited her:
+    he acknowledged it and asked again with a SYN, which ended alice's side of the chat she was
+    leaving and was shown.  She accepted, her SYN+ACK was lost, and then the ACK of her FIN came.
+    The leaving session had been forgotten when the invitation was shown, so that ACK reached
+    the new one and completed a handshake bob never saw: alice chatted alone, her messages
+    unacknowledged, until bob's next SYNs ended that chat as "peer left" and showed his
+    invitation a second time.  The ended session now stays to take that ACK (Node `_retire`).
+    Between SIMPX/1 daemons the ACK names the old chat, and the new one never took it."""
+    net = Net("alice", "bob", config=dataclasses.replace(DEFAULT_CONFIG, extension=extension))
+    establish(net, "alice", "bob")
+    net.run(until=T)  # (a SYN within half a timeout of the chat's start is taken for its copy)
+    net.drop(src="bob", label="ACK")  # the ACK of alice's FIN: she is still leaving
+    net.quit("alice")
+    net.run(until=T + 1)
+    net.drop(src="bob", label="SYN")
+    net.start("bob", "alice")
+    net.delay(src="bob", label="ACK", delay=None)  # the ACK of her re-sent FIN, held
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.drop(src="alice", label="SYN+ACK")
+    net.accept("alice")
+    assert net.release(label="ACK") == 1
+    assert len(net.events("alice", ev.ChatStarted)) == 1  # only chat 1: bob has not accepted anything
+    net.say("alice", "a2-1")
+    net.run_until(lambda: net.delivered("alice") == [1])
+    assert [len(net.events(h, ev.ChatStarted)) for h in ("alice", "bob")] == [2, 2]
+    net.quit("bob")
+    net.run()
+    assert net.received("bob") == ["a2-1"] and len(net.events("alice", ev.Invitation)) == 1
+    assert net.is_free("alice") and net.is_free("bob")
