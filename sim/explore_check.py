@@ -430,7 +430,8 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
     began: a SYN of the restarted daemon names another chat, as a late copy of one it sent before
     the restart does, so the peer answering the crossing takes such SYNs for a new invitation only
     once they came across half a timeout (simp/session.py `_on_syn_while_answering`; seed 15838:
-    one SYN of twelve reached it)."""
+    one SYN of twelve reached it); so does a peer still showing the restarted daemon's earlier
+    invitation (`_on_syn_while_invited`; seed 48006)."""
     assert a.end is not None
     arrived = sorted(s.arrived for s in log.syns if s.src == a.host and s.dst == a.peer
                      and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
@@ -447,8 +448,9 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
         new = sorted(s.arrived for s in log.syns  # the restarted daemon's own
                      if s.src == a.host and s.dst == peer and s.arrived is not None
                      and (s.sent, s.order) > restarts[-1] and s.arrived <= a.end.t)
-        if new and any(b.role == "inviting" and b.peer == a.host and (b.start, b.seq) <= restarts[-1]
-                       and b.start <= new[0] <= b.stop for b in by_host.get(peer, [])):
+        if new and any(b.role in ("inviting", "invited") and b.peer == a.host
+                       and (b.start, b.seq) <= restarts[-1] and b.start <= new[0] <= b.stop
+                       for b in by_host.get(peer, [])):
             return new[-1] - new[0] >= log.timeout / 2
     return True
 

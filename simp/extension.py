@@ -136,10 +136,19 @@ def echo(answer: Datagram, about: Datagram) -> Datagram:
 
 def repeats(session: Session, syn: Datagram) -> bool:
     """Is `syn` a copy of the SYN that opened `session` (an ended SIMPX/1 chat with its sender)?
-    Then it is a straggler of that chat, never a new invitation: a new one has a new chat-id."""
+    Then it is a straggler of that chat, never a new invitation: a new one has a new chat-id.
+
+    The peer's part of a crossing's joined chat-id counts only if this session took the SYN
+    offering it (it was invited, or crossed it) or the chat began: a joined id learned from a
+    SYN+ACK that reached our invitation after it ended (`_negotiate`) names a crossing the peer
+    undoes on our FIN, and it goes on inviting with that SYN (Session `_on_fin_before_chat`).
+    Taken for its straggler, every such SYN was ignored while the ended session lingered, past
+    the invitation's expiry (explorer seed 48978)."""
     tag, _ = parse(syn.payload)
-    return (isinstance(session, FramedSession) and session.mode is Mode.EXTENDED and tag is not None
-            and tag.chat_id in (session.chat_id, *session.chat_id.split("+")))
+    if not (isinstance(session, FramedSession) and session.mode is Mode.EXTENDED and tag is not None):
+        return False
+    return (tag.chat_id == session.chat_id or tag.chat_id in session._x_syns_taken
+            or (session.began and tag.chat_id in session.chat_id.split("+")))
 
 
 def names_another_chat(session: Session, syn: Datagram) -> bool:
@@ -177,11 +186,14 @@ class FramedSession(Session):
         self._x_counter = 0  # ... and this counter
         self._x_other_chat = ""  # ...or is a SYN offering this other chat-id (`_syn_opens_another_chat`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
+        self._x_syns_taken: set[str] = set()  # chat-ids of the peer's SYNs the session took (`repeats`)
+        self._x_undone: tuple[Mode, str] | None = None  # the crossing a FIN undid (`_undo_crossing`)
 
     def offer(self, chat_id: str) -> None:
         self.mode, self.chat_id, self._x_offer = Mode.OFFERED, chat_id, chat_id
 
     def adopt(self, chat_id: str) -> None:
+        self._x_syns_taken.add(chat_id)
         self._settle(Mode.EXTENDED, chat_id, "the inviter offered it")
 
     def take_mode_note(self) -> str | None:
@@ -278,7 +290,19 @@ class FramedSession(Session):
     def _recross(self) -> None:
         """The peer restarted and invites us anew while we cross its old invitation: our SYN+ACK
         now answers the new chat (Session._on_syn_while_answering)."""
+        self._x_syns_taken.add(self._x_other_chat)
         self.chat_id = join(self._x_offer, self._x_other_chat)
+
+    def _undo_crossing(self) -> None:
+        """A FIN undid our crossing (Session._on_fin_before_chat): remember its mode and chat-id;
+        only its ACK may still complete it (`_negotiate`)."""
+        self._x_undone = (self.mode, self.chat_id)
+
+    def _redo_crossing(self) -> None:
+        """The ACK of the crossing we undid completes it (Session._on_ack_uncrossed): the chat
+        runs as that crossing did, not as our re-sent offer."""
+        if self._x_undone is not None:
+            self.mode, self.chat_id = self._x_undone
 
     def _syn_opens_another_chat(self) -> bool:
         """The SYN being handled offers another chat-id than this extended chat's: a new
@@ -311,10 +335,18 @@ class FramedSession(Session):
             if tag is None:
                 self._settle(Mode.PLAIN, "", "the peer invited us at the same time without an offer")
             else:
+                self._x_syns_taken.add(tag.chat_id)
                 self._settle(Mode.EXTENDED, join(self.chat_id, tag.chat_id),
                              "crossing invitations, both offered it")
             return None
         if tag is not None and not self._ours(tag):
+            return self._other_chat(dg, tag)
+        if (dg.is_control(Op.ACK) and tag is not None and tag.chat_id != self.chat_id
+                and (self._x_undone is None or tag.chat_id != self._x_undone[1])):
+            # a crossing of our offer that we never had, or refused as another chat's while we had
+            # another crossing (its ACK #0 acknowledges that FIN #0): only the ACK of the crossing a
+            # FIN undid may complete it (Session._on_ack_uncrossed; explorer seed 48006, where such
+            # an ACK started a chat the restarted peer never had, and its new SYNs were dropped)
             return self._other_chat(dg, tag)
         if dg.is_control(Op.SYN_ACK):
             if tag is None:

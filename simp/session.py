@@ -394,6 +394,15 @@ class Session:
         """Our crossing SYN+ACK is to answer the peer's new invitation (`_on_syn_while_answering`);
         nothing to change in SIMP, a framing layer with chat-ids adopts the new chat."""
 
+    def _undo_crossing(self) -> None:
+        """A FIN undoes our crossing (`_on_fin_before_chat`); nothing to remember in SIMP, a
+        framing layer with chat-ids remembers which chat that was: only an ACK of that one may
+        still complete it (`_on_ack_uncrossed`)."""
+
+    def _redo_crossing(self) -> None:
+        """The ACK of the crossing we undid completes it after all (`_on_ack_uncrossed`); nothing
+        to change in SIMP, a framing layer with chat-ids takes up that chat again."""
+
     def _syn_opens_another_chat(self) -> bool:
         """Does the SYN being handled name a chat other than this one?  Never in SIMP; a framing
         layer with chat-ids (simp.extension) answers for it: then it is a new invitation."""
@@ -836,6 +845,7 @@ class Session:
         took our SYN+ACK, its handshake ACK still completes the crossing (`_on_ack_uncrossed`)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.crossed:
+            self._undo_crossing()
             self.crossed = False
             self._uncrossed_until = now + self.config.timeout
             self.state = State.SYN_SENT
@@ -866,6 +876,7 @@ class Session:
         if not self.uses_ack(dg, now):
             return "ACK while inviting"
         self._uncrossed_until = None
+        self._redo_crossing()
         self.crossed = True
         self._establish(now)
         self._send_next(now)
@@ -1391,6 +1402,24 @@ class Session:
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
 
+    def _on_syn_while_invited(self, dg: Datagram, now: float) -> str | None:
+        """INVITED: a SYN from the inviter while our user decides.
+
+        In SIMP it repeats the invitation shown.  With chat-ids (SIMPX/1) a SYN naming another
+        chat is a new invitation: the inviter no longer has the one shown (its daemon restarted),
+        so that one ends as withdrawn and the node shows the new one, as while our SYN+ACK awaits
+        its ACK (`_on_syn_while_answering`), and only once such SYNs came across half a timeout (a
+        late copy of a SYN sent before the restart names another chat too; explorer seed 8940).
+        Ignored instead, the restarted inviter's SYNs all went unshown until the old invitation
+        expired, and its user was told "no answer" (explorer seed 48006)."""
+        if not self._syn_opens_another_chat():
+            return self._ignore_repeated_syn(dg, now)
+        if not self._syn_repeated(now):
+            return "SYN of another chat (a late copy, unless it comes again half a timeout later)"
+        self.peer_lost_chat = True
+        self._end(ev.EndReason.WITHDRAWN, now)
+        return None
+
     def _on_syn_while_answering(self, dg: Datagram, now: float) -> str | None:
         """SYN_ACK_SENT: a SYN from the peer while our SYN+ACK awaits its ACK.
 
@@ -1521,7 +1550,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.SYN_SENT, _I.QUIT): Session._cmd_withdraw,
     (_S.SYN_SENT, _I.ABORT): Session._cmd_abort,
     # we were invited
-    (_S.INVITED, _I.SYN): Session._ignore_repeated_syn,
+    (_S.INVITED, _I.SYN): Session._on_syn_while_invited,
     (_S.INVITED, _I.FIN): Session._on_fin_withdrawn,
     (_S.INVITED, _I.ACCEPT): Session._cmd_accept,
     (_S.INVITED, _I.DECLINE): Session._cmd_decline,

@@ -35,7 +35,10 @@ a decline of our next invitation).  44101 never finished on a5e46a6: a harness w
 virtual instant (sim.runner `_until`), so the run used its whole wall-clock limit.  46040 and
 49682 failed on b06d1b8 (a decline that crossed our withdrawal, taken for a decline of our next
 invitation after the withdrawn session was forgotten; a refusal the inviter had moved on from,
-renewed by its later FINs, that answered its new invitation).
+renewed by its later FINs, that answered its new invitation).  48006 and 48978 failed on b06d1b8
+too (SIMPX/1: a restarted inviter's SYNs ignored while its earlier invitation was still shown; an
+invitation's SYNs taken for stragglers of our ended invitation, which knew its chat-id only from a
+crossing's SYN+ACK).
 """
 
 from __future__ import annotations

@@ -383,3 +383,33 @@ def test_a_syn_reaching_our_withdrawn_offer_is_not_taken_for_crossing_invitation
             if hop.src == "bob" and hop.dg.is_control(Op.FIN)]
     assert all(tag is not None and "+" not in tag.chat_id for tag in fins), net.ladder()
     assert ev.EndReason.DECLINED not in net.reasons("alice")
+
+
+@pytest.mark.parametrize("undone", [False, True], ids=["ack-of-a-refused-crossing", "ack-of-the-undone-one"])
+def test_after_a_crossing_is_undone_only_its_own_ack_completes_it(undone: bool) -> None:
+    """bob's invitation crossed alice's (joined chat-id J3), when a SYN+ACK of another crossing of
+    his offer (J4: alice's daemon restarted and crossed his SYN anew) came: bob answered it with
+    FIN #0, as another chat's.  Then a FIN undid J3, and bob invites again; alice's ACK #0 of his
+    FIN then names J4 (explorer seed 48006: taken for the ACK completing the undone crossing, it
+    started a chat alice never had, and her new SYNs were dropped as another chat's).  Only an
+    ACK naming J3 completes it, and the chat then runs in J3."""
+    net = net_with()
+    net.drop(src="bob", nth=None)  # what bob says goes nowhere: alice's side is played by hand
+    net.start("bob", "alice")
+    offer = net["bob"].current.chat_id
+
+    def tagged(op: Op, chat_id: str) -> wire.Datagram:
+        return wire.control(op, 0, "alice", Tag(chat_id, 0).encode())
+
+    crossed, other = extension.join(offer, "a.3"), extension.join(offer, "a.1.r2")
+    net.inject("alice", "bob", tagged(Op.SYN, "a.3"))
+    assert net["bob"].current.state is State.SYN_ACK_SENT
+    net.inject("alice", "bob", tagged(Op.SYN_ACK, other))
+    net.inject("alice", "bob", tagged(Op.FIN, crossed))
+    assert net["bob"].current.state is State.SYN_SENT
+    net.inject("alice", "bob", tagged(Op.ACK, crossed if undone else other))
+    if undone:
+        assert net.events("bob", ev.ChatStarted) and net["bob"].chat_mode == "extended"
+        assert net["bob"].current.chat_id == crossed
+    else:
+        assert not net.events("bob", ev.ChatStarted) and net["bob"].current.state is State.SYN_SENT

@@ -1081,6 +1081,50 @@ def test_restarted_inviter_whose_acceptance_was_lost_gets_its_new_invitation_thr
     assert net.reasons("bob") == [EndReason.WITHDRAWN]
 
 
+def test_restarted_inviter_whose_invitation_is_still_shown_gets_its_new_one_shown() -> None:
+    """SIMPX/1 on both sides (explorer seed 48006): bob is shown alice's invitation and has not
+    answered it when alice's daemon restarts and invites again.  The new SYNs name another chat:
+    once two came across half a timeout, the old invitation ends as withdrawn and the new one is
+    shown, so bob can accept it.  One such SYN alone (a late copy of one alice sent before the
+    restart names another chat too) changes nothing."""
+    config = dataclasses.replace(DEFAULT_CONFIG, extension=True)
+    net = Net("alice", "bob", config=config)
+    net.start("alice", "bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)))
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 older.1 0\n"))
+    assert net.reasons("bob") == [] and net["bob"].busy
+    net.run(until=net.now + T)
+    net.nodes["alice"] = Node(dataclasses.replace(config, chat_id_epoch="restarted"))
+    net.nodes["alice"].connect_client("alice")
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 1.5 * T)
+    assert net.reasons("bob") == [EndReason.WITHDRAWN]
+    net.accept("bob")
+    net.run_until(lambda: bool(net.events("alice", ev.ChatStarted)), limit=net.now + 2 * T)
+
+
+def test_syn_of_an_invitation_whose_crossing_our_ended_invitation_refused_is_shown() -> None:
+    """SIMPX/1 on both sides (explorer seed 48978): alice and bob invite each other; alice's SYN
+    is lost, bob's crosses alice's invitation, and alice's SYN+ACK (the joined chat-id) reaches
+    bob only after bob withdrew.  Bob's ended invitation answers it with FIN, which undoes the
+    crossing at alice, who goes on inviting: her next SYN is a new invitation for bob, never a
+    straggler of his ended one (which never took a SYN of hers), though its chat-id is part of
+    the joined one."""
+    config = dataclasses.replace(DEFAULT_CONFIG, extension=True)
+    net = Net("alice", "bob", config=config)
+    net.drop(src="alice", label="SYN")
+    net.delay(src="alice", label="SYN+ACK", delay=None)
+    net.start("alice", "bob")
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.held))
+    net.quit("bob")
+    net.run(until=net.now + T / 4)
+    assert net.release(label="SYN+ACK") == 1
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)), limit=net.now + 1.5 * T)
+    net.accept("bob")
+    net.run_until(lambda: bool(net.events("alice", ev.ChatStarted)), limit=net.now + 2 * T)
+
+
 LATE_SYNS = {  # seconds after the chat began at which a copy of alice's handshake SYN reaches bob
     "one copy, late": [4 * T],
     "one copy, very late": [100 * T],
