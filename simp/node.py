@@ -40,7 +40,7 @@ class NodeConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     # answers to one stranger address at most this often (seconds, default half a timeout)
     stranger_interval: float | None = None
-    # and to all strangers together at most this many per second
+    # and to all strangers together at most this many datagrams per second (a busy answer is two)
     stranger_rate: float = 50.0
     # this daemon's own (host, port) addresses, peer and client port: inviting one of them is
     # refused, and a datagram claiming to come from one (looped back or spoofed) is ignored
@@ -416,14 +416,16 @@ class Node:
         self._invited_at = self._remember(self._invited_at, source, now)
         return None
 
-    def _take_budget(self, now: float) -> bool:
-        """Take one unit of the overall stranger rate (a token bucket), if there is one."""
+    def _take_budget(self, now: float, units: int = 1) -> bool:
+        """Take `units` of the overall stranger rate (a token bucket), if there are that many: one
+        per datagram an answer sends, so that a flood of SYNs from many addresses, each answered
+        ERR then FIN, gets no more datagrams back than the rate (it got twice as many)."""
         rate = self.config.stranger_rate
         self._stranger_budget = min(rate, self._stranger_budget + (now - self._stranger_budget_at) * rate)
         self._stranger_budget_at = now
-        if self._stranger_budget < 1:
+        if self._stranger_budget < units:
             return False
-        self._stranger_budget -= 1
+        self._stranger_budget -= units
         return True
 
     def _remember_stray_fin(self, source: ev.Address, seq: int, now: float) -> None:
@@ -458,7 +460,7 @@ class Node:
         if last is not None and now - last < self.config.per_source_interval:
             self.stats["stranger_answers_suppressed"] += 1
             return "answer suppressed (this source is over its rate)"
-        if not self._take_budget(now):
+        if not self._take_budget(now, len(answer)):
             self.stats["stranger_answers_suppressed"] += 1
             return "answer suppressed (strangers are over the overall rate)"
         self._stranger_last = self._remember(self._stranger_last, source, now)
