@@ -692,9 +692,30 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
 
 
 def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
-    """When the first FIN (seq 0) `src` sent `dst` at or after `since` reached it (None: none did)."""
+    """When the first FIN (seq 0) `src` sent `dst` at or after `since` (its user's decline) reached
+    it (None: none did), other than one answering a SYN+ACK of `dst`'s (`_answers_syn_ack`)."""
     return next((f.arrived for f in log.fins if f.src == src and f.dst == dst and f.seq == 0
-                 and f.sent >= since and f.arrived is not None), None)
+                 and f.sent >= since and f.arrived is not None and not _answers_syn_ack(log, f)), None)
+
+
+def _answers_syn_ack(log: RunLog, fin: Sent) -> bool:
+    """Was `fin` sent at the very instant a SYN+ACK of its receiver reached its sender, and after it
+    (no SYN of the receiver's in between, in the trace's order)?  Then it answers that SYN+ACK, and
+    says nothing of the receiver's own invitation: a SYN+ACK of an inviter answers the peer's
+    crossing invitation, and a FIN answering it ends that crossing (the peer withdrew its own
+    invitation, or quit the crossed chat), so the inviter goes back to inviting and asks again
+    with a SYN, whose answer is the decline (simp/session.py `_on_fin_before_chat`).  Explorer
+    seed 59583: alice withdrew her invitation crossing bob's, declined his, that FIN was lost, and
+    her withdrawn invitation's FIN answering his SYN+ACK was taken for the decline's first FIN;
+    the same bytes come from a peer that withdrew before it saw his SYN, whose user is yet to
+    decide, so "declined" came a round trip later, at once on the FIN answering his question."""
+    came = [(s.arrived, s.arrived_order, kind is log.syn_acks) for kind in (log.syns, log.syn_acks)
+            for s in kind if s.src == fin.dst and s.dst == fin.src and s.arrived is not None
+            and (s.arrived, s.arrived_order) < (fin.sent, fin.order)]
+    if not came:
+        return False
+    arrived, _, syn_ack = max(came)
+    return syn_ack and arrived == fin.sent
 
 
 def _resend_span(log: RunLog) -> float:

@@ -268,6 +268,31 @@ def test_a_decline_heard_a_linger_late() -> None:
         assert (found == []) == ok, found
 
 
+@pytest.mark.parametrize(("syn_ack_at", "syn_between", "ok"),
+                         [(1.0, False, True), (0.9, False, False), (1.0, True, False)])
+def test_a_fin_answering_the_inviters_syn_ack_is_not_the_declines(
+        syn_ack_at: float, syn_between: bool, ok: bool) -> None:
+    """Explorer seed 59583: bob's invitation crossed alice's, which she withdrew (its FIN lost); she
+    then declined his (that FIN lost too), and her withdrawn invitation answered his crossing SYN+ACK
+    with FIN.  That FIN undoes the crossing, as from a peer whose user is yet to decide, so bob asks
+    again and hears "declined" on the answer (simp/session.py `_on_fin_before_chat`), a round trip
+    later.  A FIN sent at another instant, or after a SYN of his came in between, is judged."""
+    lines = ["0 bob > start alice", "0 alice > start bob", "0 alice > quit",
+             "0 alice * our invitation withdrawn", "0 alice > decline", "1 alice * invitation bob",
+             "1 alice * declined", "3 bob * declined"]
+    syns = [Sent(0.0, "bob", "alice", 0, 1.0, 0, 10), Sent(1.0, "bob", "alice", 0, 3.0, 20, 21)]
+    if syn_between:
+        syns.append(Sent(0.5, "bob", "alice", 0, 1.0, 5, 13))
+    syn_acks = (Sent(0.0, "bob", "alice", 0, syn_ack_at, 1, 12),)
+    fins = (Sent(1.0, "alice", "bob", 0, None, 11), Sent(1.0, "alice", "bob", 0, 1.0, 14, 15),
+            Sent(3.0, "alice", "bob", 0, 3.0, 22, 23))
+    found = violations(log_of(lines, syns=tuple(syns), syn_acks=syn_acks, fins=fins))
+    assert (found == []) == ok, found
+    if not ok:
+        assert any("told 'declined' 2.0s after alice's FIN of the decline reached it (at 1.000s)" in f
+                   for f in found), found
+
+
 def test_an_invitation_whose_syns_arrive_is_shown_or_refused_never_ignored() -> None:
     lines = [*HAPPY[:5], "10 bob > restart daemon", "10 bob > connect", "10 bob > start alice",
              "40 bob > quit", "40 bob * invitation withdrawn"]  # alice's stale chat swallowed the SYNs

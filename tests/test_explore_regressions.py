@@ -38,7 +38,8 @@ invitation after the withdrawn session was forgotten; a refusal the inviter had 
 renewed by its later FINs, that answered its new invitation).  48006 and 48978 failed on b06d1b8
 too (SIMPX/1: a restarted inviter's SYNs ignored while its earlier invitation was still shown; an
 invitation's SYNs taken for stragglers of our ended invitation, which knew its chat-id only from a
-crossing's SYN+ACK).
+crossing's SYN+ACK).  59583 is a schedule the checker misjudged (a withdrawn invitation's FIN
+answering the inviter's crossing SYN+ACK, taken for the first FIN of a decline made just before).
 """
 
 from __future__ import annotations
