@@ -312,8 +312,8 @@ class FramedSession(Session):
     def _late_handshake_ack(self, dg: Datagram, now: float) -> bool:
         """Only an ACK numbered 0 can be the handshake's: the ACK of our first message carries
         #1, so it confirms that message at once (without the tag the session cannot tell the two
-        apart and re-sends the message; its user was told "undelivered" when the peer left
-        before that re-send was acknowledged)."""
+        apart and re-sends the message; when the peer left before that re-send was acknowledged,
+        its user was told "not confirmed" for a message the peer had shown)."""
         if self._x_tagged and self._x_counter != 0:
             return False
         return super()._late_handshake_ack(dg, now)
