@@ -535,8 +535,8 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
 
 def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
     """Did every SYN of `a` that reached the peer reach it within SPEC's decline memory of an
-    earlier invitation of `a.host` that the peer declined, renewed by `a.host`'s own ACK of a
-    re-sent copy of that decline's FIN?
+    earlier invitation of `a.host` that the peer declined (or refused otherwise, `_refusals`),
+    renewed by `a.host`'s own ACK of a re-sent copy of that decline's FIN?
 
     The decline's FIN was acknowledged late (ACKs lost), so the peer kept re-sending it; the inviter,
     which had heard it, waited REINVITE_AFTER_DECLINE and invited again, and then a copy reached it
@@ -564,11 +564,9 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
-    from simp.session import DECLINE_MEMORY  # (here: a core older than it is judged too)
-
-    declined = [b.end.t for b in by_host.get(peer, []) if b.role == "invited" and b.peer == host and b.end
-                is not None and b.end.kind == "declined" and (b.end.t, b.end.seq) < (a.start, a.seq)]
     began = (a.start, a.seq)
+    refusals = _refusals(log, by_host, peer, host, began)
+    declined = [at for at, _ in refusals]
     sent = [(s.sent, s.order) for s in log.syns if s.src == host and s.dst == peer
             and began <= (s.sent, s.order) and s.sent <= a.end.t]
     reached = sorted((s.arrived, s.arrived_order) for s in log.syns if s.src == host and s.dst == peer
@@ -584,6 +582,7 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
     if not copies and not unacknowledged:
         return False
     expiry = declined[-1] + log.invite_expiry + log.timeout / 2  # (the memory ends then at the latest)
+    memory = refusals[-1][1]
     for i, syn in enumerate(reached):
         # the peer's news of the inviter: our ACK of each FIN 0 since the copy (delayed at most half a
         # timeout), or since the last one heard if none was acknowledged, and our SYNs before this
@@ -595,9 +594,37 @@ def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt
         if unacknowledged and not acks:
             continue  # (no ACK of the decline yet: remembered till the expiry)
         news = acks + [r[0] for r in reached[:i]]
-        if not news or syn[0] - max(news) >= DECLINE_MEMORY * log.timeout:
+        if not news or syn[0] - max(news) >= memory * log.timeout:
             return False
     return True
+
+
+def _refusals(log: RunLog, by_host: dict[str, list[Attempt]], peer: str, inviter: str,
+              before: tuple[float, int]) -> list[tuple[float, float]]:
+    """When `peer`'s user refused an invitation of `inviter` before `before` (time order), with the
+    memory of that refusal in timeouts: declined it (DECLINE_MEMORY, when told "declined"), or quit
+    it after accepting, before the handshake's ACK came (QUIT_MEMORY, at the quit step: the user is
+    told "chat ended" only when the inviter acknowledges the FIN, perhaps long after;
+    simp/session.py `_cmd_quit`).  That FIN is, on the wire, a decline (README "Same peer again"),
+    remembered as one, so a new invitation answered from its memory is plain SIMP's limit as after
+    a decline (explorer seed 55166: alice's chat had started, bob's quit FIN never acknowledged,
+    her ACKs of the two copies she heard lost; she invited again REINVITE_AFTER_SILENT_LEAVE after
+    the last, heard the next copy after her new SYN went out and asked again, and that SYN, right
+    behind her ACK, was answered from his memory: "declined")."""
+    from simp.session import DECLINE_MEMORY, QUIT_MEMORY  # (here: a core older than them is judged too)
+
+    found = []
+    for b in by_host.get(peer, []):
+        if b.role != "invited" or b.peer != inviter or b.end is None:
+            continue
+        if b.end.kind == "declined" and (b.end.t, b.end.seq) < before:
+            found.append((b.end.t, DECLINE_MEMORY))
+        elif b.end.kind == "chat ended" and "chat started" not in b.kinds():
+            quits = [(s.t, s.seq) for s in log.steps if s.host == peer and s.done and s.action == "quit"
+                     and b.holds(s.t, s.seq) and (s.t, s.seq) < before]
+            if quits:
+                found.append((quits[0][0], QUIT_MEMORY))
+    return sorted(found)
 
 
 def _decline_unacknowledged(log: RunLog, peer: str, host: str, declined: float,

@@ -831,3 +831,39 @@ def test_an_invitation_answered_from_the_memory_of_an_unacknowledged_decline_is_
     assert found[0].startswith(PLAIN_LIMIT) == limit
     extension = violations(log_of(DECLINE_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns))
     assert not extension[0].startswith(PLAIN_LIMIT)
+
+
+QUIT_UNACKNOWLEDGED_THEN_REINVITE = [  # bob quits alice's invitation before the handshake's ACK
+    "0 alice > start bob",
+    "0 bob * invitation alice",
+    "0 bob > accept",
+    "0 alice * chat started",
+    "0 alice > quit",
+    "0 bob > quit",
+    "0 alice * chat ended",
+    "0 alice > start bob",
+    "20.5 bob * chat ended",
+    "20.5 alice * declined",
+]
+
+
+@pytest.mark.parametrize(("resent", "limit"), [(True, True), (False, False)])
+def test_an_invitation_answered_from_the_memory_of_an_unacknowledged_quit_is_plain_simps_limit(
+        resent: bool, limit: bool) -> None:
+    """Explorer seed 55166: bob accepted alice's invitation and quit before the handshake's ACK
+    reached him (a refusal, remembered for QUIT_MEMORY timeouts once acknowledged); alice, whose
+    chat had started, heard two copies of his FIN, and her ACKs of them were lost, as were the next
+    two copies.  She invited again REINVITE_AFTER_SILENT_LEAVE after the last copy she heard; the
+    next one reached her after her new SYN went out, she acknowledged it and asked again, and her
+    SYN, right behind the ACK, was answered from bob's memory: "declined".  With no copy re-sent
+    after the last one she heard (her ACK came), it is a real violation; so with SIMPX/1 on both."""
+    copies = [Sent(t, "bob", "alice", 0, None) for t in (10, 15)] if resent else []
+    fins = (Sent(0, "bob", "alice", 0, 0.0, 5, 5), Sent(5, "bob", "alice", 0, 5.0), *copies,
+            Sent(20, "bob", "alice", 0, 20.0), Sent(20.5, "bob", "alice", 0, 20.5, 8, 9))
+    syns = (Sent(0, "alice", "bob", 0, 0.0), Sent(17.5, "alice", "bob", 0, 18.0),
+            Sent(20, "alice", "bob", 0, 20.5, 7, 8))
+    found = violations(log_of(QUIT_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns, plain=("bob",)))
+    assert len(found) == 1 and "bob never declined" in found[0], found
+    assert found[0].startswith(PLAIN_LIMIT) == limit
+    extension = violations(log_of(QUIT_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns))
+    assert len(extension) == 1 and not extension[0].startswith(PLAIN_LIMIT)
