@@ -333,8 +333,13 @@ class Daemon:
         for peer, dg in self.node.datagrams_to_send():
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("%s -> %s:%d  %s", self._me, peer[0], peer[1], extension.describe(dg))
+            try:
+                data = wire.encode(dg)
+            except ValueError as exc:  # a bug of ours, never a peer's doing: logged, and the rest goes out
+                log.error("datagram to %s:%d not sent (%s): %s", peer[0], peer[1], exc, dg.describe())
+                continue
             if transport is not None and not transport.is_closing():
-                transport.sendto(wire.encode(dg), peer)
+                transport.sendto(data, peer)
         for note in self.node.notes():
             log.debug("%s", note)
         for note in self.node.dialect_notes():

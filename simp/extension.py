@@ -125,6 +125,14 @@ def max_text(chat_id: str) -> int:
     return wire.MAX_PAYLOAD - len(Tag(chat_id, MAX_COUNTER).encode())
 
 
+# The longest text any SIMPX/1 chat may carry: with the longest tag (two joined 32-character ids).
+# A chat's id can still change after a message was said (crossings joined, undone, joined anew with
+# a restarted peer; a plain-looking answer corrected by a tagged one), so a message is held to this
+# bound, not to its chat's id of the moment: checked against that, one said before the id grew
+# could no longer be sent (every re-send raised, and the chat ended as "not answering").
+MAX_TAGGED_TEXT = max_text("x" * 32 + "+" + "x" * 32)
+
+
 def echo(answer: Datagram, about: Datagram) -> Datagram:
     """A stranger answer to `about`, tagged like `about` when it had a tag (never an ERR): the
     extended chat it answers then accepts it (a FIN telling it the peer has no such chat)."""
@@ -365,6 +373,8 @@ class FramedSession(Session):
         tagged, it cannot be taken for the ACK of a message (the session, having sent one, does
         not answer a repeated SYN+ACK in plain SIMP).  Our message, re-sent, is numbered #1."""
         tag, _ = parse(dg.payload)
+        if any(len(m.text) > MAX_TAGGED_TEXT for m in self.pending):
+            return  # (said at a plain chat's full length, it would no longer fit with the tag)
         if tag is not None and tag.counter == 0 and tag.chat_id == self._x_offer:
             self._settle(Mode.EXTENDED, tag.chat_id, "the peer accepted our offer (the earlier, "
                          "untagged SYN+ACK was not its answer: mangled on the way, or a stranger's)")

@@ -183,7 +183,7 @@ class Node:
             raise CommandError(f"message cannot be sent: {exc}") from None
         session = self._need_session()
         if isinstance(session, extension.FramedSession) and session.mode is not extension.Mode.PLAIN:
-            limit = extension.max_text(session.chat_id)
+            limit = extension.MAX_TAGGED_TEXT
             if len(text) > limit:
                 raise CommandError(f"message cannot be sent: {len(text)} bytes exceed the maximum of {limit} "
                                    f"in a {extension.PROTOCOL} chat (its tag takes the rest)")

@@ -743,6 +743,7 @@ class Session:
         self._peer_starts_this_chat(now)
         self._outbox.append(self._control(Op.ACK, 0))
         self._establish(now)
+        self._send_next(now)  # (said while our invitation crossed the peer's, which a FIN undid)
         return None
 
     def _on_duplicate_syn_ack(self, dg: Datagram, now: float) -> str | None:
@@ -1492,6 +1493,7 @@ class Session:
             self._send_fin(now)
         else:
             self.state = State.DRAINING
+            self._send_next(now)  # (one waiting with none in flight goes now: nothing else would start it)
 
     def _cmd_already_leaving(self, _: object, now: float) -> None:
         """DRAINING/FIN_SENT: our user (or its vanished client) quits again: already under way."""

@@ -133,8 +133,8 @@ def test_crossing_invitations_with_a_plain_peer_run_plain() -> None:
 def test_text_that_no_longer_fits_with_the_tag_is_refused_with_a_clear_error() -> None:
     net = net_with()
     establish(net)
-    limit = extension.max_text(net["alice"].current.chat_id)
-    assert limit < wire.MAX_PAYLOAD
+    limit = extension.MAX_TAGGED_TEXT
+    assert limit < extension.max_text(net["alice"].current.chat_id) < wire.MAX_PAYLOAD
     with pytest.raises(CommandError, match=f"exceed the maximum of {limit} in a SIMPX/1 chat"):
         net["alice"].say(1, "x" * (limit + 1), net.now)
     net.say("alice", "x" * limit)
@@ -413,3 +413,26 @@ def test_after_a_crossing_is_undone_only_its_own_ack_completes_it(undone: bool) 
         assert net["bob"].current.chat_id == crossed
     else:
         assert not net.events("bob", ev.ChatStarted) and net["bob"].current.state is State.SYN_SENT
+
+
+def test_a_message_said_before_a_crossing_joined_a_longer_chat_id_is_still_sent() -> None:
+    """alice's invitation crosses bob's (chat-id A+B) and she says the longest text allowed; bob's
+    daemon restarts and crosses anew with a 32-character id, so the chat-id grows before her
+    message is sent.  It is still sent, whole: a message is held to the longest tag any chat can
+    have (`MAX_TAGGED_TEXT`).  Held to the id of the moment, it no longer fitted its datagram:
+    every send raised, and the chat ended as "not answering" (found from outside, raw peer)."""
+    net = net_with()
+    net.drop(src="alice", dst="bob", nth=None)  # (bob's side is played by the datagrams injected)
+    net.start("alice", "bob")
+    ours = net["alice"].current.chat_id
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", "SIMPX/1 B 0\n"))
+    net.say("alice", "x" * extension.MAX_TAGGED_TEXT)
+    restarted = "N" * 32
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", f"SIMPX/1 {restarted} 0\n"))
+    net.run(until=net.now + T)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", f"SIMPX/1 {restarted} 0\n"))
+    joined = extension.join(ours, restarted)
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob", f"SIMPX/1 {joined} 0\n"))
+    assert net["alice"].current.chat_id == joined
+    sent = [h.dg for h in net.sent(src="alice", label="CHAT")]
+    assert sent and extension.parse(sent[-1].payload) == (Tag(joined, 1), "x" * extension.MAX_TAGGED_TEXT)

@@ -1554,3 +1554,25 @@ def test_the_ack_of_the_fin_of_a_chat_we_left_does_not_complete_the_next_handsha
     net.run()
     assert net.received("bob") == ["a2-1"] and len(net.events("alice", ev.Invitation)) == 1
     assert net.is_free("alice") and net.is_free("bob")
+
+
+def test_a_message_said_while_a_crossing_was_undone_is_sent_when_the_peer_accepts() -> None:
+    """alice's invitation crosses bob's (she answers his SYN with SYN+ACK) and she says something;
+    bob withdraws his invitation (FIN 0: alice invites again) and then accepts hers.  Her message
+    goes out at once, and her quit sends FIN once it is acknowledged.  It used to wait in the queue
+    with nothing to start it: never sent, and a quit left the daemon draining for ever, busy for
+    everyone (found from outside with a raw client and a raw peer)."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # (bob's side is played by the datagrams injected)
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    assert net["alice"].current is not None and net["alice"].current.state is State.SYN_ACK_SENT
+    net.say("alice", "first words")
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))
+    assert net["alice"].current.state is State.SYN_SENT
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))
+    assert [h.dg.payload for h in net.sent(src="alice", label="CHAT")] == ["first words"]
+    net.quit("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))
+    assert net.delivered("alice") == [1]
+    assert [h.dg.seq for h in net.sent(src="alice", label="FIN")] == [1]
