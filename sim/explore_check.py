@@ -783,21 +783,37 @@ def _withdrew_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: 
                for b in by_host.get(host, []))
 
 
+def _gave_up_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
+                         start: float) -> bool:
+    """Did `host` give up on `peer` (told "peer stopped answering": its retries ran out, nothing
+    acknowledged) within a re-send span before `start`?  The peer may still be in that chat, or
+    leaving it, and its FIN of it may come at any time with either bit, which `host` cannot know
+    (it may not have heard the peer's messages): a FIN 0 is then ambiguous, as after a chat
+    (simp/session.py `_follow`; README "Same peer again": "or at any time if we gave up on it").
+    Explorer seed 69339: bob gave up on alice's chat in the handshake (his SYN+ACKs and her ACK
+    lost; her message and her FIN 1 lost too), invited her 2 s later, and asked again about her
+    decline's FIN 0 until the invitation expired, every question or answer lost: "no clear answer"."""
+    return any(b.peer == peer and b.end is not None and b.end.kind == EndReason.NOT_ANSWERING.text
+               and start - _resend_span(log) <= b.end.t <= start
+               for b in by_host.get(host, []))
+
+
 def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, host: str, peer: str,
                   declined: float, told: float, start: float) -> list[str]:
     """The inviter must hear "declined" when the first FIN of that decline reaches it.
 
     Except where the wire cannot tell: when a FIN 0 of the decliner's previous chat reached the
     inviter shortly before this invitation (within the span that FIN is re-sent), or the inviter
-    refused an invitation of the decliner's then (`_refused_just_before`), or withdrew one of its own
-    to it (`_withdrew_just_before`), a FIN 0 may be a re-sent
+    refused an invitation of the decliner's then (`_refused_just_before`), withdrew one of its own
+    to it (`_withdrew_just_before`), or gave up on it (`_gave_up_just_before`), a FIN 0 may be a re-sent
     copy of an older one (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
     SYN and decides on a FIN that answers it, so under loss "declined" comes a round trip or more
     later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
     delay is not judged then ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
     refused = (_refused_just_before(log, by_host, host, peer, start)
-               or _withdrew_just_before(log, by_host, host, peer, start))
+               or _withdrew_just_before(log, by_host, host, peer, start)
+               or _gave_up_just_before(log, by_host, host, peer, start))
     if _fin0_arrivals(log, peer, host, start, start) or refused:
         return []
     if heard is not None and told > heard + REACTION_SLACK:
@@ -811,8 +827,9 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     """"No clear answer" is the truth only where plain SIMP's wire could not tell: a FIN 0 of the
     peer reached the inviter during the invitation, while a copy of an earlier FIN 0 of the peer
     could still come (one reached it within the span such a FIN is re-sent before the invitation
-    began, or the inviter refused an invitation of the peer's then, `_refused_just_before`, or
-    withdrew one of its own to the peer, `_withdrew_just_before`), and
+    began, or the inviter refused an invitation of the peer's then, `_refused_just_before`,
+    withdrew one of its own to the peer, `_withdrew_just_before`, or gave up on the peer,
+    `_gave_up_just_before`), and
     the peer declined it or was shown it (a SYN reaching a peer that showed nothing is answered by
     neither)."""
     assert a.end is not None
@@ -822,7 +839,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     if not any(a.start <= t for t in came):
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
     refused = (_refused_just_before(log, by_host, host, peer, a.start)
-               or _withdrew_just_before(log, by_host, host, peer, a.start))
+               or _withdrew_just_before(log, by_host, host, peer, a.start)
+               or _gave_up_just_before(log, by_host, host, peer, a.start))
     if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
     if not answered and _reached(log, by_host, a):

@@ -803,6 +803,26 @@ def test_a_fin_after_our_withdrawal_may_be_a_crossing_declines_copy(withdrawn_at
         assert any("no FIN of an earlier chat with bob could still come" in f for f in found), found
 
 
+@pytest.mark.parametrize("invited_at, ok", [(32.0, True), (92.0, False)])
+def test_a_fin_after_we_gave_up_on_the_peer_may_be_that_chats(invited_at: float, ok: bool) -> None:
+    """Explorer seed 69339: bob gave up on alice's chat in the handshake (his SYN+ACKs and her ACK
+    lost), and invited her at once; her FIN of that chat may come at any time with either bit (bob
+    never heard her message, so cannot know its bit is 1), so a FIN 0 reaching his invitation is
+    asked about, and under loss he is told "no clear answer" although she declined.  Not a re-send
+    span after the give-up, though."""
+    t = invited_at
+    lines = ["0 alice > start bob", "0 bob * invitation alice", "0 bob > accept", "0 alice * chat started",
+             "1 alice > say a1-1", "30 bob * peer stopped answering", "31 alice > quit",
+             f"{t} bob > start alice", f"{t + 30} alice * peer stopped answering | a1-1",
+             f"{t + 30} alice * invitation bob", f"{t + 30} alice > decline", f"{t + 30} alice * declined",
+             f"{t + 60} bob * no clear answer"]
+    decline, reached = Sent(t + 30, "alice", "bob", 0, t + 30), Sent(t + 30, "bob", "alice", 0, t + 30)
+    found = violations(log_of(lines, fins=(decline,), syns=(reached,), plain=("alice", "bob")))
+    assert (found == []) == ok, found
+    if not ok:
+        assert any("no FIN of an earlier chat with alice could still come" in f for f in found), found
+
+
 DECLINE_UNACKNOWLEDGED_THEN_REINVITE = [  # bob declines; alice hears one copy of his FIN, invites again
     "0 alice > start bob",
     "0 bob * invitation alice",

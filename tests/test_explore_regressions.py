@@ -40,6 +40,8 @@ too (SIMPX/1: a restarted inviter's SYNs ignored while its earlier invitation wa
 invitation's SYNs taken for stragglers of our ended invitation, which knew its chat-id only from a
 crossing's SYN+ACK).  59583 is a schedule the checker misjudged (a withdrawn invitation's FIN
 answering the inviter's crossing SYN+ACK, taken for the first FIN of a decline made just before).
+69339 is one too (a decline's FIN 0, asked about since the inviter had just given up on the
+decliner's chat, whose FIN may come with either bit; every question lost: "no clear answer").
 """
 
 from __future__ import annotations
