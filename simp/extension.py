@@ -277,8 +277,9 @@ class FramedSession(Session):
         self._x_tagged = tag is not None  # (a tag of another chat never gets this far, but a SYN's)
         self._x_counter = tag.counter if tag is not None else 0
         self._x_heard_tag |= self._x_tagged
-        self._x_other_chat = (tag.chat_id if tag is not None and dg.is_control(Op.SYN)
-                              and names_another_chat(self, dg) else "")
+        offers_one = tag is not None and dg.is_control(Op.SYN) and "+" not in tag.chat_id  # (`_negotiate`)
+        other = tag is not None and offers_one and names_another_chat(self, dg)
+        self._x_other_chat = tag.chat_id if tag is not None and other else ""
         try:
             reason = super().handle_datagram(inner, now)
         finally:
@@ -340,7 +341,8 @@ class FramedSession(Session):
         if dg.is_control(Op.SYN) and self.state is State.SYN_SENT:  # crossing invitations: both offers,
             # or plain; only while we still invite: after our withdrawal the SYN is a new invitation
             # the session does not take, and a joined id would put it on our FIN (explorer seed 469)
-            if tag is None:
+            if tag is None or "+" in tag.chat_id:  # (an offer is one id: a joined one could not be
+                # joined again into a tag either side can parse, and every answer would be dropped)
                 self._settle(Mode.PLAIN, "", "the peer invited us at the same time without an offer")
             else:
                 self._x_syns_taken.add(tag.chat_id)

@@ -436,3 +436,19 @@ def test_a_message_said_before_a_crossing_joined_a_longer_chat_id_is_still_sent(
     assert net["alice"].current.chat_id == joined
     sent = [h.dg for h in net.sent(src="alice", label="CHAT")]
     assert sent and extension.parse(sent[-1].payload) == (Tag(joined, 1), "x" * extension.MAX_TAGGED_TEXT)
+
+
+def test_a_crossing_syn_offering_a_joined_id_is_no_offer() -> None:
+    """A SYN crossing our invitation offers "a+b": an offer is one id, and joined with ours it
+    would give a tag neither side can parse (every answer dropped, "not answering" at the end).
+    It is taken as an invitation without an offer: the crossing runs in plain SIMP."""
+    net = net_with()
+    net.drop(src="alice", dst="bob", nth=None)  # (bob's side is played by the datagrams injected)
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", "SIMPX/1 a+b 0\n"))
+    session = net["alice"].current
+    assert session is not None and session.state is State.SYN_ACK_SENT
+    assert session.mode is extension.Mode.PLAIN
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))
+    assert net["alice"].current.state is State.ESTABLISHED
+    assert all(extension.parse(h.dg.payload)[0] is None for h in net.sent(src="alice", label="SYN+ACK"))
