@@ -843,11 +843,21 @@ class Session:
         ask again; a peer that quit answers with FIN from its decline memory (then "declined"),
         one that only withdrew its own invitation shows ours.  If the FIN was not the peer's (a
         copy of an older one, or its answer to a straggler of our last invitation) and the peer
-        took our SYN+ACK, its handshake ACK still completes the crossing (`_on_ack_uncrossed`)."""
+        took our SYN+ACK, its handshake ACK still completes the crossing (`_on_ack_uncrossed`).
+
+        That FIN 0 is, on the wire, a decline, and more of it may come: its copies, until our ACK
+        reaches the peer, and the peer's answer to our SYN+ACK still on its way, which a peer
+        that withdrew before it saw anything of ours answers with its withdrawal's FIN.  So a
+        FIN 0 reaching our invitation for a re-send span after it is asked about, as a previous
+        chat's FIN is (`_old_fin_from`, `_on_fin_refused`).  Explorer seed 60304: alice withdrew
+        the invitation crossing bob's, bob's ACK of her FIN was lost, and her FIN answering his
+        SYN+ACK came next; taken for a decline, bob was told "declined" while alice was shown his
+        invitation (and her decline of it a minute later answered his next one)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.crossed:
             self._undo_crossing()
             self.crossed = False
+            self._old_fin_from(now)
             self._uncrossed_until = now + self.config.timeout
             self.state = State.SYN_SENT
             self._expire_at = self._invite_expire_at

@@ -42,6 +42,8 @@ crossing's SYN+ACK).  59583 is a schedule the checker misjudged (a withdrawn inv
 answering the inviter's crossing SYN+ACK, taken for the first FIN of a decline made just before).
 69339 is one too (a decline's FIN 0, asked about since the inviter had just given up on the
 decliner's chat, whose FIN may come with either bit; every question lost: "no clear answer").
+60304 failed on c6016d7 (a copy of the FIN that undid a crossing, taken for a decline of the
+invitation that went on: the peer was shown it afterwards, and its decline answered the next one).
 """
 
 from __future__ import annotations

@@ -1194,14 +1194,18 @@ def test_crossing_invitations_start_one_chat_like_a_simultaneous_open(
 
 def test_crossing_invitations_withdrawn_before_the_chat_began_are_told_from_each_side() -> None:
     """bob quits right after answering alice's crossing SYN: no chat began on either side; bob's
-    invitation is withdrawn by him, alice's is answered "no" (declined), nobody hears "peer
-    left" or "invitation withdrawn" for an invitation of its own."""
+    invitation is withdrawn by him, nobody hears "peer left" or "invitation withdrawn" for an
+    invitation of its own.  bob's user never saw alice's invitation, so his quit refuses nothing
+    (explorer seed 1879): a copy of his FIN is no decline (seed 60304), her invitation is shown
+    to him, and his decline of it is hers to hear."""
     net = Net("alice", "bob")
     net.drop(label="SYN+ACK", nth=None)
     crossing(net)
     net.quit("bob")
+    net.run_until(lambda: bool(net.events("bob", ev.Invitation)), limit=2 * T)
+    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US] and net.ended("alice") == []
+    net.decline("bob")
     net.run()
-    assert net.reasons("bob") == [EndReason.WITHDRAWN_BY_US]
     assert net.reasons("alice") == [EndReason.DECLINED]
     assert net.events("alice", ev.ChatStarted) == [] and net.events("bob", ev.ChatStarted) == []
     assert net.is_free("alice") and net.is_free("bob")
@@ -1227,6 +1231,28 @@ def test_a_withdrawal_crossing_a_new_invitation_the_other_way_leaves_that_invita
     net.accept("alice")
     net.say("bob", "hi")
     assert net.received("alice") == ["hi"]
+
+
+def test_copies_of_the_fin_that_undid_a_crossing_are_no_decline() -> None:
+    """Explorer seed 60304: bob and alice invite each other, bob's first SYN lost; alice withdraws
+    hers at once, after it crossed bob's.  Her FIN undoes the crossing at bob, who goes on
+    inviting, but his ACK of it is lost, and her FIN answering his SYN+ACK (the same bytes, a
+    decline on the wire) comes next: not a decline, since alice never saw bob's invitation.  Bob
+    asks again; alice is shown his invitation, and her decline is then his answer."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", label="SYN", nth=1)
+    net.drop(src="bob", label="ACK", nth=1)
+    net.delay(src="bob", dst="alice", delay=T / 10, nth=None)
+    net.start("bob", "alice")
+    net.start("alice", "bob")
+    net.quit("alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)), limit=T)
+    assert len(net.sent(src="alice", label="FIN")) == 2  # (her withdrawal, and its answer to the SYN+ACK)
+    net.run(until=net.now + T)
+    assert net.ended("bob") == [] and net.reasons("alice") == [EndReason.WITHDRAWN_BY_US]
+    net.decline("alice")
+    net.run_until(lambda: bool(net.ended("bob")), limit=net.now + 2 * T)
+    assert net.reasons("bob") == [EndReason.DECLINED]
 
 
 def test_crossing_invitation_with_a_peer_that_does_not_know_the_rule() -> None:
