@@ -431,10 +431,16 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
     the restart does, so the peer answering the crossing takes such SYNs for a new invitation only
     once they came across half a timeout (simp/session.py `_on_syn_while_answering`; seed 15838:
     one SYN of twelve reached it); so does a peer still showing the restarted daemon's earlier
-    invitation (`_on_syn_while_invited`; seed 48006)."""
+    invitation (`_on_syn_while_invited`; seed 48006).
+
+    `a`'s SYNs go by the trace's order, not the clock's: the last SYN of the inviter's declined
+    invitation may leave at the very instant the inviter hears the decline and invites again
+    (explorer seed 60308: that SYN reached the peer, which answered it from its decline memory;
+    every SYN of the new invitation was lost, so "no answer" was the truth)."""
     assert a.end is not None
     arrived = sorted(s.arrived for s in log.syns if s.src == a.host and s.dst == a.peer
-                     and s.arrived is not None and a.start <= s.sent and s.arrived <= a.end.t)
+                     and s.arrived is not None and (a.start, a.seq) <= (s.sent, s.order)
+                     and s.arrived <= a.end.t)
     if not arrived:
         return False
     peer = a.peer or ""

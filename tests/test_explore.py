@@ -205,6 +205,24 @@ def test_no_answer_to_an_invitation_whose_syns_were_all_lost_is_the_truth() -> N
     assert "never shown the invitation" in _one(lines, syns=one_arrived)
 
 
+@pytest.mark.parametrize(("order", "ok"), [(4, True), (6, False)])
+def test_a_syn_of_the_declined_invitation_sent_as_the_next_began_is_not_the_nexts(
+        order: int, ok: bool) -> None:
+    """Explorer seed 60308: bob's SYN of his first invitation reached alice at the instant her
+    decline's FIN reached him, and he invited her again at that instant.  Every SYN of the new
+    invitation was lost: "no answer" is the truth.  The trace's order, not the clock, tells whose
+    SYN it was; one sent after the new `start` reached her and must have been shown."""
+    lines = ["0 bob > start alice", "0 alice * invitation bob", "3 alice > decline", "3 alice * declined",
+             "10 bob * declined", "10 bob > start alice", "70 bob * no answer"]
+    syns = (Sent(0.0, "bob", "alice", 0, 0.0, 0, 0), Sent(10.0, "bob", "alice", 0, 10.0, order, order),
+            *(Sent(45.5 + 5.0 * k, "bob", "alice", 0, None, 7 + k) for k in range(5)))
+    fins = (Sent(3.0, "alice", "bob", 0, None, 3), Sent(10.0, "alice", "bob", 0, 10.0, 4, 4))
+    found = violations(log_of(lines, syns=syns, fins=fins, plain=("alice", "bob")))
+    assert (found == []) == ok, found
+    if not ok:
+        assert any("told 'no answer' but alice was never shown the invitation" in f for f in found), found
+
+
 def test_one_syn_reaching_a_peer_still_in_a_chat_with_the_inviter_need_not_be_shown() -> None:
     """Explorer seed 12533: bob restarted mid-chat and invited alice again; one SYN of eight got
     through while alice was still in the old chat, where one SYN never ends a chat (a late copy of

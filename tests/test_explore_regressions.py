@@ -44,6 +44,8 @@ answering the inviter's crossing SYN+ACK, taken for the first FIN of a decline m
 decliner's chat, whose FIN may come with either bit; every question lost: "no clear answer").
 60304 failed on c6016d7 (a copy of the FIN that undid a crossing, taken for a decline of the
 invitation that went on: the peer was shown it afterwards, and its decline answered the next one).
+60308 is a schedule the checker misjudged (the declined invitation's last SYN, sent at the instant
+the inviter invited again, taken for one of the new invitation's, whose SYNs were all lost).
 """
 
 from __future__ import annotations
