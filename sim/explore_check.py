@@ -12,7 +12,8 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
 - agreement of the two sides' notices: "declined" only when the peer declined, and then not
   "no answer"; "no answer" only when the invitation was shown to the peer (or the peer was down,
   or none of its SYNs reached the peer, or only SYNs the peer must not yet take for a new
-  invitation, `_reached`); "no clear answer" (declined or no answer) only when a
+  invitation, `_reached`, or only SYNs the peer answered as a crossing, all its answers lost,
+  `_crossing_unheard`); "no clear answer" (declined or no answer) only when a
   FIN 0 of the peer reached the inviter while a copy of an earlier one could still come;
   "peer left" only in a chat that started, and only when the peer left (quit, disconnected, was
   killed or ended the chat itself); "invitation withdrawn" on the invited side only when the
@@ -20,7 +21,8 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
   expired; the inviter is never told the invited side's wording; an invitation is shown once
   per `start` (again only after the user it was shown to invited its inviter while it was open,
   `_superseded_refusal`), and one whose SYNs keep arriving is shown or refused, never ignored;
-  crossing invitations end in neither "declined" nor "(no clear) answer";
+  crossing invitations end in neither "declined" nor "(no clear) answer" (but "no answer" when
+  nothing the peer sent reached the host, `_crossing_unheard`);
 - the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
 - the end: every daemon free (or down) and quiet, no harness error.
 
@@ -381,7 +383,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 if heard is not None and heard < a.end.t - REACTION_SLACK:  # else the expiry came first
                     found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s "
                                  f"and its FIN reached {host} at {heard:.3f}s")
-                elif reached and not shown:
+                elif reached and not shown and not _crossing_unheard(log, by_host, a):
                     found.append(f"{where}: told 'no answer' but {p} was never shown the invitation")
             if end == UNCLEAR:
                 found += _unclear_answer(log, by_host, where, a, shown or bool(declined_at))
@@ -459,6 +461,31 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
                        for b in by_host.get(peer, [])):
             return new[-1] - new[0] >= log.timeout / 2
     return True
+
+
+def _crossing_unheard(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
+    """Was the inviting attempt `a` a crossing whose every answer was lost?  Yes when each of its
+    SYNs that reached the peer came while the peer invited `a`'s host itself, not yet in a chat (so
+    it showed its user nothing: crossing invitations, SPEC), the peer answered them with SYN+ACK,
+    and of the SYNs and SYN+ACKs it sent `a`'s host in `a`'s span (at least one) none, nor an older
+    one, reached it then.  `a`'s host heard nothing of the peer, so "no answer" is the truth, as
+    when every SYN is lost (explorer seed 63061: bob's SYNs reached alice while she invited him,
+    her two SYNs and eleven SYN+ACKs were all lost; she was told "peer stopped answering")."""
+    assert a.end is not None
+    host, peer = a.host, a.peer or ""
+    t0, t1 = a.start, a.end.t
+    crossing = [(b.start, min([n.t for n in b.notices if n.kind == "chat started"], default=b.stop))
+                for b in by_host.get(peer, []) if b.role == "inviting" and b.peer == host]
+    arrived = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.arrived is not None
+               and t0 <= s.sent and s.arrived <= t1]
+    if not all(any(c0 <= t <= c1 for c0, c1 in crossing) for t in arrived):
+        return False  # a SYN the peer had to show (or refuse)
+    if arrived and not any(s.src == peer and s.dst == host and min(arrived) <= s.sent <= t1
+                           for s in log.syn_acks):
+        return False  # the crossing SYNs went unanswered (`_ignored_invitations`)
+    answers = [s for kind in (log.syns, log.syn_acks) for s in kind if s.src == peer and s.dst == host]
+    return (any(t0 <= s.sent <= t1 for s in answers)
+            and not any(s.arrived is not None and t0 <= s.arrived <= t1 for s in answers))
 
 
 def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
@@ -912,6 +939,8 @@ def _crossing_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
             if _cut_between(log, att.peer, att.start, att.end.t) or _actions(
                     log, att.peer, ("quit", "decline"), att.start, att.end.t):
                 continue  # the peer was killed, or its user gave up the chat it had asked for
+            if att.end.kind == "no answer" and _crossing_unheard(log, by_host, att):
+                continue  # every answer of the peer's was lost: "no answer" is the truth
             if att.end.kind in ("declined", "no answer", UNCLEAR):
                 found.append(f"crossing invitations: {host} was told {att.end.kind!r} although both users "
                              f"asked for the chat")

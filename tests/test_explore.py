@@ -342,6 +342,23 @@ def test_crossing_invitations_must_not_end_declined_or_unanswered() -> None:
     assert "crossing invitations: bob was told 'no answer'" in found
 
 
+@pytest.mark.parametrize("heard", [False, True])
+def test_a_crossing_whose_every_answer_was_lost_may_end_unanswered(heard: bool) -> None:
+    """Explorer seed 63061: alice and bob invite each other; alice's two SYNs are lost, bob's SYNs
+    reach her and she answers each as a crossing with SYN+ACK (showing her user nothing), and all
+    eleven are lost.  Bob heard nothing of alice in 60 s: "no answer" is the truth.  Had one of
+    her SYN+ACKs reached him, the chat would have started, and "no answer" is a violation."""
+    lines = ["61.5 alice > start bob", "61.5 bob > start alice", "121.5 bob * no answer",
+             "121.5 alice * peer stopped answering"]
+    syns = (Sent(61.5, "alice", "bob", 0, None), Sent(66.5, "alice", "bob", 0, None),
+            *(Sent(61.5 + 5 * k, "bob", "alice", 0, 61.5 + 5 * k if k % 3 else None) for k in range(12)))
+    syn_acks = tuple(Sent(66.5 + 5 * k, "alice", "bob", 0, 66.6 if heard and k == 0 else None)
+                     for k in range(11))
+    found = violations(log_of(lines, crossings=((0, 1),), syns=syns, syn_acks=syn_acks))
+    assert any("crossing invitations: bob was told 'no answer'" in f for f in found) == heard
+    assert any("told 'no answer' but alice was never shown the invitation" in f for f in found) == heard
+
+
 def test_a_dialect_learned_between_spec_daemons_is_a_violation() -> None:
     """Every host of an explored run is our daemon, which speaks SPEC: simp.dialect must never
     take one of them for a sloppy peer (issue 10: learning never costs exactly-once with SPEC)."""

@@ -46,6 +46,8 @@ decliner's chat, whose FIN may come with either bit; every question lost: "no cl
 invitation that went on: the peer was shown it afterwards, and its decline answered the next one).
 60308 is a schedule the checker misjudged (the declined invitation's last SYN, sent at the instant
 the inviter invited again, taken for one of the new invitation's, whose SYNs were all lost).
+63061 is one too (a crossing whose every SYN+ACK and SYN from one side was lost: "no answer"
+for the other side is the truth).
 """
 
 from __future__ import annotations
