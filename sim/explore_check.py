@@ -816,6 +816,22 @@ def _withdrew_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: 
                for b in by_host.get(host, []))
 
 
+def _crossing_undone(log: RunLog, a: Attempt) -> bool:
+    """Did a FIN 0 of the peer reach `a`'s inviter during `a`, after the inviter had answered the
+    peer's crossing invitation with SYN+ACK?  That FIN undid the crossing, and another FIN 0 may
+    follow it: its copies, and the peer's answer to our SYN+ACK, which a peer that withdrew
+    before it saw anything of ours answers with its withdrawal's FIN (simp/session.py
+    `_on_fin_before_chat`, explorer seed 60304).  A FIN 0 after it is then asked about, as after
+    a chat, and "no clear answer" may be the end (explorer seed 2511: bob withdrew the invitation
+    that crossed alice's; the copy of his FIN was asked about, and her questions, shown to him,
+    got no answer from his user)."""
+    assert a.end is not None
+    answered = [x.sent for x in log.syn_acks if x.src == a.host and x.dst == a.peer
+                and a.start <= x.sent <= a.end.t]
+    return bool(answered) and any(f.src == a.peer and f.dst == a.host and f.seq == 0 and f.arrived is not None
+                                  and min(answered) <= f.arrived <= a.end.t for f in log.fins)
+
+
 def _gave_up_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
                          start: float) -> bool:
     """Did `host` give up on `peer` (told "peer stopped answering": its retries ran out, nothing
@@ -862,7 +878,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     could still come (one reached it within the span such a FIN is re-sent before the invitation
     began, or the inviter refused an invitation of the peer's then, `_refused_just_before`,
     withdrew one of its own to the peer, `_withdrew_just_before`, or gave up on the peer,
-    `_gave_up_just_before`), and
+    `_gave_up_just_before`; or an earlier FIN 0 during the invitation undid its crossing,
+    `_crossing_undone`), and
     the peer declined it or was shown it (a SYN reaching a peer that showed nothing is answered by
     neither)."""
     assert a.end is not None
@@ -873,7 +890,8 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
     refused = (_refused_just_before(log, by_host, host, peer, a.start)
                or _withdrew_just_before(log, by_host, host, peer, a.start)
-               or _gave_up_just_before(log, by_host, host, peer, a.start))
+               or _gave_up_just_before(log, by_host, host, peer, a.start)
+               or (len(came) >= 2 and _crossing_undone(log, a)))
     if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
     if not answered and _reached(log, by_host, a):

@@ -922,3 +922,21 @@ def test_an_invitation_answered_from_the_memory_of_an_unacknowledged_quit_is_pla
     assert found[0].startswith(PLAIN_LIMIT) == limit
     extension = violations(log_of(QUIT_UNACKNOWLEDGED_THEN_REINVITE, fins=fins, syns=syns))
     assert len(extension) == 1 and not extension[0].startswith(PLAIN_LIMIT)
+
+
+@pytest.mark.parametrize("crossed", [True, False])
+def test_no_clear_answer_after_a_fin_undid_our_crossing(crossed: bool) -> None:
+    """Explorer seed 2511: alice's invitation crossed bob's (she answered his SYN with SYN+ACK),
+    and his FIN 0 undid the crossing (he withdrew his).  A copy of it, later, is asked about
+    (simp/session.py `_on_fin_before_chat`, seed 60304); bob is shown her invitation and his user
+    never answers, so her questions get no FIN: "no clear answer" at expiry is as designed.  With
+    no crossing (no SYN+ACK of hers), two FIN 0 during a fresh invitation explain nothing."""
+    lines = ["0 bob > start alice", "0 alice > start bob", "0 bob > quit",
+             "5.5 bob * our invitation withdrawn", "5.5 bob * invitation alice", "60 alice * no clear answer",
+             "60 bob * invitation withdrawn"]
+    fins = (Sent(0.0, "bob", "alice", 0, 0.5, 3, 4), Sent(5.0, "bob", "alice", 0, 5.5, 8, 9))
+    syn_acks = (Sent(0.5, "alice", "bob", 0, 0.5, 2, 3),) if crossed else ()
+    syns = (Sent(5.5, "alice", "bob", 0, 5.5, 10, 11),)
+    found = violations(log_of(lines, fins=fins, syns=syns, syn_acks=syn_acks, plain=("alice", "bob")))
+    unclear = [f for f in found if "no clear answer" in f]
+    assert (unclear == []) == crossed, found

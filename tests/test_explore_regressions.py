@@ -47,7 +47,8 @@ invitation that went on: the peer was shown it afterwards, and its decline answe
 60308 is a schedule the checker misjudged (the declined invitation's last SYN, sent at the instant
 the inviter invited again, taken for one of the new invitation's, whose SYNs were all lost).
 63061 is one too (a crossing whose every SYN+ACK and SYN from one side was lost: "no answer"
-for the other side is the truth).
+for the other side is the truth).  2511 is one too, found by the 60304 fix (a copy of the FIN that
+undid a crossing, asked about; the questions shown, never answered: "no clear answer").
 """
 
 from __future__ import annotations
