@@ -368,6 +368,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
             if (end == "declined" and not declined_at and not started
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
+                    and not _gave_up_the_handshake(by_host, p, host, a.start, a.end.t)  # so may this one
                     and not _forgot_a_decline(log, host, p, t0)):
                 limit = PLAIN_LIMIT if (_forgot_a_withdrawal(log, by_host, a)
                                         or _answered_from_an_older_decline(log, by_host, a)) else ""
@@ -704,6 +705,19 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
     news += [f.arrived + log.timeout / 2 for f in log.fins if f.src == host and f.dst == inviter
              and f.arrived is not None and f.arrived < n.t]  # each answered by an ACK, delayed at most so
     return n.t - max(news, default=refusals[-1]) >= memory * log.timeout
+
+
+def _gave_up_the_handshake(by_host: dict[str, list[Attempt]], host: str, inviter: str, t0: float,
+                           t1: float) -> bool:
+    """`host` was shown an invitation of `inviter` during [t0, t1] and its daemon gave it up before
+    any chat started (told "peer stopped answering": its user accepted, and no SYN+ACK of it got
+    an answer).  Its FIN then answers the invitation, as a refusal; the ERR sent before it makes
+    the inviter's end "refused" (simp/session.py ACCEPTED_NO_ANSWER_TEXT), but under loss the ERR
+    may be lost and the FIN alone reads as "declined", as with a busy answer (explorer seed 62550:
+    all eleven SYN+ACKs lost)."""
+    return any(b.role == "invited" and b.peer == inviter and b.end is not None
+               and b.end.kind == EndReason.NOT_ANSWERING.text and "chat started" not in b.kinds()
+               and t0 <= b.end.t <= t1 for b in by_host.get(host, []))
 
 
 def _busy_elsewhere(by_host: dict[str, list[Attempt]], host: str, other: str, t0: float, t1: float) -> bool:

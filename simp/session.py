@@ -78,6 +78,10 @@ QUIT_MEMORY = 1.5
 # re-sent FIN, so that a FIN answering it is told from a re-sent copy.  A SIMPX/1 peer tells
 # invitations apart by chat-id, and is invited at once.
 REINVITE_AFTER_DECLINE = DECLINE_MEMORY + 1.0
+# The ERR before the FIN with which a responder gives up a handshake its user had accepted: on the
+# wire that FIN alone is a decline, and the inviter's user was told "declined" (explorer seed
+# 62550); after an ERR the inviter ends its invitation as refused and shows this text.
+ACCEPTED_NO_ANSWER_TEXT = "Accepted, but no answer came to the acceptance"
 REINVITE_AFTER_SILENT_LEAVE = QUIT_MEMORY + 1.0
 
 
@@ -631,6 +635,7 @@ class Session:
                 # (Crossed, our user never saw the peer's invitation, as in `_cmd_quit`: the peer's
                 # next one, answered from this memory, was told "declined"; explorer seed 32683)
                 self._refuse(QUIT_MEMORY, now)
+                self._outbox.append(self._control(Op.ERR, 0, ACCEPTED_NO_ANSWER_TEXT))  # (see its text)
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:

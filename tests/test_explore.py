@@ -931,3 +931,14 @@ def test_no_clear_answer_after_a_fin_undid_our_crossing(crossed: bool) -> None:
     found = violations(log_of(lines, fins=fins, syns=syns, syn_acks=syn_acks, plain=("alice", "bob")))
     unclear = [f for f in found if "no clear answer" in f]
     assert (unclear == []) == crossed, found
+
+
+@pytest.mark.parametrize("gave_up", [True, False])
+def test_declined_after_the_peer_gave_up_the_handshake_it_accepted(gave_up: bool) -> None:
+    """Explorer seed 62550: alice accepted bob's invitation, every SYN+ACK of hers was lost, and her
+    daemon gave up: ERR then FIN, which the inviter ends as "refused"; with the ERR lost the FIN
+    alone reads as "declined", as with a busy answer.  Without that give-up, "declined" is false."""
+    end = "55 alice * peer stopped answering" if gave_up else "55 alice > wait"
+    lines = ["0 bob > start alice", "0 alice * invitation bob", "0 alice > accept", end, "55 bob * declined"]
+    found = violations(log_of(lines, plain=("alice", "bob")))
+    assert (found == []) == gave_up, found

@@ -12,6 +12,7 @@ from simp import wire
 from simp.events import EndReason
 from simp.node import ADDRESS_MEMORY, BUSY_TEXT, NO_USER_TEXT, Node, NodeConfig
 from simp.session import (
+    ACCEPTED_NO_ANSWER_TEXT,
     REINVITE_AFTER_DECLINE,
     REINVITE_AFTER_SILENT_LEAVE,
     CommandError,
@@ -1616,3 +1617,19 @@ def test_a_fin_flood_from_ever_new_addresses_keeps_the_stray_fin_memory_bounded(
         node.receive(wire.encode(wire.control(Op.FIN, 0, "flood")), source, i / 10_000)
     assert len(node._stray_fins) == ADDRESS_MEMORY
     assert sources[-1] in node._stray_fins and sources[0] not in node._stray_fins
+
+
+def test_a_handshake_given_up_after_the_user_accepted_is_refused_with_a_reason_not_declined() -> None:
+    """Explorer seed 62550: alice accepted bob's invitation and every SYN+ACK of hers was lost;
+    her daemon gives up.  Its FIN alone is a decline on the wire, and bob was told "declined"
+    though alice accepted; an ERR first says why, and bob's invitation ends as refused."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", label="SYN+ACK", nth=None)
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    net.accept("alice")
+    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")), limit=net.now + 20 * T)
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    assert net.reasons("bob") == [EndReason.REFUSED]
+    told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
+    assert net.events("bob", ev.PeerError) == [told]
