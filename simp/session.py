@@ -1418,38 +1418,23 @@ class Session:
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"
 
-    def _on_syn_while_invited(self, dg: Datagram, now: float) -> str | None:
-        """INVITED: a SYN from the inviter while our user decides.
-
-        In SIMP it repeats the invitation shown.  With chat-ids (SIMPX/1) a SYN naming another
-        chat is a new invitation: the inviter no longer has the one shown (its daemon restarted),
-        so that one ends as withdrawn and the node shows the new one, as while our SYN+ACK awaits
-        its ACK (`_on_syn_while_answering`), and only once such SYNs came across half a timeout (a
-        late copy of a SYN sent before the restart names another chat too; explorer seed 8940).
-        Ignored instead, the restarted inviter's SYNs all went unshown until the old invitation
-        expired, and its user was told "no answer" (explorer seed 48006)."""
-        if not self._syn_opens_another_chat():
-            return self._ignore_repeated_syn(dg, now)
-        if not self._syn_repeated(now):
-            return "SYN of another chat (a late copy, unless it comes again half a timeout later)"
-        self.peer_lost_chat = True
-        self._end(ev.EndReason.WITHDRAWN, now)
-        return None
-
     def _on_syn_while_answering(self, dg: Datagram, now: float) -> str | None:
-        """SYN_ACK_SENT: a SYN from the peer while our SYN+ACK awaits its ACK.
+        """SYN_ACK_SENT or INVITED: a SYN from the peer while our SYN+ACK awaits its ACK, or while
+        our user decides.
 
-        In SIMP it repeats the invitation we answered (or the one that crossed ours): our
-        retransmission timer answers it.  With chat-ids (SIMPX/1) a SYN naming another chat is a
-        new invitation: the peer no longer has the one our SYN+ACK answers (its daemon restarted;
-        explorer seed 15838, where its answers to our SYN+ACK were all lost and the new SYNs were
-        ignored until its invitation expired).  Crossed, our user invites the peer too, so both
-        still ask for the chat: it crosses again, and our SYN+ACK answers the new chat at once.
-        Otherwise the invitation our user accepted is gone: it ends as withdrawn, and the node
-        shows the new one.  Only once such SYNs came across half a timeout or more: a late copy of
-        a SYN the peer sent before it restarted also names another chat, and it arrives within
-        half a timeout of being sent (explorer seed 8940: one such copy, taken for a new
-        invitation, undid the chat the peer's new one had just begun)."""
+        In SIMP it repeats the invitation we answered (or the one that crossed ours, or the one
+        shown): our retransmission timer answers it, or our user will.  With chat-ids (SIMPX/1) a
+        SYN naming another chat is a new invitation: the peer no longer has the one our SYN+ACK
+        answers, or the one shown (its daemon restarted; explorer seed 15838, where its answers to
+        our SYN+ACK were all lost and the new SYNs were ignored until its invitation expired).
+        Crossed, our user invites the peer too, so both still ask for the chat: it crosses again,
+        and our SYN+ACK answers the new chat at once.  Otherwise the invitation our user accepted,
+        or is still shown, is gone: it ends as withdrawn, and the node shows the new one (explorer
+        seed 48006: while it was still shown, the restarted inviter's SYNs were all ignored until
+        it expired, and its user was told "no answer").  Only once such SYNs came across half a
+        timeout or more: a late copy of a SYN the peer sent before it restarted also names another
+        chat, and it arrives within half a timeout of being sent (explorer seed 8940: one such
+        copy, taken for a new invitation, undid the chat the peer's new one had just begun)."""
         if not self._syn_opens_another_chat():
             return self._ignore_repeated_syn(dg, now)
         if not self._syn_repeated(now):
@@ -1567,7 +1552,7 @@ _TABLE: dict[tuple[State, Input], Handler] = {
     (_S.SYN_SENT, _I.QUIT): Session._cmd_withdraw,
     (_S.SYN_SENT, _I.ABORT): Session._cmd_abort,
     # we were invited
-    (_S.INVITED, _I.SYN): Session._on_syn_while_invited,
+    (_S.INVITED, _I.SYN): Session._on_syn_while_answering,
     (_S.INVITED, _I.FIN): Session._on_fin_withdrawn,
     (_S.INVITED, _I.ACCEPT): Session._cmd_accept,
     (_S.INVITED, _I.DECLINE): Session._cmd_decline,
