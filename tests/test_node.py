@@ -1609,7 +1609,7 @@ def test_a_fin_flood_from_ever_new_addresses_keeps_the_stray_fin_memory_bounded(
     """10,000 FINs from 10,000 addresses within a second (all recent, none expired): the memory of
     stray FINs keeps the newest ADDRESS_MEMORY addresses, oldest forgotten first.  It used to
     grow with the flood, rebuilding the whole table for every FIN (found from outside: a FIN flood
-    slowed a chat's round trips 15-fold)."""
+    made the longest round trip of a chat 293 ms instead of 18 ms)."""
     node = Node(NodeConfig())
     node.connect_client("alice")
     sources = [(f"127.{i // 65536 % 256}.{i // 256 % 256}.{i % 256}", 7777) for i in range(10_000)]
