@@ -434,7 +434,7 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
     the restart does, so the peer answering the crossing takes such SYNs for a new invitation only
     once they came across half a timeout (simp/session.py `_on_syn_while_answering`; seed 15838:
     one SYN of twelve reached it); so does a peer still showing the restarted daemon's earlier
-    invitation (`_on_syn_while_invited`; seed 48006).
+    invitation (`_on_syn_while_answering`, INVITED; seed 48006).
 
     `a`'s SYNs go by the trace's order, not the clock's: the last SYN of the inviter's declined
     invitation may leave at the very instant the inviter hears the decline and invites again
@@ -805,28 +805,33 @@ def _fin0_arrivals(log: RunLog, src: str, dst: str, start: float, end: float) ->
             and f.arrived is not None and lo <= f.arrived <= end]
 
 
-def _refused_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
-                         start: float) -> bool:
-    """Did `host`'s user refuse an invitation of `peer` (declined it, or quit it before any chat
-    started) within a re-send span before `start`?  The peer may have withdrawn that invitation at the
-    same moment, and copies of its FIN 0 may still come though `host` never saw one
-    (simp/session.py `_follow`, explorer seed 16640): a FIN 0 is then ambiguous, as after a chat."""
-    return any(b.role == "invited" and b.peer == peer and b.end is not None
-               and start - _resend_span(log) <= b.end.t <= start and (b.end.kind == "declined" or (
-                   b.end.kind == "chat ended" and "chat started" not in b.kinds()))
-               for b in by_host.get(host, []))
+def _earlier_fin0_may_come(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
+                           start: float) -> bool:
+    """May a FIN 0 of `peer` reaching `host`'s invitation begun at `start` be a re-sent copy of one
+    from an earlier attempt between them, though `host` never saw it?  So when that attempt ended
+    within a re-send span before `start` in one of these ways, and a FIN 0 is then ambiguous, as
+    after a chat:
+    - `host`'s user refused an invitation of `peer`'s (declined it, or quit it before any chat
+      started): the peer may have withdrawn it at the same moment, and its FIN 0's copies still
+      come (simp/session.py `_follow`, explorer seed 16640);
+    - `host` withdrew an invitation to `peer` (its user quit it, or it expired) before any chat
+      started: the peer's user may have declined it at the same moment (simp/session.py
+      `_follow_withdrawal`, explorer seeds 33459, 36028);
+    - `host` gave up on `peer` (told "peer stopped answering"): the peer may still be in that chat
+      or leaving it, and its FIN may come at any time with either bit, which `host` cannot know
+      (simp/session.py `_follow`; README "Same peer again"; explorer seed 69339: bob gave up on
+      alice's chat in the handshake, invited her 2 s later, and asked again about her decline's
+      FIN 0 until the invitation expired, every question or answer lost: "no clear answer")."""
+    def ambiguous(b: Attempt) -> bool:
+        assert b.end is not None
+        kind, started = b.end.kind, "chat started" in b.kinds()
+        refused = b.role == "invited" and (kind == "declined" or (kind == "chat ended" and not started))
+        withdrawn = (b.role == "inviting" and not started
+                     and kind in ("our invitation withdrawn", "no answer", UNCLEAR))
+        return refused or withdrawn or kind == EndReason.NOT_ANSWERING.text
 
-
-def _withdrew_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
-                          start: float) -> bool:
-    """Did `host` withdraw an invitation to `peer` (its user quit it, or it expired) before any chat
-    started, within a re-send span before `start`?  The peer's user may have declined it at the
-    same moment, and copies of that decline's FIN 0 may still come though `host` never saw one
-    (simp/session.py `_follow_withdrawal`, explorer seeds 33459, 36028): a FIN 0 is then ambiguous,
-    as after a chat."""
-    return any(b.role == "inviting" and b.peer == peer and b.end is not None
-               and start - _resend_span(log) <= b.end.t <= start and "chat started" not in b.kinds()
-               and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR)
+    span = _resend_span(log)
+    return any(b.peer == peer and b.end is not None and start - span <= b.end.t <= start and ambiguous(b)
                for b in by_host.get(host, []))
 
 
@@ -846,38 +851,21 @@ def _crossing_undone(log: RunLog, a: Attempt) -> bool:
                                   and min(answered) <= f.arrived <= a.end.t for f in log.fins)
 
 
-def _gave_up_just_before(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
-                         start: float) -> bool:
-    """Did `host` give up on `peer` (told "peer stopped answering": its retries ran out, nothing
-    acknowledged) within a re-send span before `start`?  The peer may still be in that chat, or
-    leaving it, and its FIN of it may come at any time with either bit, which `host` cannot know
-    (it may not have heard the peer's messages): a FIN 0 is then ambiguous, as after a chat
-    (simp/session.py `_follow`; README "Same peer again": "or at any time if we gave up on it").
-    Explorer seed 69339: bob gave up on alice's chat in the handshake (his SYN+ACKs and her ACK
-    lost; her message and her FIN 1 lost too), invited her 2 s later, and asked again about her
-    decline's FIN 0 until the invitation expired, every question or answer lost: "no clear answer"."""
-    return any(b.peer == peer and b.end is not None and b.end.kind == EndReason.NOT_ANSWERING.text
-               and start - _resend_span(log) <= b.end.t <= start
-               for b in by_host.get(host, []))
-
-
 def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, host: str, peer: str,
                   declined: float, told: float, start: float) -> list[str]:
     """The inviter must hear "declined" when the first FIN of that decline reaches it.
 
     Except where the wire cannot tell: when a FIN 0 of the decliner's previous chat reached the
     inviter shortly before this invitation (within the span that FIN is re-sent), or the inviter
-    refused an invitation of the decliner's then (`_refused_just_before`), withdrew one of its own
-    to it (`_withdrew_just_before`), or gave up on it (`_gave_up_just_before`), a FIN 0 may be a re-sent
-    copy of an older one (simp/session.py `_on_fin_refused`).  The inviter then asks again with a
-    SYN and decides on a FIN that answers it, so under loss "declined" comes a round trip or more
-    later; the timestamps of a zero-latency path cannot tell which FIN answered which SYN, so the
-    delay is not judged then ("declined", not "no answer", is still required by the caller)."""
+    refused an invitation of the decliner's then, withdrew one of its own to it, or gave up on it
+    (`_earlier_fin0_may_come`), a FIN 0 may be a re-sent copy of an older one (simp/session.py
+    `_on_fin_refused`).  The inviter then asks again with a SYN and decides on a FIN that answers
+    it, so under loss "declined" comes a round trip or more later; the timestamps of a
+    zero-latency path cannot tell which FIN answered which SYN, so the delay is not judged then
+    ("declined", not "no answer", is still required by the caller)."""
     heard = _first_fin(log, peer, host, declined)
-    refused = (_refused_just_before(log, by_host, host, peer, start)
-               or _withdrew_just_before(log, by_host, host, peer, start)
-               or _gave_up_just_before(log, by_host, host, peer, start))
-    if _fin0_arrivals(log, peer, host, start, start) or refused:
+    if _fin0_arrivals(log, peer, host, start, start) or _earlier_fin0_may_come(
+            log, by_host, host, peer, start):
         return []
     if heard is not None and told > heard + REACTION_SLACK:
         return [f"{where}: told 'declined' {told - heard:.1f}s after {peer}'s FIN of the decline "
@@ -890,10 +878,9 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     """"No clear answer" is the truth only where plain SIMP's wire could not tell: a FIN 0 of the
     peer reached the inviter during the invitation, while a copy of an earlier FIN 0 of the peer
     could still come (one reached it within the span such a FIN is re-sent before the invitation
-    began, or the inviter refused an invitation of the peer's then, `_refused_just_before`,
-    withdrew one of its own to the peer, `_withdrew_just_before`, or gave up on the peer,
-    `_gave_up_just_before`; or an earlier FIN 0 during the invitation undid its crossing,
-    `_crossing_undone`), and
+    began, or the inviter refused an invitation of the peer's then, withdrew one of its own to
+    the peer, or gave up on the peer, `_earlier_fin0_may_come`; or an earlier FIN 0 during the
+    invitation undid its crossing, `_crossing_undone`), and
     the peer declined it or was shown it (a SYN reaching a peer that showed nothing is answered by
     neither)."""
     assert a.end is not None
@@ -902,9 +889,7 @@ def _unclear_answer(log: RunLog, by_host: dict[str, list[Attempt]], where: str, 
     # (one FIN arriving at the instant the invitation began is either; it cannot be both)
     if not any(a.start <= t for t in came):
         return [f"{where}: told {UNCLEAR!r} but no FIN of {peer} reached it (no answer)"]
-    refused = (_refused_just_before(log, by_host, host, peer, a.start)
-               or _withdrew_just_before(log, by_host, host, peer, a.start)
-               or _gave_up_just_before(log, by_host, host, peer, a.start)
+    refused = (_earlier_fin0_may_come(log, by_host, host, peer, a.start)
                or (len(came) >= 2 and _crossing_undone(log, a)))
     if (not any(t <= a.start for t in came) or len(came) < 2) and not refused:
         return [f"{where}: told {UNCLEAR!r} but no FIN of an earlier chat with {peer} could still come"]
