@@ -202,8 +202,14 @@ def _hi(at: Pos) -> tuple[float, int]:
 
 
 def _actions(log: RunLog, host: str, verbs: Iterable[str], t0: Pos, t1: Pos) -> list[float]:
+    return [t for t, _ in _action_positions(log, host, verbs, t0, t1)]
+
+
+def _action_positions(log: RunLog, host: str, verbs: Iterable[str], t0: Pos,
+                      t1: Pos) -> list[tuple[float, int]]:
+    """Where `host` took one of `verbs` within [t0, t1]: (time, order among same-time events)."""
     verbs = tuple(verbs)
-    return [s.t for s in log.steps
+    return [(s.t, s.seq) for s in log.steps
             if s.host == host and s.done and s.action in verbs and _lo(t0) <= (s.t, s.seq) <= _hi(t1)]
 
 
@@ -519,12 +525,13 @@ def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Atte
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
-    starts = _actions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq))
+    starts = _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq))
     if not starts:
         return False
     restarted = starts[-1]
     fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0]
-    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived <= a.end.t]
+    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived
+              and (f.arrived, f.arrived_order) <= (a.end.t, a.end.seq)]
     if not ending:
         return False
     copy = ending[-1]
@@ -533,11 +540,15 @@ def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Atte
                and s.arrived is not None]
     if reached and copy.sent > min(reached):
         return False  # sent after the invitation reached the peer: it may answer it
-    began = any(f.sent <= restarted and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout for f in fins)
+    began = any((f.sent, f.order) <= restarted and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout
+                for f in fins)
     went = _actions(log, host, ("kill daemon", "restart daemon"), 0.0, restarted)  # (the old daemon's end)
-    cut = bool(went) and copy.sent <= restarted + log.timeout and any(
+    cut = bool(went) and copy.sent <= restarted[0] + log.timeout and any(
         b.dead and b.peer == peer and b.start <= went[-1] <= b.stop for b in by_host.get(host, []))
-    heard = any(f.arrived is not None and restarted <= f.arrived < copy.arrived for f in fins)
+    # (by the trace's order: a copy the old daemon heard at the restart's instant is none the
+    # new daemon heard; explorer seed 68145)
+    heard = any(f.arrived is not None and restarted <= (f.arrived, f.arrived_order)
+                < (copy.arrived, copy.arrived_order) for f in fins)
     return (began or cut) and not heard
 
 

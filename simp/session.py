@@ -210,6 +210,7 @@ class Session:
         self._last_repeat_at: float | None = None  # the inviter's last SYN after our decline
         self._decline_memory = 0.0  # DECLINE_MEMORY or QUIT_MEMORY, once we refused (`takes_syn`)
         self._refused_at = 0.0  # ... when
+        self._invited_at: float | None = None  # when the peer's invitation first reached us
         self._reinvite_wait = 0.0  # (SYN_SENT) REINVITE_AFTER_..., when our first SYN waits (`initiate`)
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
         self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
@@ -281,6 +282,7 @@ class Session:
                       now=now)
         session._follow(previous)
         session._peer_starts_this_chat(now)  # (its SYN)
+        session._invited_at = now
         session._expire_at = now + config.invite_expiry
         session._events.append(ev.Invitation(peer=peer, user=syn.user))
         return session
@@ -1016,9 +1018,11 @@ class Session:
         - A repeat of the invitation we refused (declined, or quit after accepting): until the
           inviter acknowledged our FIN, and then for `_decline_memory` timeouts after its last
           SYN or ACK (DECLINE_MEMORY, QUIT_MEMORY; see `_on_syn_after_decline`), and never
-          beyond the invitation's expiry (it began before we refused it, so its inviter sends
-          none of its SYNs after that; a memory renewed by each SYN could otherwise answer a
-          new invitation for good, explorer seed 6982).  Our own daemon, as the inviter, waits
+          beyond the invitation's expiry, counted from its first SYN we got: the inviter began it
+          before that, so it sends none of its SYNs after (a memory renewed by each SYN could
+          otherwise answer a new invitation for good, explorer seed 6982; counted from our
+          refusal, a give-up 55 s after the acceptance answered a restarted inviter's new
+          invitation with FIN, seed 68145).  Our own daemon, as the inviter, waits
           for that memory to pass before it invites us again (`initiate`; explorer seed 154).
         - A late copy of the SYN that opened this chat, when we were the invited side.  The
           inviter sent every SYN of it before it saw our SYN+ACK (or before it withdrew with a
@@ -1045,9 +1049,10 @@ class Session:
 
     def _refusal_until(self, *, acked: bool = True) -> float:
         """When the decline memory ends (`_remembers_refusal`): at the invitation's expiry at the
-        latest, and, once the inviter acknowledged our FIN, `_decline_memory` timeouts after the
-        latest SYN or ACK from it."""
-        expiry = self._refused_at + self.config.invite_expiry + self.config.timeout / 2
+        latest (with half a timeout for its last SYN's way), and, once the inviter acknowledged
+        our FIN, `_decline_memory` timeouts after the latest SYN or ACK from it."""
+        began = self._refused_at if self._invited_at is None else self._invited_at
+        expiry = began + self.config.invite_expiry + self.config.timeout / 2
         if not acked or self._decline_acked_at is None:
             return expiry
         heard = max(self._decline_acked_at, self._last_repeat_at or 0.0)

@@ -623,6 +623,26 @@ def test_a_restarted_daemon_told_declined_by_a_withdrawal_copy_is_plain_simps_li
                                  plain=("bob",)))[0].startswith(PLAIN_LIMIT)
 
 
+
+def test_the_copy_that_ended_it_and_what_the_new_daemon_heard_go_by_the_traces_order() -> None:
+    """Explorer seed 68145: at the restart's instant, a copy reached the old daemon (just before
+    the restart in the trace); the new daemon heard none.  The copy that told "declined" is the last
+    one before that notice, not one that came at the same instant after it (an answer to the SYN).
+    Read by the clock alone, the first looked heard by the new daemon and the last looked like the
+    copy: a real violation."""
+    lost = (Sent(61, "alice", "bob", 0, None), Sent(65, "alice", "bob", 0, 65.0))
+    before = Sent(61, "bob", "alice", 0, 61.0, order=3, arrived_order=4)  # (restart: line 5)
+    copy = Sent(65, "bob", "alice", 0, 65.0, order=6, arrived_order=7)  # ("declined": line 8)
+    after = Sent(65, "bob", "alice", 0, 65.0, order=9, arrived_order=10)
+    found = violations(log_of(RESTART_THEN_WITHDRAWAL, fins=(WITHDRAWAL_FINS[0], before, copy, after),
+                              syns=lost, plain=("bob",)))
+    assert len(found) == 1 and found[0].startswith(PLAIN_LIMIT)
+    heard = Sent(61, "bob", "alice", 0, 61.0, order=3, arrived_order=6)  # after the restart
+    found = violations(log_of(RESTART_THEN_WITHDRAWAL, fins=(WITHDRAWAL_FINS[0], heard, copy, after),
+                              syns=lost, plain=("bob",)))
+    assert len(found) == 1 and not found[0].startswith(PLAIN_LIMIT)
+
+
 RESTART_MID_CHAT_THEN_INVITE = [  # alice's last message is on its way as her daemon restarts
     "0 alice > start bob",
     "0 bob > accept",

@@ -1633,3 +1633,28 @@ def test_a_handshake_given_up_after_the_user_accepted_is_refused_with_a_reason_n
     assert net.reasons("bob") == [EndReason.REFUSED]
     told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
     assert net.events("bob", ev.PeerError) == [told]
+
+
+def test_a_given_up_acceptance_is_remembered_only_until_the_invitation_could_still_be_repeated() -> None:
+    """Explorer seed 68145: bob invited alice and she accepted, but every ACK of his was lost; her
+    daemon gave up at 55 s (ERR and FIN, lost too) and remembers the invitation as refused, so a
+    repeat of it gets FIN.  bob's daemon restarted and invited her again at 65 s.  Its inviter
+    sent no SYN of the old invitation after that invitation's expiry, which began before its first
+    SYN reached alice; the memory ran from her give-up instead, and the new invitation was
+    answered with FIN: bob was told "declined"."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", label="ACK", nth=None)
+    net.start("bob", "alice")
+    net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
+    invited_at = net.now
+    net.accept("alice")
+    net.drop(src="alice", dst="bob", nth=None)  # (her ERR and FIN: bob never hears the give-up)
+    net.run_until(lambda: bool(net.ended("alice")), limit=invited_at + 20 * T)
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    expired = invited_at + DEFAULT_CONFIG.session.invite_expiry + T / 2
+    assert net.now < expired  # (still within the give-up's own memory)
+    net.run(until=expired + T / 10)
+    fins_before = len(net.sent(src="alice", label="FIN"))
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    assert len(net.events("alice", ev.Invitation)) == 2
+    assert len(net.sent(src="alice", label="FIN")) == fins_before  # no FIN answers it
