@@ -49,6 +49,9 @@ the inviter invited again, taken for one of the new invitation's, whose SYNs wer
 63061 is one too (a crossing whose every SYN+ACK and SYN from one side was lost: "no answer"
 for the other side is the truth).  2511 is one too, found by the 60304 fix (a copy of the FIN that
 undid a crossing, asked about; the questions shown, never answered: "no clear answer").
+68145 failed on 3622232 (a handshake given up 55 s after the acceptance, remembered as a refusal
+till the invitation's expiry counted from the give-up: a restarted inviter's new invitation was
+answered with FIN, "declined").
 """
 
 from __future__ import annotations
