@@ -720,13 +720,14 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
 
 def _gave_up_the_handshake(by_host: dict[str, list[Attempt]], host: str, inviter: str, t0: float,
                            t1: float) -> bool:
-    """`host` was shown an invitation of `inviter` during [t0, t1] and its daemon gave it up before
-    any chat started (told "peer stopped answering": its user accepted, and no SYN+ACK of it got
-    an answer).  Its FIN then answers the invitation, as a refusal; the ERR sent before it makes
-    the inviter's end "refused" (simp/session.py ACCEPTED_NO_ANSWER_TEXT), but under loss the ERR
-    may be lost and the FIN alone reads as "declined", as with a busy answer (explorer seed 62550:
-    all eleven SYN+ACKs lost)."""
-    return any(b.role == "invited" and b.peer == inviter and b.end is not None
+    """`host`'s daemon gave up a handshake with `inviter` during [t0, t1] before any chat started
+    (told "peer stopped answering": its user accepted an invitation, or the invitations crossed,
+    and no SYN+ACK of it got an answer).  Its FIN then answers the invitation, as a refusal; the
+    ERR sent before it makes the inviter's end "refused" (simp/session.py ACCEPTED_NO_ANSWER_TEXT),
+    but under loss the ERR may be lost and the FIN alone reads as "declined", as with a busy
+    answer (explorer seed 62550: all eleven SYN+ACKs lost; seed 71118: crossed, and the inviter's
+    daemon restarted and invited again, its SYNs answered as repeats of the crossing one)."""
+    return any(b.peer == inviter and b.end is not None
                and b.end.kind == EndReason.NOT_ANSWERING.text and "chat started" not in b.kinds()
                and t0 <= b.end.t <= t1 for b in by_host.get(host, []))
 

@@ -632,11 +632,15 @@ class Session:
             self._end(self._closing_reason, now)
         else:
             self._peer_may_send_fin = True
-            if self.state is State.SYN_ACK_SENT and not self.crossed:  # our FIN refuses this
-                # invitation: a SYN still on its way is a repeat, answered with FIN, not a new one.
-                # (Crossed, our user never saw the peer's invitation, as in `_cmd_quit`: the peer's
-                # next one, answered from this memory, was told "declined"; explorer seed 32683)
-                self._refuse(QUIT_MEMORY, now)
+            if self.state is State.SYN_ACK_SENT:
+                if not self.crossed:  # our FIN refuses this invitation: a SYN still on its way is
+                    # a repeat, answered with FIN, not a new one.  (Crossed, our user never saw
+                    # the peer's invitation, as in `_cmd_quit`: the peer's next one, answered from
+                    # this memory, was told "declined"; explorer seed 32683)
+                    self._refuse(QUIT_MEMORY, now)
+                # crossed too, our SYN+ACKs accepted the peer's invitation: alone, our FIN read as
+                # a decline of it, or of the new invitation of a restarted peer whose SYNs we took
+                # for repeats (explorer seed 71118)
                 self._outbox.append(self._control(Op.ERR, 0, ACCEPTED_NO_ANSWER_TEXT))  # (see its text)
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 

@@ -962,3 +962,17 @@ def test_declined_after_the_peer_gave_up_the_handshake_it_accepted(gave_up: bool
     lines = ["0 bob > start alice", "0 alice * invitation bob", "0 alice > accept", end, "55 bob * declined"]
     found = violations(log_of(lines, plain=("alice", "bob")))
     assert (found == []) == gave_up, found
+
+
+@pytest.mark.parametrize("gave_up", [True, False])
+def test_declined_after_the_peer_gave_up_a_crossed_handshake(gave_up: bool) -> None:
+    """Explorer seed 71118: the invitations crossed and every SYN+ACK of alice's was lost; her daemon
+    restarted meanwhile and invited bob again, and his SYN+ACKs answering that invitation's SYNs
+    (repeats of the crossing one, on plain SIMP's wire) were lost too.  His daemon gave up, ERR
+    then FIN: with the ERR lost, the FIN reads as "declined".  Without that give-up, it is false."""
+    end = "61 bob * peer stopped answering" if gave_up else "61 bob > wait"
+    lines = ["1 alice > start bob", "1 bob > start alice", "31 alice > restart daemon", "31 alice > connect",
+             "33 alice > start bob", end, "61.5 alice * declined"]
+    found = [f for f in violations(log_of(lines, crossings=((0, 1),), plain=("alice", "bob")))
+             if "told 'declined'" in f]
+    assert (found == []) == gave_up, found

@@ -51,7 +51,8 @@ for the other side is the truth).  2511 is one too, found by the 60304 fix (a co
 undid a crossing, asked about; the questions shown, never answered: "no clear answer").
 68145 failed on 3622232 (a handshake given up 55 s after the acceptance, remembered as a refusal
 till the invitation's expiry counted from the give-up: a restarted inviter's new invitation was
-answered with FIN, "declined").
+answered with FIN, "declined").  71118 failed on c930587 (a crossed handshake given up with a FIN
+alone, which the restarted peer's new invitation took for a decline; now an ERR says why first).
 """
 
 from __future__ import annotations

@@ -1291,6 +1291,22 @@ def test_an_invitation_after_a_crossing_we_gave_up_on_is_shown_not_declined() ->
     assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
     assert [h.time for h in net.sent("alice", label="FIN") if h.time >= net.now] == []  # (none from a memory)
 
+
+def test_a_crossed_handshake_given_up_is_refused_with_a_reason_not_declined() -> None:
+    """Explorer seed 71118: alice's and bob's invitations crossed, and every SYN+ACK alice answered
+    bob's SYNs with was lost.  Her daemon gives up; its FIN alone read as a decline at bob, whose
+    user was told "declined" though alice had asked for the chat too.  An ERR first says why."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", label="SYN", nth=None)
+    net.drop(src="alice", dst="bob", label="SYN+ACK", nth=None)
+    crossing(net)
+    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")), limit=net.now + 20 * T)
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    assert net.reasons("bob") == [EndReason.REFUSED]
+    told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
+    assert net.events("bob", ev.PeerError) == [told]
+
+
 # -- user commands ---------------------------------------------------------------------------
 
 
