@@ -55,6 +55,12 @@ LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
 REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
+# The refusal memories the core is held to, in timeouts (README "Linger"): the checker's own copy
+# of simp/session.py's, so that a core whose memory shrank is judged by what we promise and not
+# excused by its own constant (a mutant with DECLINE_MEMORY 0.5 had every invitation it showed
+# twice filed as plain SIMP's limit); tests/test_explore.py checks the two agree.
+DECLINE_MEMORY = 3.5
+QUIT_MEMORY = 1.5
 _MESSAGE = re.compile(r"([a-z])(\d+)-(\d+)")
 PLAIN_LIMIT = "plain SIMP cannot tell: "  # prefixes a violation plain SIMP's wire cannot avoid
 
@@ -218,6 +224,21 @@ def _ends(log: RunLog, host: str, t0: Pos, t1: Pos) -> list[float]:
             if n.kind in END_KINDS and _lo(t0) <= (n.t, n.seq) <= _hi(t1)]
 
 
+def _ended_within(log: RunLog, by_host: dict[str, list[Attempt]], host: str, t0: Pos, t1: Pos) -> bool:
+    """Did a chat or invitation of `host` end within [t0, t1], other than one its user had left
+    before t0?  The end of that one only confirms the earlier leave: a chat whose peer's user had
+    quit (its FIN's ACK lost) ends for that peer when a new invitation from us arrives, and such
+    an end passed for the peer leaving the new chat, which a copy of the old FIN had ended at
+    our side (the explorer missed a core that took that copy for a leave of the new chat)."""
+    for b in by_host.get(host, []):
+        if b.end is None or not _lo(t0) <= (b.end.t, b.end.seq) <= _hi(t1):
+            continue
+        if (b.start, b.seq) < _lo(t0) and _actions(log, host, LEAVING, (b.start, b.seq), t0):
+            continue
+        return True
+    return False
+
+
 def _cut_between(log: RunLog, host: str, t0: Pos, t1: Pos) -> bool:
     return bool(_actions(log, host, ("kill client", "kill daemon", "restart daemon", "disconnect"), t0, t1))
 
@@ -349,7 +370,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 found.append(f"{where}: told 'peer left' although no chat had started (a FIN before the "
                              f"handshake's ACK is a withdrawal)")
             elif end == "peer left" and not peer_cut and not (
-                    _actions(log, p, LEAVING, t0, t1) or _ends(log, p, t0, t1)):
+                    _actions(log, p, LEAVING, t0, t1) or _ended_within(log, by_host, p, t0, t1)):
                 found.append(f"{where}: told 'peer left' but {p} never left that chat")
             crossed = bool(_actions(log, p, (f"start {host}",), t0, t1))  # p invited host too
             if a.role == "inviting" and end == INVITED_WITHDRAWN and not crossed:
@@ -656,8 +677,6 @@ def _refusals(log: RunLog, by_host: dict[str, list[Attempt]], peer: str, inviter
     her ACKs of the two copies she heard lost; she invited again REINVITE_AFTER_SILENT_LEAVE after
     the last, heard the next copy after her new SYN went out and asked again, and that SYN, right
     behind her ACK, was answered from his memory: "declined")."""
-    from simp.session import DECLINE_MEMORY, QUIT_MEMORY  # (here: a core older than them is judged too)
-
     found = []
     for b in by_host.get(peer, []):
         if b.role != "invited" or b.peer != inviter or b.end is None:
@@ -695,8 +714,6 @@ def _memory_ran_out(log: RunLog, host: str, n: Notice) -> bool:
     inviter = n.text or ""
     if not log.plain_between(host, inviter):
         return False
-    from simp.session import DECLINE_MEMORY, QUIT_MEMORY  # (here: a core older than them is judged too)
-
     before = [m.t for m in log.notices.get(host, []) if m.kind == "invitation" and m.text == inviter
               and m.t < n.t]
     if not before:

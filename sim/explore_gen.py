@@ -4,7 +4,9 @@ A schedule is a chain of *episodes* between two or three hosts, each a thing use
 
 - `chat`: X invites Y, Y accepts, both say a few messages, then it ends one of several ways
   (either side quits, both quit at once, X's client is killed, X's daemon is killed and maybe
-  started again, X's daemon restarts and X re-invites Y at once);
+  started again, X's daemon restarts and X re-invites Y at once); or one side leaves as soon as
+  it starts (`left-at-start`, with X's SYNs slowed and Y's SYN+ACKs lossy, so that a copy of
+  the chat's own SYN may arrive after the chat);
 - `decline`, `withdraw` (X gives up before Y answers, or right after Y accepted), `cross` (X and
   Y invite each other at the same moment);
 - `busy`: a third host invites one that is in a chat; `vanished`: the peer's daemon is killed and
@@ -12,7 +14,10 @@ A schedule is a chain of *episodes* between two or three hosts, each a thing use
 
 Episodes often follow each other between the same two hosts *right after an end*, in either
 direction (the side told "peer left" re-invites at once, or the side that quit does), since the
-linger of the old chat is where a new one gets confused.  Steps are written for
+linger of the old chat is where a new one gets confused; or the side told "peer left"
+re-invites a little less than a timeout later (`reinvite-at-fin-resend`), when the quitter re-sends a FIN
+whose ACK was lost, with those FINs slowed, so that a copy may land in the new chat.  The rules
+an episode asks for are drop-only ones (losses, delays under a quarter of the timeout).  Steps are written for
 `on_step_failure: continue`: a step whose precondition no longer holds (quit after the chat
 already ended) is skipped and recorded by the runner, and the run still reaches its checks.
 
@@ -32,10 +37,11 @@ from dataclasses import dataclass, field
 KINDS = ("drop", "dup", "delay", "reorder")
 OPS = ("SYN", "SYN+ACK", "ACK", "CHAT", "FIN")
 EPISODES = ("chat", "decline", "withdraw", "withdraw-after-accept", "cross", "busy", "restart-reinvite",
-            "vanished", "kill-client", "kill-daemon", "reinvite")
+            "vanished", "kill-client", "kill-daemon", "reinvite", "left-at-start", "reinvite-at-fin-resend")
 TIMEOUT = 5.0
 RETRIES = 10
 CROSSING_DELAY = 0.5  # seconds every datagram of a host that crosses invitations takes (< timeout / 4)
+FIN_DELAY = 1.0  # seconds the quitter's FINs take in `reinvite-at-fin-resend` (< timeout / 4)
 STEP_WAIT = 30.0  # seconds accept/decline/say wait for their precondition
 NEVER = "{match: {op: ERR, text: never-sent}, drop: true}"  # a rule that never fires (keeps positions)
 
@@ -249,6 +255,12 @@ class _Builder:
         self.episode = 0
         self.count: dict[str, int] = {}
         self.slow_path: set[str] = set()  # hosts whose datagrams take CROSSING_DELAY (crossings)
+        self.faults: list[str] = []  # rules an episode asks for (drop-only: losses, small delays)
+        self.fin_resend = False  # the next re-invite comes when the quitter re-sends its FIN
+
+    def fault(self, rule: str) -> None:
+        if rule not in self.faults:
+            self.faults.append(rule)
 
     def add(self, *steps: str) -> None:
         self.steps.extend(steps)
@@ -286,9 +298,15 @@ def _end_chat(b: _Builder, x: str, y: str, third: str | None) -> tuple[str, str]
     roll = rng.random()
     if roll < 0.35:
         quitter, other = (x, y) if rng.random() < 0.5 else (y, x)
-        b.add(f"{quitter}: quit")
         if rng.random() < 0.5:
+            if rng.random() < 0.5:  # the re-invite comes about a timeout later (`_reinvite_at_fin_resend`)
+                b.fin_resend = True
+                if b.count.get(f"{quitter}{b.episode}", 0) % 2 == 0:
+                    b.say(quitter)  # (an odd number said: the FIN carries bit 1, which a copy landing
+                    # in the next chat, where the quitter has said nothing yet, is told apart by)
+            b.add(f"{quitter}: quit")
             return other, "peer left"
+        b.add(f"{quitter}: quit")
         return quitter, "chat ended"
     if roll < 0.45:
         b.add(f"{x}: quit", f"{y}: quit")
@@ -328,6 +346,43 @@ def _end_chat(b: _Builder, x: str, y: str, third: str | None) -> tuple[str, str]
     return None
 
 
+def _left_at_start(b: _Builder, x: str, y: str) -> tuple[str, str] | None:
+    """One side leaves the chat as soon as it starts, with x's SYNs slowed (under a quarter of the
+    timeout) and y's SYN+ACKs lossy: a SYN re-sent before the SYN+ACK came may reach y after
+    the whole chat is over (SPEC: a late copy of the chat's own SYN is no new invitation)."""
+    b.episodes.append("left-at-start")
+    b.fault(f"{{match: {{from: {x}, op: SYN}}, delay: [0s, {TIMEOUT / 4:g}s]}}")
+    b.fault(f"{{match: {{from: {y}, op: SYN+ACK}}, loss: 0.5}}")
+    leaver, other = (x, y) if b.rng.random() < 0.5 else (y, x)
+    b.add(f"{leaver}: wait-until chat started within {STEP_WAIT:g}s", f"{leaver}: quit")
+    return (other, "peer left") if b.rng.random() < 0.5 else None
+
+
+def _reinvite_at_fin_resend(b: _Builder, who: str, quitter: str) -> None:
+    """`who` was told "peer left" and re-invites a little less than a timeout later, just after
+    `quitter` re-sends its FIN if `who`'s ACK was lost (lossy here), with those FINs slowed by
+    FIN_DELAY (under a quarter of the timeout): a copy sent just before the new SYN reached
+    `quitter` arrives in the new chat (SPEC: late datagrams of the old chat never decide the new
+    one).  The FIN that told `who` took FIN_DELAY too, so the re-send comes TIMEOUT - FIN_DELAY
+    after "peer left"; the new chat starts when the SYN and SYN+ACK have crossed, before the copy
+    comes FIN_DELAY after it left unless they take longer."""
+    b.fin_resend = False
+    b.episodes.append("reinvite-at-fin-resend")
+    b.fault(f"{{match: {{from: {who}, op: ACK}}, loss: 0.5}}")
+    b.fault(f"{{match: {{from: {quitter}, op: FIN}}, delay: {FIN_DELAY:g}s}}")
+    b.add(f"sleep: {b.rng.uniform(TIMEOUT - FIN_DELAY, TIMEOUT - FIN_DELAY / 4):.2f}s")
+
+
+def _chat_begun_quietly(b: _Builder, x: str, y: str, third: str | None) -> tuple[str, str] | None:
+    """A chat y accepts at once and says nothing in for two seconds (after
+    `_reinvite_at_fin_resend`): a copy of y's old FIN that arrives meanwhile is no leave of it."""
+    b.episode += 1
+    b.episodes.append("chat")
+    b.add(f"{x}: start {y}", f"{y}: accept", "sleep: 2s")
+    b.talk(x, y)
+    return _end_chat(b, x, y, third)
+
+
 def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple[str, str] | None:
     rng = b.rng
     b.episode += 1
@@ -360,6 +415,8 @@ def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple
         b.invite(x, y)
         b.maybe_sleep(0.2, (0.5, 3))
         b.add(f"{y}: accept")
+        if kind == "chat" and rng.random() < 0.2:
+            return _left_at_start(b, x, y)
     b.talk(x, y)
     if kind == "busy" and third is not None:
         b.add(f"{third}: start {rng.choice([x, y])}")
@@ -388,11 +445,17 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
             b.add(f"{who}: wait-until {notice} within 60s")
             x, y = who, (y if who == x else x)
             b.episodes.append("reinvite")
+            if b.fin_resend:
+                _reinvite_at_fin_resend(b, x, y)
         elif b.episode:  # later, when the last chat's FIN exchange has had time to end
             b.add(f"sleep: {rng.choice([6, 12, 20])}s")
         else:
             b.maybe_sleep(0.3, (1, 6, 20))
-        again = _episode(b, rng.choice(kinds_here), x, y, third)
+        kind = rng.choice(kinds_here)
+        if "reinvite-at-fin-resend" in b.episodes[-1:]:
+            again = _chat_begun_quietly(b, x, y, third)
+        else:
+            again = _episode(b, kind, x, y, third)
         if again is None and rng.random() < 0.5:
             x, y = y, x
     for h in hosts:  # the users still in a chat end it; survivors of a vanished peer do nothing
@@ -402,6 +465,7 @@ def generate(seed: int, kinds: Sequence[str]) -> Schedule:
     # a loopback path has no latency: without it, the first SYN would arrive before the second
     # user typed `start`, and the invitations would not cross (the same small delay for every
     # datagram of that host keeps its order: still a drop-only path)
+    faults += tuple(b.faults)
     faults += tuple(f"{{match: {{from: {h}}}, delay: {CROSSING_DELAY:g}s}}" for h in sorted(b.slow_path))
     # plain SIMP everywhere (SPEC's protocol, with its known limit), SIMPX/1 everywhere, or a
     # SIMPX/1 daemon with a plain peer (which must behave as plain SIMP)

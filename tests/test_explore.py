@@ -408,6 +408,34 @@ def test_the_generator_covers_every_schedule_class() -> None:
     assert chats_in_a_row
 
 
+def _started_at(log: RunLog, host: str, after: float) -> float | None:
+    return next((n.t for n in log.notices.get(host, []) if n.kind == "chat started" and n.t > after), None)
+
+
+def test_the_targeted_episodes_reach_their_cases_within_the_default_run() -> None:
+    """`reinvite-at-fin-resend` lands a copy of the quitter's FIN in the new chat, and
+    `left-at-start` a copy of the chat's own SYN after the chat, in some of the default run's
+    400 schedules, with drop-only faults; the current core keeps every invariant in those runs.
+    (Put back, the late-FIN and late-SYN bugs of issue 9 are found this way: RELIABILITY.md.)"""
+    late_fins = late_syns = 0
+    for seed in range(400):
+        schedule = generate(seed, ["drop"])
+        if not {"reinvite-at-fin-resend", "left-at-start"} & set(schedule.episodes):
+            continue
+        log = run_log(run(schedule), schedule)
+        assert violations(log) == [], seed
+        for who in schedule.hosts:
+            for fin in (f for f in log.fins if f.dst == who and f.arrived is not None):
+                told = [n.t for n in log.notices.get(who, []) if n.kind == "peer left" and n.t <= fin.sent]
+                started = _started_at(log, who, told[-1]) if told else None
+                late_fins += started is not None and started < fin.arrived  # (an older FIN in a new chat)
+            for syn in (s for s in log.syns if s.dst == who and s.arrived is not None):
+                ended = [n.t for n in log.notices.get(who, []) if n.kind in END_KINDS
+                         and syn.sent < n.t < syn.arrived]
+                late_syns += bool(ended)  # (sent before, arrived after a chat's end)
+    assert late_fins > 0 and late_syns > 0, (late_fins, late_syns)
+
+
 def test_generated_schedules_are_valid_and_reproducible() -> None:
     for seed in range(30):
         for kinds in (["drop"], ["drop", "dup", "delay", "reorder"]):
@@ -976,3 +1004,31 @@ def test_declined_after_the_peer_gave_up_a_crossed_handshake(gave_up: bool) -> N
     found = [f for f in violations(log_of(lines, crossings=((0, 1),), plain=("alice", "bob")))
              if "told 'declined'" in f]
     assert (found == []) == gave_up, found
+
+
+def test_the_checker_holds_the_core_to_the_refusal_memories_the_readme_promises() -> None:
+    """The checker keeps its own copy of the memories (so a core whose memory shrank is not excused
+    by its own constant); changing the core's is a decision the checker must be told of."""
+    from sim import explore_check
+    from simp import session
+
+    assert (explore_check.DECLINE_MEMORY, explore_check.QUIT_MEMORY) == (session.DECLINE_MEMORY,
+                                                                           session.QUIT_MEMORY)
+
+
+@pytest.mark.parametrize("alice_quits_again", [False, True])
+def test_the_end_of_a_chat_the_peer_had_left_is_no_leave_of_the_next_one(alice_quits_again: bool) -> None:
+    """alice quit chat 1 (bob's ACK of her FIN lost); bob re-invites, and her old chat ends for her
+    as his SYN arrives.  A copy of her old FIN then ends bob's new chat as "peer left": she never
+    left it.  Her old chat's end, within the new one's span, confirms her earlier quit and used to
+    pass for a leave of the new chat (the explorer missed a core that took such a copy for a
+    leave).  If she does quit the new chat, "peer left" is right."""
+    lines = ["0 bob > start alice", "0 alice > accept", "0 alice * invitation bob", "0 alice * chat started",
+             "0 bob * chat started", "11 alice > quit", "12 bob * peer left", "17 bob > start alice",
+             "17 alice > accept", "17 alice * chat ended", "17 alice * invitation bob",
+             "17 alice * chat started", "17 bob * chat started",
+             *(["17.5 alice > quit"] if alice_quits_again else []), "18 bob * peer left"]
+    found = [f for f in violations(log_of(lines, plain=("alice", "bob"))) if "peer left" in f]
+    expected = [] if alice_quits_again else [
+        "bob's invitation to alice (17.000s-18.000s): told 'peer left' but alice never left that chat"]
+    assert found == expected
