@@ -353,7 +353,7 @@ def _left_at_start(b: _Builder, x: str, y: str) -> tuple[str, str] | None:
     b.episodes.append("left-at-start")
     b.fault(f"{{match: {{from: {x}, op: SYN}}, delay: [0s, {TIMEOUT / 4:g}s]}}")
     b.fault(f"{{match: {{from: {y}, op: SYN+ACK}}, loss: 0.5}}")
-    leaver, other = (x, y) if b.rng.random() < 0.5 else (y, x)
+    leaver, other = (x, y) if b.rng.random() < 0.75 else (y, x)  # (x's FIN ends y's side at once)
     b.add(f"{leaver}: wait-until chat started within {STEP_WAIT:g}s", f"{leaver}: quit")
     return (other, "peer left") if b.rng.random() < 0.5 else None
 
@@ -415,7 +415,7 @@ def _episode(b: _Builder, kind: str, x: str, y: str, third: str | None) -> tuple
         b.invite(x, y)
         b.maybe_sleep(0.2, (0.5, 3))
         b.add(f"{y}: accept")
-        if kind == "chat" and rng.random() < 0.2:
+        if kind == "chat" and rng.random() < 0.3:
             return _left_at_start(b, x, y)
     b.talk(x, y)
     if kind == "busy" and third is not None:
