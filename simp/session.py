@@ -524,8 +524,6 @@ class Session:
         """Process a datagram from the peer; returns why it was ignored, or None if it was used."""
         self._forget_the_start(now)
         kind = Input.CHAT if dg.type is Type.CHAT else _DATAGRAM_INPUT[Op(dg.op)]
-        if kind is Input.FIN and self.first_peer_fin_at is None:
-            self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
         if kind is Input.FIN and self._refusal is not None:
             self._refusal._inviter_gave_up(dg, now)  # (see `inherited_refusal`)
         if kind is Input.FIN and dg.seq == 0 and self.declined_us_at is not None and not self.initiator:
@@ -819,7 +817,7 @@ class Session:
                 self._ask_again(now)
                 self._unclear_fin = True
                 return "FIN seq=0 may be the previous chat's (acknowledged; SYN sent again to tell)"
-        self._peer_may_send_fin = True  # the decliner re-sends its FIN until our ACK arrives
+        self._peer_ends_with(dg, now)  # the decliner re-sends its FIN until our ACK arrives
         if not self._refused:
             self.declined_us_at = now
         self._stop_retransmitting()
@@ -840,7 +838,7 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if dg.seq == 1:  # (see `_on_fin_refused`)
             return "FIN seq=1 of a chat with this peer (acknowledged; an invitation's FIN carries 0)"
-        self._peer_may_send_fin = True
+        self._peer_ends_with(dg, now)
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
 
@@ -874,7 +872,7 @@ class Session:
             self._expire_at = self._invite_expire_at
             self._transmit_reliably(self._control(Op.SYN, 0), now, limit=None)
             return "FIN ends the peer's crossing invitation; ours goes on"
-        self._peer_may_send_fin = True
+        self._peer_ends_with(dg, now)
         self._stop_retransmitting()
         self._end(ev.EndReason.WITHDRAWN, now)
         return None
@@ -904,10 +902,22 @@ class Session:
         self._send_next(now)
         return None
 
+    def _peer_ends_with(self, dg: Datagram, now: float) -> None:
+        """The peer's FIN `dg` ends this session on its side: it re-sends that FIN until our ACK
+        arrives, so its copies may come after (`_follow` tells the next session which bit, and
+        until when).  Only a FIN taken as this session's counts: a copy of an older chat's FIN
+        acknowledged on the way (`_on_fin_refused`, `_old_fin_in_chat`) recorded as the first
+        made the next session expect the old bit and let the real FIN's copy end the chat after
+        (explorer seed 548: a FIN 0 copy heard while inviting, then the chat's own FIN 1, whose
+        copy ended the next chat as "peer left")."""
+        self._peer_may_send_fin = True
+        if self.first_peer_fin_at is None:
+            self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
+
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
         if dg.seq == 1 and not self._peer_chatted and self._old_fin_may_come(now, 1):
             return self._old_fin_in_chat(dg, now)
-        self._peer_may_send_fin = True
+        self._peer_ends_with(dg, now)
         if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
             self.left_silently_at = now
         self._outbox.append(self._control(Op.ACK, dg.seq))
@@ -939,7 +949,7 @@ class Session:
         ended its side too: a refusal by our FIN has been heard, as if acknowledged).  As in
         `_on_fin_peer_left`, an invited peer that said nothing may have quit before our
         handshake ACK reached it, and remember our invitation as refused (explorer seed 154)."""
-        self._peer_may_send_fin = True
+        self._peer_ends_with(dg, now)
         if self.initiator and self._began and not self._peer_chatted:
             self.left_silently_at = now
         if self._declined:
@@ -962,7 +972,7 @@ class Session:
         re-sends it at most `retries` times, so the linger stays bounded."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         self._inviter_gave_up(dg, now)
-        self._peer_may_send_fin = True
+        self._peer_ends_with(dg, now)
         self._linger_at_least(now + self.config.linger * self.config.timeout)
         self._keep_for_peer_fin()
         if self.initiator and not self._began and dg.seq == 0 and not self._refused:

@@ -53,6 +53,9 @@ undid a crossing, asked about; the questions shown, never answered: "no clear an
 till the invitation's expiry counted from the give-up: a restarted inviter's new invitation was
 answered with FIN, "declined").  71118 failed on c930587 (a crossed handshake given up with a FIN
 alone, which the restarted peer's new invitation took for a decline; now an ERR says why first).
+548 failed on f46beef, found by the explorer's `reinvite-at-fin-resend` episode (a copy of an
+older FIN heard while inviting was recorded as the peer's FIN of the chat that followed, so a copy
+of that chat's real FIN 1 ended the next chat).
 """
 
 from __future__ import annotations

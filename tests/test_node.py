@@ -1674,3 +1674,37 @@ def test_a_given_up_acceptance_is_remembered_only_until_the_invitation_could_sti
     net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
     assert len(net.events("alice", ev.Invitation)) == 2
     assert len(net.sent(src="alice", label="FIN")) == fins_before  # no FIN answers it
+
+
+def test_a_copy_of_the_chats_own_fin_1_never_ends_the_next_chat_after_an_older_fin_was_heard() -> None:
+    """Explorer seed 548: while alice invited bob again, a copy of his FIN 0 of their previous chat
+    came (acknowledged as that chat's); the chat then began, and bob left it with FIN 1 after
+    one message.  That session had recorded the old copy as the peer's FIN, so the next chat
+    expected copies of a FIN 0, and a copy of the FIN 1 ended it as "peer left"."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+
+    def invites() -> None:  # (once its first SYN is out: it may be held back after a silent chat)
+        net.start("alice", "bob")
+        net.run_until(lambda: net.sent("alice")[-1].dg.op == Op.SYN, limit=net.now + 4 * T)
+
+    def chat_begins() -> None:
+        invites()
+        net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))
+
+    chat_begins()
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # bob leaves chat 1 (our ACK lost)
+    first_fin = net.now
+    net.run(until=net.now + T / 2)
+    invites()
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # a copy of it reaches chat 2's invitation
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))
+    assert len(net.events("alice", ev.ChatStarted)) == 2
+    net.inject("bob", "alice", wire.chat(0, "bob", "hello"))
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # bob leaves chat 2
+    assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.PEER_LEFT]
+    net.run(until=net.now + T / 2)
+    chat_begins()  # chat 3
+    assert len(net.events("alice", ev.ChatStarted)) == 3 and net.now < first_fin + 10 * T
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # a copy of chat 2's FIN
+    assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.PEER_LEFT]  # chat 3 goes on
