@@ -224,6 +224,7 @@ class Session:
         self._next_probe_at = 0.0  # ... at most once a timeout (`probe`)
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
         self._refusal: Session | None = None  # (our invitation) the refusal it followed, see `_follow`
+        self._replaced: Session | None = None  # (our invitation) the peer's it followed, see `_follow`
         self._answered = False  # we sent SYN+ACK (accepted, or crossed): the peer may have had a chat
         self._follows_a_session = False  # its stragglers may reach this chat (`_follow`, `_old_chat`)
         self._old_chat_until: float | None = None  # a chat datagram with bit 0 may be its (`_old_chat`)
@@ -337,6 +338,7 @@ class Session:
             self._old_fin_until = previous.refused_at + self.config.fin_copies_span
         if self.initiator and previous is not None and not previous.began:
             self._refusal = previous if previous.declined and not previous.initiator else previous._refusal
+            self._replaced = previous if not previous.initiator else previous._replaced
         if (previous is not None and previous.initiator and not previous.began
                 and previous.declined_us_at is not None and not self.initiator):
             self.declined_us_at = previous.declined_us_at  # (see below)
@@ -1071,6 +1073,18 @@ class Session:
             return expiry
         heard = max(self._decline_acked_at, self._last_repeat_at or 0.0)
         return min(expiry, heard + self._decline_memory * self.config.timeout)
+
+    @property
+    def replaced_invitation(self) -> Session | None:
+        """The peer's invitation that this ended invitation of ours followed (`_follow`): the node
+        hands it the peer's SYNs it still takes (`takes_syn`: a late copy, within half a timeout
+        of the peer's withdrawal; in SIMPX/1, one naming its chat).
+
+        The peer withdrew its invitation just as its last SYN left, delayed; our user then invited
+        the peer and withdrew.  The node keeps one ended session per peer, so this one replaced
+        the peer's, and the late SYN was shown as a new invitation that no user had made (explorer
+        seed 481, SIMPX/1: it named the withdrawn chat)."""
+        return None if self._began or self.active else self._replaced
 
     @property
     def inherited_refusal(self) -> Session | None:

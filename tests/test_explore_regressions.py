@@ -55,7 +55,9 @@ answered with FIN, "declined").  71118 failed on c930587 (a crossed handshake gi
 alone, which the restarted peer's new invitation took for a decline; now an ERR says why first).
 548 failed on f46beef, found by the explorer's `reinvite-at-fin-resend` episode (a copy of an
 older FIN heard while inviting was recorded as the peer's FIN of the chat that followed, so a copy
-of that chat's real FIN 1 ended the next chat).
+of that chat's real FIN 1 ended the next chat).  481 failed on df53a37, found by `left-at-start`'s
+slowed SYNs (a late SYN of a withdrawn invitation, shown again after our own invitation, withdrawn
+at once, had replaced the withdrawn one in the node).
 """
 
 from __future__ import annotations

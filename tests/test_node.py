@@ -1708,3 +1708,22 @@ def test_a_copy_of_the_chats_own_fin_1_never_ends_the_next_chat_after_an_older_f
     assert len(net.events("alice", ev.ChatStarted)) == 3 and net.now < first_fin + 10 * T
     net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # a copy of chat 2's FIN
     assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.PEER_LEFT]  # chat 3 goes on
+
+
+def test_a_late_syn_of_a_withdrawn_invitation_is_no_new_one_after_our_own_withdrawn_invitation() -> None:
+    """Explorer seed 481: bob withdrew his invitation as its last SYN left, delayed; alice at once
+    invited bob and withdrew.  Her ended invitation replaced bob's in the node, and the late SYN,
+    arriving within half a timeout of bob's FIN, was shown as a new invitation nobody made."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.run(until=net.now + 2 * T)  # (his SYNs repeat it; the last one is delayed)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # bob withdraws
+    assert net.reasons("alice") == [EndReason.WITHDRAWN]
+    net.start("alice", "bob")
+    net.quit("alice")
+    assert net.reasons("alice") == [EndReason.WITHDRAWN, EndReason.WITHDRAWN_BY_US]
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her withdrawal's FIN
+    net.run(until=net.now + T / 4)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy
+    assert len(net.events("alice", ev.Invitation)) == 1
