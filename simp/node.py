@@ -307,17 +307,26 @@ class Node:
     def _session_for(self, source: ev.Address, dg: Datagram, now: float) -> Session | None:
         """The session a datagram from `source` belongs to; None: the stranger rules answer it.
 
-        Everything from the current session's peer goes to it: a new invitation knows what may
-        still come of the previous chat with the same peer (Session `previous`) and tells the
-        stragglers apart itself.  A SYN from the peer of an ended chat is a new invitation,
-        unless it may still repeat an invitation our user declined (Session.takes_syn; in SIMPX/1
-        only one with that invitation's chat-id can).  While we invite that peer, any SYN from it
-        crosses our invitation, even one that may repeat the invitation we declined: both users
+        Everything from the current session's peer goes to it, but a late copy of the SYN that
+        opened the chat just ended: a new invitation knows what may still come of the previous
+        chat with the same peer (Session `previous`) and tells the other stragglers apart itself.
+        A SYN from the peer of an ended chat is a new invitation, unless it may still repeat an
+        invitation our user declined (Session.takes_syn; in SIMPX/1 only one with that
+        invitation's chat-id can).  While we invite that peer, any other SYN from it crosses our
+        invitation, even one that may repeat the invitation we declined: both users
         now ask for this chat, whichever invitation the SYN is.  Answered with the decline's FIN
         instead, it told the peer's new invitation "declined" (explorer seed 7260; seeds 1072 and
         1310, which an earlier rule here answered, stay fixed: tests/explore_regressions)."""
         ended = self._ended.get(source)
         if self.current is not None and self.current.peer == source:
+            if (dg.is_control(Op.SYN) and ended is not None and not ended.declined
+                    and self._repeats(ended, dg, now)):
+                # a late copy of the SYN that opened the chat just ended (within half a timeout of
+                # its start; in SIMPX/1, naming it): no invitation crossing ours.  Taken for one,
+                # our answer undid our invitation, and the peer, which had accepted it, was told
+                # "invitation withdrawn" (explorer seed 9427).  A genuinely new invitation that
+                # early is answered at its next SYN, as in Session.takes_syn.
+                return ended
             if self.current.held and ended is not None and ended.withdrawing:
                 if not dg.is_control(Op.SYN):
                     return ended  # (Session.hold: the withdrawal finishes first)

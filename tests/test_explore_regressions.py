@@ -57,7 +57,8 @@ alone, which the restarted peer's new invitation took for a decline; now an ERR 
 older FIN heard while inviting was recorded as the peer's FIN of the chat that followed, so a copy
 of that chat's real FIN 1 ended the next chat).  481 failed on df53a37, found by `left-at-start`'s
 slowed SYNs (a late SYN of a withdrawn invitation, shown again after our own invitation, withdrawn
-at once, had replaced the withdrawn one in the node).
+at once, had replaced the withdrawn one in the node).  9427 failed on 2d43511 (a late copy of the
+ended chat's own SYN taken for one crossing our new invitation, which our answer undid).
 """
 
 from __future__ import annotations

@@ -1727,3 +1727,24 @@ def test_a_late_syn_of_a_withdrawn_invitation_is_no_new_one_after_our_own_withdr
     net.run(until=net.now + T / 4)
     net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy
     assert len(net.events("alice", ev.Invitation)) == 1
+
+
+def test_a_late_copy_of_the_ended_chats_own_syn_does_not_cross_our_new_invitation() -> None:
+    """Explorer seed 9427: bob's invitation became a chat just as his SYN was re-sent, delayed; he
+    left at once and alice invited him again.  The late copy of his SYN reached her invitation and
+    was taken for a crossing one: her answer undid her invitation, and bob, who had accepted it,
+    was told "invitation withdrawn"."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.accept("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # bob leaves at once
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]
+    net.start("alice", "bob")
+    net.run(until=net.now + T / 4)
+    answers = len(net.sent("alice", label="SYN+ACK"))
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy
+    assert len(net.sent("alice", label="SYN+ACK")) == answers  # (no crossing answered)
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # bob accepts her invitation
+    assert len(net.events("alice", ev.ChatStarted)) == 2 and net.reasons("alice") == [EndReason.PEER_LEFT]
