@@ -341,8 +341,13 @@ class Dialects:
         return self._of(chat) is not None
 
     def incoming(self, chat: Session, dg: Datagram, now: float) -> Datagram | None:
-        """`dg` (just decoded) in SPEC's terms for `chat`, or None: drop it (see PeerDialect)."""
-        if self._extended(chat):
+        """`dg` (just decoded) in SPEC's terms for `chat`, or None: drop it (see PeerDialect).
+
+        A datagram with a SIMPX/1 tag comes from a daemon that speaks SPEC's bits and layout, so
+        it teaches nothing, whatever chat it names: a restarted daemon's invitation, not yet
+        extended, took the tagged straggler of its predecessor's chat for a first CHAT with bit 1
+        and learned first-bit-1 (explorer seed 5823)."""
+        if self._extended(chat) or extension.parse(dg.payload)[0] is not None:
             return dg
         peer = self._peer(chat)
         result = peer.incoming(dg, self._layout, now)

@@ -686,3 +686,21 @@ def test_the_same_text_twice_from_a_shared_bit_peer_is_shown_twice_one_retransmi
     net.run(until=net.now + 10 * T)
     assert net.received("alice") == ["ok", "ok"], net.ladder()
     assert bob.shown == ["sure?"] and bob.inflight is None, net.ladder()
+
+
+def test_a_tagged_datagram_teaches_nothing_even_to_a_chat_not_extended_yet() -> None:
+    """Explorer seed 5823: a restarted daemon's invitation, offering SIMPX/1 and not yet answered,
+    got its predecessor's chat straggler: a tagged CHAT with bit 1, 5.5 s after a SYN.  Taken as a
+    first CHAT with bit 1, it taught first-bit-1, which no SPEC daemon may ever teach; a tag says
+    the sender is a SIMPX/1 daemon, on SPEC's bits."""
+    from simp.dialect import Dialects
+    from simp.extension import FramedSession, Tag
+
+    dialects = Dialects(T)
+    chat = FramedSession.initiate(DEFAULT_CONFIG.session, local_user="bob", peer=("127.0.0.1", 7777), now=0.0)
+    chat.offer("b3c4.1.r2")
+    syn = wire.control(Op.SYN, 0, "alice", Tag("a1b2.4", 0).encode())
+    assert dialects.incoming(chat, syn, 0.0) == syn
+    straggler = wire.chat(1, "alice", Tag("b3c4.1+a1b2.4", 2).encode() + "a4-2")
+    assert dialects.incoming(chat, straggler, 5.5) == straggler
+    assert dialects.notes() == []

@@ -58,7 +58,9 @@ older FIN heard while inviting was recorded as the peer's FIN of the chat that f
 of that chat's real FIN 1 ended the next chat).  481 failed on df53a37, found by `left-at-start`'s
 slowed SYNs (a late SYN of a withdrawn invitation, shown again after our own invitation, withdrawn
 at once, had replaced the withdrawn one in the node).  9427 failed on 2d43511 (a late copy of the
-ended chat's own SYN taken for one crossing our new invitation, which our answer undid).
+ended chat's own SYN taken for one crossing our new invitation, which our answer undid).  5823 too
+(a restarted daemon's invitation, SIMPX/1 not settled yet, learned first-bit-1 from its
+predecessor's tagged chat straggler).
 """
 
 from __future__ import annotations
