@@ -338,6 +338,7 @@ class Session:
             self._old_fin_until = previous.refused_at + self.config.fin_copies_span
         if self.initiator and previous is not None and not previous.began:
             self._refusal = previous if previous.declined and not previous.initiator else previous._refusal
+        if self.initiator and previous is not None:  # (a chat too: its SYN's late copy, seed 619)
             self._replaced = previous if not previous.initiator else previous._replaced
         if (previous is not None and previous.initiator and not previous.began
                 and previous.declined_us_at is not None and not self.initiator):
@@ -917,7 +918,7 @@ class Session:
             self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
-        if dg.seq == 1 and not self._peer_chatted and self._old_fin_may_come(now, 1):
+        if dg.seq != self._recv_bit and self._old_fin_may_come(now, dg.seq):
             return self._old_fin_in_chat(dg, now)
         self._peer_ends_with(dg, now)
         if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
@@ -928,23 +929,28 @@ class Session:
         return None
 
     def _old_fin_in_chat(self, dg: Datagram, now: float) -> str:
-        """ESTABLISHED or DRAINING: a FIN 1 from a peer that has shown us no message of this chat,
-        while the previous chat's FIN 1 may still come (`_follow`: the peer re-sends it until our
-        ACK arrives, and a plain peer may invite us meanwhile).
+        """ESTABLISHED or DRAINING: a FIN with the bit of the peer's last message to us (or 1 when
+        it has shown us none), while the previous chat's FIN with that bit may still come
+        (`_follow`: the peer re-sends it until our ACK arrives, and a plain peer may invite us
+        meanwhile).
 
-        This chat's FIN carries the peer's send bit, 0 until its first message is acknowledged;
-        it carries 1 only if the peer abandoned a first message we never got (it gave up on it,
-        or its daemon stopped).  So the FIN is taken for the old chat's copy: acknowledged, and
-        this chat goes on (a copy arriving 0.2 s into the new chat used to end it, found from
-        outside with raw datagrams; issue 9.1: a late FIN 1 of chat k never ends chat k+1).  The
-        other reading is not dropped: we ask the peer whether it still has the chat (`probe`).  A
-        peer in the chat acknowledges the probe as a duplicate; one that left does not, and the
-        chat ends as "not answering" after the retries, which is what it was from our side.  A
-        SIMPX/1 FIN names its chat, so the framing settles this before the session sees it."""
+        This chat's FIN carries the peer's send bit, which a FIN goes with only once every
+        message before it is acknowledged: the bit we expect next (`_recv_bit`, 0 before its
+        first message).  It carries the other bit only if the peer abandoned its last message
+        (it gave up on it, our ACK lost, or its daemon stopped).  So the FIN is taken for the old
+        chat's copy: acknowledged, and this chat goes on (a FIN 1 copy arriving 0.2 s into the new
+        chat used to end it, found from outside with raw datagrams; issue 9.1: a late FIN of
+        chat k never ends chat k+1; a FIN 0 copy of a withdrawal, right after the peer's first
+        message, did too: explorer seed 3874).  The other reading is not dropped: we ask the peer
+        whether it still has the chat (`probe`).  A peer in the chat acknowledges the probe as a
+        duplicate; one that left does not, and the chat ends as "not answering" after the
+        retries, which is what it was from our side.  A SIMPX/1 FIN names its chat, so the
+        framing settles this before the session sees it."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.state is State.ESTABLISHED:
             self._cmd_probe(None, now)
-        return "FIN seq=1 from a peer silent in this chat: the previous chat's (acknowledged; probing)"
+        return (f"FIN seq={dg.seq} without the bit the peer's next message carries: the previous "
+                f"chat's (acknowledged; probing)")
 
     def _on_fin_while_closing(self, dg: Datagram, now: float) -> str | None:
         """FIN_SENT: both sides are leaving; acknowledge theirs and consider ours done (the peer
@@ -1083,7 +1089,8 @@ class Session:
         The peer withdrew its invitation just as its last SYN left, delayed; our user then invited
         the peer and withdrew.  The node keeps one ended session per peer, so this one replaced
         the peer's, and the late SYN was shown as a new invitation that no user had made (explorer
-        seed 481, SIMPX/1: it named the withdrawn chat)."""
+        seed 481, SIMPX/1: it named the withdrawn chat).  Likewise after a chat the peer's
+        invitation opened, its SYN re-sent as our SYN+ACK was at last answered (seed 619)."""
         return None if self._began or self.active else self._replaced
 
     @property

@@ -60,7 +60,9 @@ slowed SYNs (a late SYN of a withdrawn invitation, shown again after our own inv
 at once, had replaced the withdrawn one in the node).  9427 failed on 2d43511 (a late copy of the
 ended chat's own SYN taken for one crossing our new invitation, which our answer undid).  5823 too
 (a restarted daemon's invitation, SIMPX/1 not settled yet, learned first-bit-1 from its
-predecessor's tagged chat straggler).
+predecessor's tagged chat straggler).  619 and 3874 failed on e193319 (a late SYN of a chat that had
+begun, shown again after our withdrawn invitation replaced it; a copy of a withdrawal's FIN 0,
+right after the peer's first message of the next chat, taken for its leave).
 """
 
 from __future__ import annotations

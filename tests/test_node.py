@@ -1748,3 +1748,46 @@ def test_a_late_copy_of_the_ended_chats_own_syn_does_not_cross_our_new_invitatio
     assert len(net.sent("alice", label="SYN+ACK")) == answers  # (no crossing answered)
     net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # bob accepts her invitation
     assert len(net.events("alice", ev.ChatStarted)) == 2 and net.reasons("alice") == [EndReason.PEER_LEFT]
+
+
+def test_a_late_syn_of_the_chat_just_ended_is_no_new_one_after_our_own_withdrawn_invitation() -> None:
+    """Explorer seed 619: bob's invitation became a chat just as his SYN was re-sent, delayed;
+    alice left it at once, invited bob and withdrew.  Her ended invitation replaced the chat in
+    the node, and the late SYN was shown as a new invitation nobody made."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.run(until=net.now + T)  # (alice accepts a timeout later: the SYN is being re-sent)
+    net.accept("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # the chat begins
+    net.quit("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her FIN
+    net.start("alice", "bob")
+    net.quit("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her withdrawal's FIN
+    assert net.reasons("alice") == [EndReason.QUIT, EndReason.WITHDRAWN_BY_US]
+    net.run(until=net.now + T / 4)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy
+    assert len(net.events("alice", ev.Invitation)) == 1
+
+
+def test_a_copy_of_the_withdrawal_fin_0_after_the_peers_first_message_is_no_leave() -> None:
+    """Explorer seed 3874: bob withdrew his invitation as alice declined it, and every ACK of hers
+    to his FIN 0 was lost, so he re-sent it.  Twenty seconds later alice invited him; a copy sent
+    just before her SYN reached him came right after his first message of the new chat.  Bob's
+    own FIN there would carry bit 1 (his message acknowledged) unless he abandoned it: the copy
+    ended the chat as "peer left" though bob had not left."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.decline("alice")
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his withdrawal, crossing it
+    net.run(until=net.now + 4 * T)
+    net.start("alice", "bob")
+    net.run_until(lambda: net.sent("alice")[-1].dg.op == Op.SYN, limit=net.now + 6 * T)
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))
+    net.inject("bob", "alice", wire.chat(0, "bob", "b2-1"))
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # a copy of the withdrawal's
+    assert net.received("alice") == ["b2-1"] and net.reasons("alice") == [EndReason.DECLINED]
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # bob does leave
+    assert net.reasons("alice") == [EndReason.DECLINED, EndReason.PEER_LEFT]
