@@ -561,14 +561,17 @@ def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Atte
                and s.arrived is not None]
     if reached and copy.sent > min(reached):
         return False  # sent after the invitation reached the peer: it may answer it
-    began = any((f.sent, f.order) <= restarted and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout
-                for f in fins)
+    # (by the clock: a FIN sent at the restart's instant was being re-sent as it came, whatever the
+    # trace's order; explorer seed 13556)
+    began = any(f.sent <= restarted[0] and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout for f in fins)
     went = _actions(log, host, ("kill daemon", "restart daemon"), 0.0, restarted)  # (the old daemon's end)
     cut = bool(went) and copy.sent <= restarted[0] + log.timeout and any(
         b.dead and b.peer == peer and b.start <= went[-1] <= b.stop for b in by_host.get(host, []))
-    # (by the trace's order: a copy the old daemon heard at the restart's instant is none the
-    # new daemon heard; explorer seed 68145)
-    heard = any(f.arrived is not None and restarted <= (f.arrived, f.arrived_order)
+    # (by the trace's order, from the next step on, when the restart step is over: a copy the old
+    # daemon heard at the restart's instant is none the new daemon heard; explorer seeds 68145,
+    # 13556, where the old daemon showed the copy's withdrawal after the restart step began)
+    up = min(((s.t, s.seq) for s in log.steps if (s.t, s.seq) > restarted), default=restarted)
+    heard = any(f.arrived is not None and up <= (f.arrived, f.arrived_order)
                 < (copy.arrived, copy.arrived_order) for f in fins)
     return (began or cut) and not heard
 

@@ -347,9 +347,11 @@ class Dialects:
         it teaches nothing, whatever chat it names: a restarted daemon's invitation, not yet
         extended, took the tagged straggler of its predecessor's chat for a first CHAT with bit 1
         and learned first-bit-1 (explorer seed 5823)."""
-        if self._extended(chat) or extension.parse(dg.payload)[0] is not None:
+        if self._extended(chat):
             return dg
         peer = self._peer(chat)
+        if extension.parse(dg.payload)[0] is not None:
+            return dg
         result = peer.incoming(dg, self._layout, now)
         if result is None:
             self.dropped_why = ("a late copy of the peer's last message, which it had acknowledged (dropped "

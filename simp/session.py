@@ -1160,7 +1160,13 @@ class Session:
         peer's SYN crossed it (Session.hold), and the FIN of a chat we were leaving when the
         peer's new invitation came (`_on_syn_while_leaving`).  Its ACK comes within a timeout
         (delays under half a timeout each way), so the node hands the first ACK 0 in that window
-        to this ended session instead; at worst the new chat's datagram is re-sent once."""
+        to this ended session instead; at worst the new chat's datagram is re-sent once.  And a
+        FIN 0 we still re-send, as when the peer's SYN comes (Node `_retire`): our expired
+        invitation's FIN, re-sent, reached a peer that had restarted and invited us, and its ACK
+        completed the handshake of that invitation, whose SYN+ACK was lost (explorer seed 13556:
+        our user left "chatting" with a peer that had no chat)."""
+        if self._fin0_in_flight:
+            return True
         if self._cut_fin_ack_until is not None and now <= self._cut_fin_ack_until:
             return True
         if (refusal := self.inherited_refusal) is not None and refusal.awaits_ack_of_our_fin(now):
@@ -1574,9 +1580,15 @@ class Session:
         self._declined, self._decline_memory, self._refused_at = True, memory, now
 
     def _cmd_abort_quietly(self, _: object, now: float) -> None:
-        if self.withdrawing:  # (cut short: its ACK may still come, `awaits_ack_of_our_fin`)
+        if self._fin0_in_flight:  # (cut short: its ACK may still come, `awaits_ack_of_our_fin`)
             self._cut_fin_ack_until = now + self.config.timeout
         self._linger(now)
+
+    @property
+    def _fin0_in_flight(self) -> bool:
+        """Ended, and our FIN 0 (a withdrawal's, an expiry's, a give-up's) still awaits its ACK."""
+        return (self.state is State.CLOSING and self._inflight is not None
+                and self._inflight.is_control(Op.FIN) and self._inflight.seq == 0)
 
 
 Handler = Callable[[Session, object, float], object]

@@ -1791,3 +1791,21 @@ def test_a_copy_of_the_withdrawal_fin_0_after_the_peers_first_message_is_no_leav
     assert net.received("alice") == ["b2-1"] and net.reasons("alice") == [EndReason.DECLINED]
     net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # bob does leave
     assert net.reasons("alice") == [EndReason.DECLINED, EndReason.PEER_LEFT]
+
+
+def test_the_ack_of_our_re_sent_withdrawal_does_not_complete_the_peers_new_handshake() -> None:
+    """Explorer seed 13556: alice's invitation expired and its FIN was re-sent; bob's daemon,
+    restarted, invited her, and acknowledged her FIN's copy.  Her user accepted (the SYN+ACK was
+    lost), and that ACK 0 completed the handshake: alice "chatting" with a peer that had no chat."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.run(until=net.now + T)
+    net.quit("alice")  # (her FIN is re-sent: no ACK comes)
+    net.run(until=net.now + T)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # bob, restarted, invites her
+    net.accept("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # ...of her FIN's copy
+    assert net.events("alice", ev.ChatStarted) == []
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # (the handshake's, after her SYN+ACK)
+    assert len(net.events("alice", ev.ChatStarted)) == 1
