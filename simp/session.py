@@ -828,7 +828,7 @@ class Session:
         return None
 
     def _ask_again(self, now: float) -> None:
-        """SYN_SENT: re-send the SYN now; a FIN 0 within half a timeout answers it."""
+        """Re-send the SYN now (or, crossed, our SYN+ACK); a FIN 0 within half a timeout answers it."""
         if self._inflight is not None:
             self._outbox.append(self._inflight)
             self.retransmissions += 1
@@ -866,6 +866,15 @@ class Session:
         SYN+ACK came next; taken for a decline, bob was told "declined" while alice was shown his
         invitation (and her decline of it a minute later answered his next one)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        if (self.crossed and dg.seq == 0 and self._old_fin_may_come(now, 0) and not self._names_this_chat(dg)
+                and not (self._answer_due_until is not None and now <= self._answer_due_until)):
+            # a copy of the previous chat's FIN 0 may come now too: ask, by our SYN+ACK again.  A
+            # peer that took it is in the chat and answers ACK; one that withdrew answers FIN
+            # within half a timeout.  Undone at once, the crossing was lost with the peer's
+            # handshake ACK: the peer, in the chat, took our SYN asking again for a restart and
+            # told its user "peer left" (explorer seed 13786)
+            self._ask_again(now)
+            return "FIN seq=0 may be the previous chat's (acknowledged; SYN+ACK sent again to tell)"
         if self.crossed:
             self._undo_crossing()
             self.crossed = False

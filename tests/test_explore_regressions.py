@@ -62,7 +62,8 @@ ended chat's own SYN taken for one crossing our new invitation, which our answer
 (a restarted daemon's invitation, SIMPX/1 not settled yet, learned first-bit-1 from its
 predecessor's tagged chat straggler).  619 and 3874 failed on e193319 (a late SYN of a chat that had
 begun, shown again after our withdrawn invitation replaced it; a copy of a withdrawal's FIN 0,
-right after the peer's first message of the next chat, taken for its leave).
+right after the peer's first message of the next chat, taken for its leave).  13786 failed on
+0cd61a9 (a copy of an older FIN 0 undid a crossing the peer had completed, its ACK lost).
 """
 
 from __future__ import annotations

@@ -1809,3 +1809,24 @@ def test_the_ack_of_our_re_sent_withdrawal_does_not_complete_the_peers_new_hands
     assert net.events("alice", ev.ChatStarted) == []
     net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # (the handshake's, after her SYN+ACK)
     assert len(net.events("alice", ev.ChatStarted)) == 1
+
+
+def test_a_copy_of_an_older_fin_0_makes_a_crossing_ask_not_undo() -> None:
+    """Explorer seed 13786: bob's decline of alice's invitation was re-sent (her ACKs lost); later
+    their invitations crossed, bob took her SYN+ACK (his ACK lost), and a copy of the old FIN 0
+    reached her.  Taken for bob withdrawing his crossing invitation, it undid the crossing: her
+    SYN asking again reached bob in the chat, who took it for a restart and was told "peer left".
+    Now she asks with her SYN+ACK, which bob, in the chat, acknowledges."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # bob declines (her ACK lost)
+    assert net.reasons("alice") == [EndReason.DECLINED]
+    net.run(until=net.now + T)
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # his invitation crosses hers
+    assert net.sent("alice")[-1].dg.op == Op.SYN_ACK
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # a copy of the decline's FIN
+    assert [h.dg.op for h in net.sent("alice")[-2:]] == [Op.ACK, Op.SYN_ACK]  # asked, not undone
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # bob, in the chat, answers
+    assert len(net.events("alice", ev.ChatStarted)) == 1 and net.reasons("alice") == [EndReason.DECLINED]
