@@ -342,10 +342,13 @@ class Node:
                 return None  # (the stranger rules take it for their answer's ACK and say nothing)
             return self.current
         if ended is not None and dg.is_control(Op.SYN):
-            # (a refusal our invitation after it carries on, or the peer's invitation it followed)
-            for older in (ended.inherited_refusal, ended.replaced_invitation):
-                if older is not None and self._repeats(older, dg, now):
-                    return older
+            refusal = ended.inherited_refusal  # (a refusal our invitation after it carries on)
+            if refusal is not None and self._repeats(refusal, dg, now):
+                return refusal
+            replaced = ended.replaced_invitation  # (the peer's invitation it followed: a late copy of
+            if (replaced is not None and not replaced.declined  # its SYN; a refusal is the above's,
+                    and self._repeats(replaced, dg, now)):  # which a chat between them ends; seed 3647)
+                return replaced
             if not self._repeats(ended, dg, now):
                 return None  # a new invitation from a peer we chatted with before (_answer_stranger)
         return ended

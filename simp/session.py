@@ -927,7 +927,9 @@ class Session:
             self.first_peer_fin_at, self.first_peer_fin_seq = now, dg.seq
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
-        if dg.seq != self._recv_bit and self._old_fin_may_come(now, dg.seq):
+        early = not self._peer_chatted and self._began_at is not None  # (see `_old_fin_in_chat`)
+        if ((dg.seq != self._recv_bit or early) and self._old_fin_may_come(now, dg.seq)
+                and not self._names_this_chat(dg)):
             return self._old_fin_in_chat(dg, now)
         self._peer_ends_with(dg, now)
         if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
@@ -954,7 +956,15 @@ class Session:
         whether it still has the chat (`probe`).  A peer in the chat acknowledges the probe as a
         duplicate; one that left does not, and the chat ends as "not answering" after the
         retries, which is what it was from our side.  A SIMPX/1 FIN names its chat, so the
-        framing settles this before the session sees it."""
+        framing settles this before the session sees it.
+
+        With the bit the peer's FIN would carry (0, from a peer that has said nothing), a copy
+        is told apart by time, as a chat straggler is (`_old_chat`): sent before our invitation
+        reached the peer (or before its own SYN+ACK), it arrives within half a timeout of the
+        chat's start as we learnt it (delays under a quarter of the timeout).  A peer that really
+        leaves that soon is found by the probe instead (explorer seed 6179: a copy of the peer's
+        withdrawal FIN 0, 1 s into the next chat, ended it as "peer left", and the peer's first
+        message was never shown)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.state is State.ESTABLISHED:
             self._cmd_probe(None, now)
@@ -1099,8 +1109,9 @@ class Session:
         the peer and withdrew.  The node keeps one ended session per peer, so this one replaced
         the peer's, and the late SYN was shown as a new invitation that no user had made (explorer
         seed 481, SIMPX/1: it named the withdrawn chat).  Likewise after a chat the peer's
-        invitation opened, its SYN re-sent as our SYN+ACK was at last answered (seed 619)."""
-        return None if self._began or self.active else self._replaced
+        invitation opened, its SYN re-sent as our SYN+ACK was at last answered, and whether our
+        invitation became a chat or not (seed 619)."""
+        return None if self.active else self._replaced
 
     @property
     def inherited_refusal(self) -> Session | None:

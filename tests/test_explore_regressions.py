@@ -64,6 +64,10 @@ predecessor's tagged chat straggler).  619 and 3874 failed on e193319 (a late SY
 begun, shown again after our withdrawn invitation replaced it; a copy of a withdrawal's FIN 0,
 right after the peer's first message of the next chat, taken for its leave).  13786 failed on
 0cd61a9 (a copy of an older FIN 0 undid a crossing the peer had completed, its ACK lost).
+619-chat-between and 6179 failed on a2b4c07 (the late SYN of 619 after our invitation became a chat
+too; a copy of a withdrawal's FIN 0 in the first half timeout of the next chat, before the peer
+said anything); 3647 failed on an intermediate version of that 619 fix (a refusal from before a
+chat, reached down the chain of invitations, answered an invitation after it).
 """
 
 from __future__ import annotations

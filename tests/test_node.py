@@ -1830,3 +1830,69 @@ def test_a_copy_of_an_older_fin_0_makes_a_crossing_ask_not_undo() -> None:
     assert [h.dg.op for h in net.sent("alice")[-2:]] == [Op.ACK, Op.SYN_ACK]  # asked, not undone
     net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # bob, in the chat, answers
     assert len(net.events("alice", ev.ChatStarted)) == 1 and net.reasons("alice") == [EndReason.DECLINED]
+
+
+def test_a_late_syn_of_an_older_chat_is_no_new_one_after_our_own_invitation_became_a_chat() -> None:
+    """Explorer seed 619, again: as above, but bob accepted alice's invitation and left that chat
+    at once; the late SYN of the chat before it was shown as a new invitation."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.run(until=net.now + T)  # (alice accepts a timeout later: the SYN is being re-sent)
+    net.accept("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # the chat begins
+    net.quit("alice")
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her FIN
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # bob accepts: a second chat
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # and leaves it
+    assert net.reasons("alice") == [EndReason.QUIT, EndReason.PEER_LEFT]
+    net.run(until=net.now + T / 4)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy of the first chat's
+    assert len(net.events("alice", ev.Invitation)) == 1
+
+
+def test_a_copy_of_the_withdrawal_fin_0_right_after_the_chat_began_is_no_leave() -> None:
+    """Explorer seed 6179: as in seed 3874, but the copy came 1 s into the chat, before the
+    peer's first message: a FIN 0, the bit the peer's own FIN would carry.  Sent before alice's
+    invitation reached bob, it arrives within half a timeout of the chat's start; it ended the
+    chat, and bob's message was never shown."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))
+    net.decline("alice")
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his withdrawal, crossing it
+    net.run(until=net.now + 4 * T)
+    net.start("alice", "bob")
+    net.run_until(lambda: net.sent("alice")[-1].dg.op == Op.SYN, limit=net.now + 6 * T)
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))
+    net.run(until=net.now + T / 5)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # a copy of the withdrawal's
+    net.inject("bob", "alice", wire.chat(0, "bob", "b2-1"))
+    assert net.received("alice") == ["b2-1"] and net.reasons("alice") == [EndReason.DECLINED]
+
+
+def test_a_refusal_before_a_chat_never_answers_an_invitation_after_it() -> None:
+    """Explorer seed 3647: bob declined alice's invitation, then their invitations became a chat,
+    which ended; bob invited her again and withdrew.  Her next invitation, within the first
+    decline's memory, was answered with that decline's FIN through the chain of invitations each
+    following the one before (`replaced_invitation`): "declined" that bob never gave.  A chat
+    between them ends that refusal; only a late SYN copy goes down that chain."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", nth=None)  # alice is played by hand
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))
+    net.decline("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # of the decline's FIN
+    net.run(until=net.now + T)
+    net.start("bob", "alice")
+    net.run_until(lambda: net.sent("bob")[-1].dg.op == Op.SYN, limit=net.now + 6 * T)
+    net.inject("alice", "bob", wire.control(Op.SYN_ACK, 0, "alice"))  # a chat
+    net.quit("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # of his FIN
+    net.start("bob", "alice")
+    net.quit("bob")  # withdrawn at once
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # of his withdrawal's FIN
+    net.run(until=net.now + T)
+    fins = len(net.sent("bob", label="FIN"))
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # her new invitation
+    assert len(net.events("bob", ev.Invitation)) == 2 and len(net.sent("bob", label="FIN")) == fins
