@@ -1032,3 +1032,22 @@ def test_the_end_of_a_chat_the_peer_had_left_is_no_leave_of_the_next_one(alice_q
     expected = [] if alice_quits_again else [
         "bob's invitation to alice (17.000s-18.000s): told 'peer left' but alice never left that chat"]
     assert found == expected
+
+
+@pytest.mark.parametrize(("restart", "plain", "limit"), [(True, True, True), (False, True, False),
+                                                         (True, False, False)])
+def test_a_message_shown_again_by_a_restarted_daemon_while_its_sender_stayed_in_the_chat(
+        restart: bool, plain: bool, limit: bool) -> None:
+    """Explorer seed 34308: bob's daemon showed alice's 'a3-1', restarted, and its new invitation,
+    crossed by a late SYN of alice's, began a chat on her re-sent 'a3-1', shown again; alice was in
+    one chat all along.  Plain SIMP's limit (no chat identity); without the restart, or between
+    SIMPX/1 daemons, a real violation."""
+    lines = ["50 bob > start alice", "50.5 alice > start bob", "51 bob * chat started",
+             "51.5 alice * chat started", "51.5 alice > say a3-1", "51.5 bob * message a3-1",
+             *(["51.6 bob > restart daemon", "51.6 bob > connect"] if restart else []),
+             "51.7 bob > start alice", "61.5 bob * chat started", "61.5 bob * message a3-1",
+             "62 alice * delivered a3-1", "62.5 alice > quit", "62.5 bob * peer left",
+             "63 alice * chat ended"]
+    found = [f for f in violations(log_of(lines, crossings=((0, 1),), plain=("bob",) if plain else ()))
+             if "received 'a3-1' 2 times" in f]
+    assert len(found) == 1 and found[0].startswith(PLAIN_LIMIT) == limit, found
