@@ -20,7 +20,8 @@ wire and the runner's own failures.  `violations(log)` returns what broke, one l
   inviter gave up (quit, or its client or daemon went after the SYN left) or the invitation
   expired; the inviter is never told the invited side's wording; an invitation is shown once
   per `start` (again only after the user it was shown to invited its inviter while it was open,
-  `_superseded_refusal`), and one whose SYNs keep arriving is shown or refused, never ignored;
+  `_superseded_refusal`, or by a new daemon of that user's, `_shown_before_a_restart`), and
+  one whose SYNs keep arriving is shown or refused, never ignored;
   crossing invitations end in neither "declined" nor "(no clear) answer" (but "no answer" when
   nothing the peer sent reached the host, `_crossing_unheard`);
 - the inviter hears "declined" when the decliner's FIN reaches it, not a linger later;
@@ -969,6 +970,8 @@ def _invitation_violations(log: RunLog) -> list[str]:
                 continue
             again = _superseded_refusal(log, host, n, shown_at)
             if again is None:
+                again = _shown_before_a_restart(log, host, n, shown_at)
+            if again is None:
                 limit = PLAIN_LIMIT if _memory_ran_out(log, host, n) else ""
                 found.append(f"{limit}{host} was shown an invitation from {n.text} at {n.t:.3f}s that no "
                              f"new 'start' explains (the same invitation shown twice?)")
@@ -995,6 +998,35 @@ def _superseded_refusal(log: RunLog, host: str, n: Notice, shown_at: dict[int, f
         if own_start and not ended:
             return i
     return None
+
+
+def _shown_before_a_restart(log: RunLog, host: str, n: Notice, shown_at: dict[int, float]) -> int | None:
+    """Was the invitation `n` shown again by a new daemon of `host` (returned: its `start` step)?
+
+    A daemon that restarted remembers nothing of what its predecessor was shown: a SYN of an
+    invitation the old daemon showed (and answered, turned into a chat, or saw withdrawn) that
+    reaches the new daemon, a copy sent before the restart and still in flight, is on the wire a
+    new invitation in either dialect (a SIMPX/1 chat-id is unique, but the new daemon has no
+    memory of the ones it saw), and so is a re-sent SYN of one still open.  It is shown again,
+    as SPEC has a free daemon do (explorer seed 25337: bob's delayed SYN copy of his invitation,
+    which had become a chat and ended, reached alice's daemon 0.17 s after it restarted).  Only
+    a showing before the restart is excused: one the new daemon repeats itself is not, and the
+    SYN shown must have arrived after the restart."""
+    inviter = n.text or ""
+    restarts = _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, (n.t, n.seq))
+    if not restarts:
+        return None
+    restarted = restarts[-1]
+    arrived = [s for s in log.syns if s.src == inviter and s.dst == host and s.arrived is not None
+               and restarted < (s.arrived, s.arrived_order) <= (n.t, n.seq)]
+    if not arrived:
+        return None
+    syn = max(arrived, key=lambda s: (s.arrived or 0.0, s.arrived_order))
+    starts = [i for i, s in enumerate(log.steps) if s.host == inviter and s.done
+              and s.action == f"start {host}" and (s.t, s.seq) <= (syn.sent, syn.order)]
+    if not starts or starts[-1] not in shown_at or shown_at[starts[-1]] > restarted[0]:
+        return None  # (not the one the old daemon showed)
+    return starts[-1]
 
 
 def _crossing_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list[str]:

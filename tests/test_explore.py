@@ -146,6 +146,39 @@ def test_an_invitation_shown_again_after_the_decliner_invited_its_inviter_is_no_
     assert "no new 'start' explains" in _one(told)
 
 
+RESTARTED_SHOWN_AGAIN = [  # explorer seed 25337, shrunk
+    "35 bob > start alice",
+    "35 alice > accept",
+    "36 alice * invitation bob",
+    "46 alice * chat started",
+    "46 bob * chat started",
+    "46 alice > quit",
+    "46 bob * peer left",
+    "46 alice * chat ended",
+    "46.25 alice > restart daemon",
+    "46.25 alice > connect",
+    "46.5 alice * invitation bob",
+    "106.5 alice * invitation withdrawn",
+]
+
+
+@pytest.mark.parametrize(("restart", "copy_arrived", "real"), [
+    (True, 46.5, False), (False, 46.5, True), (True, 46.2, True)])
+def test_an_invitation_shown_again_by_a_restarted_daemon_is_no_repeat(
+        restart: bool, copy_arrived: float, real: bool) -> None:
+    """Explorer seed 25337: a copy of bob's SYN, sent before alice's daemon restarted and delayed,
+    reached the new daemon, which remembers nothing of the invitation its predecessor showed
+    (and turned into a chat): on the wire, in either dialect, a new invitation, and shown as one.
+    Without the restart, or when no SYN reached the new daemon, a second showing is a repeat."""
+    lines = RESTARTED_SHOWN_AGAIN if restart else [x for x in RESTARTED_SHOWN_AGAIN if "> restart" not in x]
+    at = next(i for i, x in enumerate(lines) if x.startswith("46.5 alice * invitation"))
+    syns = (Sent(35.0, "bob", "alice", 0, 36.0, 0, 1), Sent(45.0, "bob", "alice", 0, copy_arrived, 0,
+                                                          at if copy_arrived == 46.5 else 7))
+    for plain in ((), ("alice", "bob")):
+        found = [v for v in violations(log_of(lines, syns=syns, plain=plain)) if "no new 'start'" in v]
+        assert bool(found) == real, found
+
+
 def test_a_decline_of_an_earlier_invitation_does_not_answer_the_next() -> None:
     """Explorer seed 749: alice's first SYN reached bob late, so bob still showed that invitation
     when alice's expired; bob declined it at the instant alice invited again.  Her second
