@@ -928,8 +928,8 @@ class Session:
 
     def _on_fin_peer_left(self, dg: Datagram, now: float) -> str | None:
         early = not self._peer_chatted and self._began_at is not None  # (see `_old_fin_in_chat`)
-        if ((dg.seq != self._recv_bit or early) and self._old_fin_may_come(now, dg.seq)
-                and not self._names_this_chat(dg)):
+        old = (dg.seq != self._recv_bit or early) and self._old_fin_may_come(now, dg.seq)
+        if (old or (early and dg.seq != self._recv_bit)) and not self._names_this_chat(dg):
             return self._old_fin_in_chat(dg, now)
         self._peer_ends_with(dg, now)
         if self.initiator and not self._peer_chatted:  # see `initiate` (explorer seed 373)
@@ -964,7 +964,15 @@ class Session:
         chat's start as we learnt it (delays under a quarter of the timeout).  A peer that really
         leaves that soon is found by the probe instead (explorer seed 6179: a copy of the peer's
         withdrawal FIN 0, 1 s into the next chat, ended it as "peer left", and the peer's first
-        message was never shown)."""
+        message was never shown).
+
+        In that window a FIN with the other bit (1, from a peer that has said nothing) is asked
+        about even when we know of no previous chat whose FIN may come: our daemon may have
+        restarted since it (or forgotten it), and a plain peer accepts our invitation while it
+        re-sends that chat's FIN.  This chat's FIN 1 that early means the peer abandoned its first
+        message at once (its daemon stopped with it in flight), and then the probe finds the peer
+        gone (explorer seed 26172: a copy of the peer's FIN 1, sent before the restarted daemon's
+        SYN reached it, came 0.25 s into the new chat and ended it as "peer left")."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self.state is State.ESTABLISHED:
             self._cmd_probe(None, now)

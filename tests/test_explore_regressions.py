@@ -67,7 +67,9 @@ right after the peer's first message of the next chat, taken for its leave).  13
 619-chat-between and 6179 failed on a2b4c07 (the late SYN of 619 after our invitation became a chat
 too; a copy of a withdrawal's FIN 0 in the first half timeout of the next chat, before the peer
 said anything); 3647 failed on an intermediate version of that 619 fix (a refusal from before a
-chat, reached down the chain of invitations, answered an invitation after it).
+chat, reached down the chain of invitations, answered an invitation after it).  26172 failed on
+8a1c204 (a copy of the peer's FIN 1, 0.25 s into a restarted daemon's first chat with it, which
+knew of no earlier chat whose FIN might come).
 """
 
 from __future__ import annotations

@@ -1896,3 +1896,25 @@ def test_a_refusal_before_a_chat_never_answers_an_invitation_after_it() -> None:
     fins = len(net.sent("bob", label="FIN"))
     net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # her new invitation
     assert len(net.events("bob", ev.Invitation)) == 2 and len(net.sent("bob", label="FIN")) == fins
+
+
+def test_a_fin_1_right_after_a_restarted_daemons_chat_began_is_no_leave() -> None:
+    """Explorer seed 26172: bob left his chat with alice with FIN 1 (her ACKs lost, so he re-sent
+    it); alice's daemon restarted and invited bob, who accepted, and a copy of that FIN sent before
+    her SYN reached him came 0.25 s into the new chat.  The new daemon remembers no chat whose FIN
+    may still come, and took it: "peer left", though bob was in the chat.  A FIN 1 from a peer
+    that has said nothing is this chat's only if it abandoned its first message; within half a
+    timeout of the start it is asked about (probed), not taken."""
+    net = Net("alice", "bob")  # alice's daemon is new: it knows of no earlier chat with bob
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # bob accepts
+    assert len(net.events("alice", ev.ChatStarted)) == 1
+    net.run(until=net.now + T / 20)
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # a copy of the old chat's FIN
+    assert net.reasons("alice") == []
+    assert net.sent("alice")[-2].dg.op == Op.ACK and net.sent("alice")[-1].dg.type == wire.Type.CHAT  # probed
+    net.inject("bob", "alice", wire.control(Op.ACK, 1, "bob"))  # bob, in the chat, answers the probe
+    net.inject("bob", "alice", wire.chat(0, "bob", "b7-1"))
+    net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # and now leaves, after his message
+    assert net.received("alice") == ["b7-1"] and net.reasons("alice") == [EndReason.PEER_LEFT]
