@@ -351,6 +351,14 @@ class FramedSession(Session):
             return None
         if tag is not None and not self._ours(tag):
             return self._other_chat(dg, tag)
+        if (dg.is_control(Op.FIN) and tag is not None and tag.chat_id != self.chat_id
+                and self._x_undone is not None and tag.chat_id == self._x_undone[1]):
+            # the crossing is undone already (its FIN, or the peer's withdrawal of its own offer,
+            # `_withdraws_its_crossing_offer`): a FIN naming it refuses that crossing, a copy or
+            # the peer's answer to our SYN+ACK still on its way, never our re-sent invitation,
+            # whose decline names our offer (explorer seed 86557: taken for a decline, the
+            # invitation the peer was being shown ended at our side as "declined")
+            return self._other_chat(dg, tag)
         if (dg.is_control(Op.ACK) and tag is not None and tag.chat_id != self.chat_id
                 and (self._x_undone is None or tag.chat_id != self._x_undone[1])):
             # a crossing of our offer that we never had, or refused as another chat's while we had
@@ -394,13 +402,41 @@ class FramedSession(Session):
             return f"SYN+ACK of another chat ({tag.chat_id}): answered with FIN for that chat"
         return f"{dg.label} of another chat ({tag.chat_id})"
 
+    def _withdraws_its_crossing_offer(self, dg: Datagram, tag: Tag) -> bool:
+        """Crossed, before the chat began (SYN_ACK_SENT): is `dg` the peer's FIN naming its own
+        offer alone, the part of our joined chat-id that is not ours?  The peer sends that only as
+        the withdrawal of the invitation it made before our SYN reached it (once crossed, it names
+        the joined id), so it is this crossing's, not another chat's: the session undoes the
+        crossing and invites again (Session `_on_fin_before_chat`), as the same FIN does in plain
+        SIMP.  Acknowledged as another chat's, it left the crossing standing, and the peer's
+        acceptance of our invitation, which names our offer alone, was then answered with FIN as
+        another chat's: the peer's user was told "withdrawn" though ours still invited, and our
+        daemon later took that FIN's ACK for the undone crossing's and began a chat the peer did not
+        have (explorer seed 86557)."""
+        return (self.crossed and self.state is State.SYN_ACK_SENT and dg.is_control(Op.FIN)
+                and tag.chat_id != self._x_offer and tag.chat_id in self.chat_id.split("+"))
+
+    def _accepts_our_offer_alone(self, dg: Datagram, tag: Tag) -> bool:
+        """Crossed, before the chat began (SYN_ACK_SENT): is `dg` a SYN+ACK naming our offer
+        alone?  The peer accepted our invitation as an invited side does, so its own crossing one
+        is over (withdrawn; its FIN may still be on its way, `_withdraws_its_crossing_offer`): the
+        chat begins with our offer's chat-id, as an inviter takes any SYN+ACK naming its own offer.
+        Answered with FIN as another chat's, the peer's user was told "withdrawn" of the invitation
+        our user still made (explorer seed 86557, the other order of the same two datagrams)."""
+        return (self.crossed and self.state is State.SYN_ACK_SENT and dg.is_control(Op.SYN_ACK)
+                and tag.chat_id == self._x_offer)
+
     def _admit(self, dg: Datagram, tag: Tag | None) -> str | None:
         """EXTENDED: let through only what the session's one bit can take without a mistake."""
         if dg.is_control(Op.SYN):
             return None
         if tag is None:
             return f"untagged {dg.label} in an extended chat"
-        if tag.chat_id != self.chat_id:
+        if tag.chat_id != self.chat_id and not self._withdraws_its_crossing_offer(dg, tag):
+            if self._accepts_our_offer_alone(dg, tag):
+                self._settle(Mode.EXTENDED, tag.chat_id, "the peer accepted our offer (its own invitation, "
+                             "which crossed ours, is withdrawn)")
+                return None
             return self._other_chat(dg, tag)
         if dg.is_control(Op.ACK) and tag.counter not in self._x_expect:
             return f"ACK #{tag.counter}: nothing of ours with that number awaits its ACK"

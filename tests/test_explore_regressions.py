@@ -69,7 +69,8 @@ too; a copy of a withdrawal's FIN 0 in the first half timeout of the next chat, 
 said anything); 3647 failed on an intermediate version of that 619 fix (a refusal from before a
 chat, reached down the chain of invitations, answered an invitation after it).  26172 failed on
 8a1c204 (a copy of the peer's FIN 1, 0.25 s into a restarted daemon's first chat with it, which
-knew of no earlier chat whose FIN might come).
+knew of no earlier chat whose FIN might come).  86557 failed on d64238c (SIMPX/1: the peer's
+withdrawal of its crossing invitation, naming its own offer, was taken for another chat's).
 """
 
 from __future__ import annotations

@@ -1918,3 +1918,47 @@ def test_a_fin_1_right_after_a_restarted_daemons_chat_began_is_no_leave() -> Non
     net.inject("bob", "alice", wire.chat(0, "bob", "b7-1"))
     net.inject("bob", "alice", wire.control(Op.FIN, 1, "bob"))  # and now leaves, after his message
     assert net.received("alice") == ["b7-1"] and net.reasons("alice") == [EndReason.PEER_LEFT]
+
+
+def test_simpx1_peers_withdrawal_of_its_crossing_invitation_undoes_the_crossing() -> None:
+    """SIMPX/1 on both sides (explorer seed 86557): alice's and bob's invitations cross (alice
+    answers bob's SYN with SYN+ACK, the joined chat-id), but bob had withdrawn his before alice's
+    SYN reached him: his FIN names his offer alone.  It is his part of this crossing, not another
+    chat: the crossing is undone and alice invites again, so bob's acceptance of her invitation
+    (a SYN+ACK naming her offer alone) starts the chat.  The FIN used to be acknowledged as
+    another chat's and the crossing kept: the acceptance, named with alice's offer and not the
+    joined id, was answered with FIN, and bob's user was told "withdrawn" of an invitation alice
+    never withdrew, while her daemon went on to start a chat he did not have."""
+    net = Net("alice", "bob", config=dataclasses.replace(DEFAULT_CONFIG, extension=True))
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    offer = net["alice"].current.chat_id
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", "SIMPX/1 bob.1 0\n"))  # crossing hers
+    assert net["alice"].current.state is State.SYN_ACK_SENT
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob", "SIMPX/1 bob.1 1\n"))  # his withdrawal
+    assert net["alice"].current.state is State.SYN_SENT
+    assert net.sent("alice")[-2].dg.payload == "SIMPX/1 bob.1 1\n"  # (its ACK, for that chat)
+    assert net.sent("alice")[-1].dg.op == Op.SYN  # she invites again
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob", f"SIMPX/1 {offer} 0\n"))  # he accepts
+    assert len(net.events("alice", ev.ChatStarted)) == 1 and net.sent("alice", label="FIN") == []
+    net.say("alice", "a1-1")
+    assert net.sent("alice")[-1].dg.payload == f"SIMPX/1 {offer} 1\na1-1"
+
+
+def test_simpx1_acceptance_of_our_offer_before_the_withdrawal_of_the_crossing_one_starts_the_chat() -> None:
+    """As above, the other order: bob's acceptance of alice's invitation (her offer alone) comes
+    before his withdrawal of his own, which crossed hers.  It starts the chat; it used to be
+    answered with FIN as another chat's, and bob was told "withdrawn" though alice still invited
+    him.  His withdrawal's FIN, coming next, is acknowledged for his chat and ends nothing."""
+    net = Net("alice", "bob", config=dataclasses.replace(DEFAULT_CONFIG, extension=True))
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    offer = net["alice"].current.chat_id
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob", "SIMPX/1 bob.1 0\n"))  # crossing hers
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob", f"SIMPX/1 {offer} 0\n"))  # he accepts
+    assert len(net.events("alice", ev.ChatStarted)) == 1 and net.sent("alice", label="FIN") == []
+    assert net.sent("alice")[-1].dg.payload == f"SIMPX/1 {offer} 0\n"  # (the handshake's ACK)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob", "SIMPX/1 bob.1 1\n"))  # his withdrawal
+    assert net.reasons("alice") == [] and net.sent("alice")[-1].dg.payload == "SIMPX/1 bob.1 1\n"
+    net.say("alice", "a1-1")
+    assert net.sent("alice")[-1].dg.payload == f"SIMPX/1 {offer} 1\na1-1"
