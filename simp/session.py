@@ -228,6 +228,9 @@ class Session:
         self._answered = False  # we sent SYN+ACK (accepted, or crossed): the peer may have had a chat
         self._follows_a_session = False  # its stragglers may reach this chat (`_follow`, `_old_chat`)
         self._old_chat_until: float | None = None  # a chat datagram with bit 0 may be its (`_old_chat`)
+        # a chat datagram of ours, re-sent in the chat a restarted peer lost, may reach it till
+        # then; our SYN+ACK to its new invitation waits for that (`_on_syn_in_chat`, `_cmd_accept`)
+        self._our_chat_copies_until: float | None = None
 
     # -- construction ------------------------------------------------------------------------
 
@@ -343,6 +346,8 @@ class Session:
         if (previous is not None and previous.initiator and not previous.began
                 and previous.declined_us_at is not None and not self.initiator):
             self.declined_us_at = previous.declined_us_at  # (see below)
+        if previous is not None:
+            self._our_chat_copies_until = previous._our_chat_copies_until  # (`_cmd_accept`)
 
     def _follow_withdrawal(self, previous: Session | None, now: float) -> None:
         """(Inviting.)  The previous session was our invitation to the same peer, withdrawn (or
@@ -512,7 +517,8 @@ class Session:
                 self._old_fin_from(now)  # (`_follow_withdrawal`)
 
     def _hold_first_syn(self, until: float) -> None:
-        """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest."""
+        """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest; likewise
+        our first SYN+ACK (`_cmd_accept`)."""
         self._outbox = [dg for dg in self._outbox if dg is not self._inflight]  # (an ACK stays)
         self._first_syn_at = self._retx_at = max(until, self._first_syn_at or until)
 
@@ -605,6 +611,7 @@ class Session:
     def _transmit_reliably(self, dg: Datagram, now: float, *, limit: int | None) -> None:
         """Send `dg` and re-send it every timeout, at most `limit` times (None: until stopped)."""
         self._inflight, self._tries, self._retx_limit = dg, 0, limit
+        self._first_syn_at = None  # (this one goes now: a held first SYN or SYN+ACK is replaced)
         self._probing = False  # (whatever we send now probes the peer as well)
         self._retx_at = now + self.config.timeout
         self._outbox.append(dg)
@@ -1430,6 +1437,9 @@ class Session:
         if not self._syn_repeated(now):
             return "SYN from the peer during the chat (a late copy of its handshake, or it lost the chat?)"
         self.peer_lost_chat = True
+        if self._inflight is not None and self._inflight.is_chat and self._retx_at is not None:
+            # its last copy went a timeout before the next re-send was due (`_cmd_accept`)
+            self._our_chat_copies_until = self._retx_at - self.config.timeout / 2
         self._stop_retransmitting()
         self._end(ev.EndReason.PEER_LEFT, now)
         return None
@@ -1525,10 +1535,27 @@ class Session:
     # -- handlers: user commands -------------------------------------------------------------
 
     def _cmd_accept(self, _: object, now: float) -> None:
+        """Our user accepts: SYN+ACK, re-sent until the peer's ACK (or chat datagram).
+
+        Not before every copy of our chat datagram re-sent in the chat just before has arrived,
+        when the peer's SYNs ended that chat because it lost it (`_on_syn_in_chat`: its daemon
+        restarted) while a message of ours, or a probe, was in flight.  The restarted peer
+        remembers no chat whose stragglers may come (`_old_chat` needs the previous session), and
+        a copy with bit 0 reaching its new chat after our SYN+ACK is, byte for byte, our first
+        message there (SPEC's known limit): it was shown again, its ACK 0 was taken here for the
+        handshake's, and our real first message, bit 0 too, was acknowledged as a duplicate and
+        never shown, though reported delivered (explorer seed 81717).  Copies arrive within half a
+        timeout of being sent, and one reaching the peer before our SYN+ACK finds it inviting, where
+        a chat datagram is ignored; so the SYN+ACK waits till then (at most half a timeout, only
+        right after such a chat).  A SIMPX/1 chat's datagrams name it, so an extended chat
+        (`tells_invitations_apart`) drops the copy of an older one: no wait."""
         self._answered = True
         self._expire_at = None
         self.state = State.SYN_ACK_SENT
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
+        until = self._our_chat_copies_until
+        if until is not None and until > now and not self.tells_invitations_apart():
+            self._hold_first_syn(until)  # (a held first SYN+ACK, as a first SYN is held)
 
     def _cmd_decline(self, _: object, now: float) -> None:
         self._refuse(DECLINE_MEMORY, now)

@@ -498,6 +498,13 @@ def test_what_the_users_leave_open_at_the_end() -> None:
     # her next `start` crosses it: a chat nobody ends
     late_cross = ("bob: start alice", "alice: start bob", "alice: quit", "alice: start bob")
     assert left_in_a_chat(late_cross) == {"alice", "bob"}
+    # seed 81717 (shrunk without its last `quit`): bob accepted, the chat had not begun when alice's
+    # daemon restarted, and her new SYN, taken for a repeat of that invitation, got his SYN+ACK
+    accepted = ("alice: start bob", "bob: accept", "alice: restart daemon", "alice: connect",
+                "alice: start bob")
+    assert left_in_a_chat(accepted) == {"alice", "bob"}
+    assert left_in_a_chat((*accepted, "alice: quit")) == set()
+    assert left_in_a_chat((*vanished, "alice: start daemon", "alice: start bob", "alice: quit")) == set()
 
 
 def test_a_connect_must_follow_the_end_of_the_last_client() -> None:

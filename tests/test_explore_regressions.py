@@ -71,6 +71,8 @@ chat, reached down the chain of invitations, answered an invitation after it).  
 8a1c204 (a copy of the peer's FIN 1, 0.25 s into a restarted daemon's first chat with it, which
 knew of no earlier chat whose FIN might come).  86557 failed on d64238c (SIMPX/1: the peer's
 withdrawal of its crossing invitation, naming its own offer, was taken for another chat's).
+81717 failed on 464c990 (a copy of our message re-sent in a chat a restarted peer lost reached its
+new chat after our SYN+ACK: shown again, and our real first message taken for a duplicate).
 """
 
 from __future__ import annotations

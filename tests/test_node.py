@@ -1056,6 +1056,8 @@ def test_restarted_peer_that_invites_again_gets_a_new_chat_within_a_timeout(stat
     if state_of_alice == "message in flight":
         assert net.undelivered("alice") == ["lost in the crash"]
     net.accept("alice")
+    # (with her message in flight, her SYN+ACK waits until its copies have reached bob: seed 81717)
+    net.run_until(lambda: len(net.events("bob", ev.ChatStarted)) == 2, limit=net.now + T / 2)
     net.say("bob", "after the restart")
     assert net.received("alice") == ["before the crash", "after the restart"]
     assert net.ended("bob") == []
@@ -1962,3 +1964,34 @@ def test_simpx1_acceptance_of_our_offer_before_the_withdrawal_of_the_crossing_on
     assert net.reasons("alice") == [] and net.sent("alice")[-1].dg.payload == "SIMPX/1 bob.1 1\n"
     net.say("alice", "a1-1")
     assert net.sent("alice")[-1].dg.payload == f"SIMPX/1 {offer} 1\na1-1"
+
+
+def test_a_restarted_peers_new_invitation_is_answered_after_our_last_chat_datagrams_copies() -> None:
+    """Explorer seed 81717: bob's message b1-1 was being re-sent (alice's ACKs lost) when alice's
+    daemon restarted and invited him; its SYNs ended his chat ("not confirmed") and he accepted at
+    once.  The copy of b1-1 sent just before reached her new chat after his SYN+ACK: shown again
+    (her new daemon remembers no chat whose stragglers may come), its ACK 0 taken by bob for the
+    handshake's, and his real first message, bit 0 too, acknowledged as a duplicate and never
+    shown, though reported delivered.  Now his SYN+ACK waits until every copy has arrived, when
+    alice, still inviting, ignores them."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", nth=None)  # alice is played by hand
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))
+    net.accept("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # the chat begins
+    net.say("bob", "b1-1")  # (never acknowledged: re-sent every timeout)
+    net.run(until=net.now + T + T / 10)
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # alice, restarted, invites bob
+    net.run(until=net.now + T)
+    last_copy = net.times("bob", "CHAT")[-1]
+    net.run(until=net.now + T / 20)
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # a timeout later: she lost the chat
+    assert net.reasons("bob") == [EndReason.PEER_LEFT]
+    net.accept("bob")
+    net.say("bob", "b2-1")
+    assert net.sent("bob", label="SYN+ACK") == [net.sent("bob", label="SYN+ACK")[0]]  # the first chat's
+    net.run(until=last_copy + T / 2)
+    answers = net.times("bob", "SYN+ACK")
+    assert len(answers) == 2 and answers[-1] >= last_copy + T / 2  # every copy of b1-1 came before
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # the new chat begins
+    assert net.sent("bob")[-1].dg == wire.chat(0, "bob", "b2-1")
