@@ -1302,11 +1302,7 @@ def test_a_crossed_handshake_given_up_is_refused_with_a_reason_not_declined() ->
     net.drop(src="alice", dst="bob", label="SYN", nth=None)
     net.drop(src="alice", dst="bob", label="SYN+ACK", nth=None)
     crossing(net)
-    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")), limit=net.now + 20 * T)
-    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
-    assert net.reasons("bob") == [EndReason.REFUSED]
-    told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
-    assert net.events("bob", ev.PeerError) == [told]
+    alice_gives_up_and_bob_is_told_why(net)
 
 
 # -- user commands ---------------------------------------------------------------------------
@@ -1637,6 +1633,16 @@ def test_a_fin_flood_from_ever_new_addresses_keeps_the_stray_fin_memory_bounded(
     assert sources[-1] in node._stray_fins and sources[0] not in node._stray_fins
 
 
+def alice_gives_up_and_bob_is_told_why(net: Net) -> None:
+    """alice's SYN+ACKs all lost, her daemon gives the handshake up; bob's invitation ends as
+    refused, with the reason (ERR before the FIN), not as declined."""
+    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")), limit=net.now + 20 * T)
+    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
+    assert net.reasons("bob") == [EndReason.REFUSED]
+    told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
+    assert net.events("bob", ev.PeerError) == [told]
+
+
 def test_a_handshake_given_up_after_the_user_accepted_is_refused_with_a_reason_not_declined() -> None:
     """Explorer seed 62550: alice accepted bob's invitation and every SYN+ACK of hers was lost;
     her daemon gives up.  Its FIN alone is a decline on the wire, and bob was told "declined"
@@ -1646,11 +1652,7 @@ def test_a_handshake_given_up_after_the_user_accepted_is_refused_with_a_reason_n
     net.start("bob", "alice")
     net.run_until(lambda: bool(net.events("alice", ev.Invitation)))
     net.accept("alice")
-    net.run_until(lambda: bool(net.ended("alice")) and bool(net.ended("bob")), limit=net.now + 20 * T)
-    assert net.reasons("alice") == [EndReason.NOT_ANSWERING]
-    assert net.reasons("bob") == [EndReason.REFUSED]
-    told = ev.PeerError(peer=net.addr("alice"), text=ACCEPTED_NO_ANSWER_TEXT)
-    assert net.events("bob", ev.PeerError) == [told]
+    alice_gives_up_and_bob_is_told_why(net)
 
 
 def test_a_given_up_acceptance_is_remembered_only_until_the_invitation_could_still_be_repeated() -> None:
