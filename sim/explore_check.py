@@ -33,7 +33,7 @@ killed side was told is unknown, so agreement is not required of them.
 A violation that plain SIMP's wire cannot avoid (its SYN, SYN+ACK and FIN carry no invitation
 identity) is prefixed PLAIN_LIMIT, and only where one of the two hosts speaks plain SIMP and the
 run itself shows why: `_forgot_a_withdrawal`, `_took_a_stale_acceptance`, `_memory_ran_out`,
-`_answered_from_an_older_decline`.
+`_answered_from_an_older_decline`, `_predecessors_chats_re_sending_bit_1` (a dialect learned).
 The explorer counts those apart, as it
 counts SPEC's known limit.
 """
@@ -258,9 +258,40 @@ def violations(log: RunLog) -> list[str]:
     found += _agreement_violations(log, by_host)
     found += _invitation_violations(log)
     found += _crossing_violations(log, by_host)
-    found += [f"{host} learned a dialect from a SPEC peer ({n} time(s)): dialect learning must never fire "
+    found += [f"{PLAIN_LIMIT if n <= _predecessors_chats_re_sending_bit_1(log, by_host, host) else ''}"
+              f"{host} learned a dialect from a SPEC peer ({n} time(s)): dialect learning must never fire "
               "between SPEC daemons" for host, n in sorted(log.dialects_learned.items()) if n]
     return found
+
+
+def _predecessors_chats_re_sending_bit_1(log: RunLog, by_host: dict[str, list[Attempt]], host: str) -> int:
+    """How many times `host`'s daemon restarted while a plain-SIMP peer, in a chat with the old
+    daemon that it stayed in, had a message with bit 1 (its 2nd, 4th, ... of that chat) not yet
+    confirmed, so sent or re-sent after the restart, to the new daemon.  Each may teach the new
+    daemon first-bit-1 (simp.dialect rule 3) with nothing more: a late SYN of the peer's (sent
+    before the restart) opens a crossing of the new daemon's invitation, which it answers with
+    SYN+ACK, and that message, the first CHAT it sees, has bit 1 and comes half a timeout or
+    more after the SYN.  A first-bit-1 peer whose answers to that handshake were lost looks the
+    same: plain SIMP's chat datagrams carry no chat identity, and the new daemon knows nothing of
+    its predecessor's chat (explorer seed 83484; the message was shown once, by the new daemon,
+    and the two users went on in one chat).  With SIMPX/1 the message names the old chat and
+    teaches nothing (simp.dialect); nor does any chat datagram that comes before the new daemon
+    answered the SYN (the same seed's first finding, a core bug, fixed there)."""
+    said = [(s.t, s.seq, s.host, s.action[4:]) for s in log.steps if s.done and s.action.startswith("say ")]
+    count = 0
+    for restart in _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, log.end):
+        for peer, atts in by_host.items():
+            if peer == host or not log.plain_between(host, peer):
+                continue
+            for a in atts:
+                began = [(n.t, n.seq) for n in a.notices if n.kind == "chat started"]
+                if a.peer != host or not began or began[0] > restart or not a.holds(*restart):
+                    continue
+                texts = [text for t, seq, who, text in said if who == peer and a.holds(t, seq)]
+                confirmed = {n.text for n in log.notices.get(peer, []) if n.kind == "delivered"
+                             and (n.t, n.seq) < restart}
+                count += any(text not in confirmed for text in texts[1::2])
+    return count
 
 
 def _left_with_a_vanished_peer(log: RunLog, by_host: dict[str, list[Attempt]], failure: str) -> bool:

@@ -30,10 +30,12 @@ only drops datagrams and delays each by less than half a timeout (T/2):
    also carries bit 0, and a copy of it (duplicated by the network, or re-sent for a SYN+ACK
    delayed beyond the timeout) can acknowledge a SPEC peer's lost first message, whose next
    message then comes first with bit 1 (SPEC's known limit): the two cannot be told apart,
-   so as the inviter we follow SPEC.  After learning: the peer's chat bits are read flipped, and so
-   are ours if we had sent none yet (our first message then carries bit 1 as the peer expects);
-   if one of ours went out first with bit 0, the peer took it for a duplicate: that cannot be
-   seen, and our bits stay SPEC's, which the peer then reads right.
+   so as the inviter we follow SPEC.  A chat datagram that comes before a SYN+ACK went either
+   way belongs to no chat of ours and teaches nothing (Dialects `incoming`).  After learning:
+   the peer's chat bits are read flipped, and so are ours if we had sent none yet (our first
+   message then carries bit 1 as the peer expects); if one of ours went out first with bit 0,
+   the peer took it for a duplicate: that cannot be seen, and our bits stay SPEC's, which the
+   peer then reads right.
 
 Not learned: one bit shared by both directions.  It differs from SPEC only after one of our
 messages was acknowledged, and then looks like first-bit-1 or like a SPEC peer's loss; our
@@ -346,12 +348,21 @@ class Dialects:
         A datagram with a SIMPX/1 tag comes from a daemon that speaks SPEC's bits and layout, so
         it teaches nothing, whatever chat it names: a restarted daemon's invitation, not yet
         extended, took the tagged straggler of its predecessor's chat for a first CHAT with bit 1
-        and learned first-bit-1 (explorer seed 5823)."""
+        and learned first-bit-1 (explorer seed 5823).
+
+        Nor does a chat datagram that the session cannot take in its state (Session `takes_chat`):
+        before a SYN+ACK went either way no peer of any dialect sends one, so it is another chat's.
+        Explorer seed 83484: a restarted daemon, shown a late SYN its predecessor's peer had sent,
+        learned first-bit-1 from that peer's re-sent bit-1 message of the old chat while its user
+        was still deciding; the chat the user then accepted read the peer's first message, bit 0,
+        as a duplicate, never shown."""
         if self._extended(chat):
             return dg
         peer = self._peer(chat)
         if extension.parse(dg.payload)[0] is not None:
             return dg
+        if dg.is_chat and peer.shared is None and not chat.takes_chat:
+            return dg  # (the session ignores it)
         result = peer.incoming(dg, self._layout, now)
         if result is None:
             self.dropped_why = ("a late copy of the peer's last message, which it had acknowledged (dropped "

@@ -479,6 +479,13 @@ class Session:
         return self.state is State.DONE
 
     @property
+    def takes_chat(self) -> bool:
+        """A chat datagram from the peer can belong to this session in its state: not while we
+        invite (SYN_SENT) or our user decides (INVITED), before any SYN+ACK went either way, as
+        no peer of any dialect sends one before that (simp.dialect learns nothing from it)."""
+        return (self.state, Input.CHAT) in _TABLE
+
+    @property
     def withdrawing(self) -> bool:
         """Our withdrawn invitation's FIN still awaits its ACK (CLOSING before any chat began):
         the peer may still be accepting it, so its SYN+ACK may still come (see `hold`)."""

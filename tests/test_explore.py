@@ -1091,3 +1091,28 @@ def test_a_message_shown_again_by_a_restarted_daemon_while_its_sender_stayed_in_
     found = [f for f in violations(log_of(lines, crossings=((0, 1),), plain=("bob",) if plain else ()))
              if "received 'a3-1' 2 times" in f]
     assert len(found) == 1 and found[0].startswith(PLAIN_LIMIT) == limit, found
+
+
+@pytest.mark.parametrize(("restart", "plain", "second", "limit"), [
+    (True, True, True, True), (False, True, True, False), (True, False, True, False),
+    (True, True, False, False)])
+def test_a_dialect_learned_by_a_restarted_daemon_from_its_predecessors_chat(
+        restart: bool, plain: bool, second: bool, limit: bool) -> None:
+    """Explorer seed 83484: bob's daemon showed alice's 'a3-1' and restarted; a late SYN of
+    alice's crossed his new invitation, and her 'a3-2' (bit 1), sent in her chat with the old
+    daemon, was the first CHAT the new one saw, a timeout after that SYN: it learned first-bit-1
+    and showed it, as it must a first-bit-1 peer's whose handshake answers were lost.  Plain
+    SIMP's limit; without the restart, between SIMPX/1 daemons, or with no bit-1 message of hers
+    left to send after the restart, a real violation."""
+    lines = ["25.7 bob > start alice", "25.8 alice > start bob", "26.2 bob * chat started",
+             "26.7 alice * chat started", "26.7 alice > say a3-1", "26.7 bob * message a3-1",
+             *(["26.7 alice > say a3-2"] if second else []),
+             *(["26.7 bob > restart daemon", "26.7 bob > connect"] if restart else []),
+             "26.7 bob > start alice", "27.2 alice * delivered a3-1",
+             *(["32.2 bob * chat started", "32.2 bob * message a3-2", "32.7 alice * delivered a3-2"]
+               if second else ["32.2 bob * chat started"]),
+             "56.7 alice > quit", "56.7 bob * peer left", "57.2 alice * chat ended"]
+    log = log_of(lines, crossings=((0, 1),), plain=("alice", "bob") if plain else ())
+    log.dialects_learned = {"alice": 0, "bob": 1}
+    found = [f for f in violations(log) if "learned a dialect" in f]
+    assert len(found) == 1 and found[0].startswith(PLAIN_LIMIT) == limit, found

@@ -73,6 +73,8 @@ knew of no earlier chat whose FIN might come).  86557 failed on d64238c (SIMPX/1
 withdrawal of its crossing invitation, naming its own offer, was taken for another chat's).
 81717 failed on 464c990 (a copy of our message re-sent in a chat a restarted peer lost reached its
 new chat after our SYN+ACK: shown again, and our real first message taken for a duplicate).
+83484 failed on 60de92b (a restarted daemon, shown a late SYN of its predecessor's peer, learned
+first-bit-1 from that peer's re-sent bit-1 message of the old chat while its user was deciding).
 """
 
 from __future__ import annotations

@@ -1983,3 +1983,23 @@ def test_a_restarted_peers_new_invitation_is_answered_after_our_last_chat_datagr
     assert len(answers) == 2 and answers[-1] >= last_copy + T / 2  # every copy of b1-1 came before
     net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # the new chat begins
     assert net.sent("bob")[-1].dg == wire.chat(0, "bob", "b2-1")
+
+
+def test_a_chat_datagram_before_we_answered_the_invitation_teaches_no_dialect() -> None:
+    """Explorer seed 83484: bob's daemon restarted while alice, in a chat with his old daemon,
+    was re-sending her second message (bit 1); her late SYN (sent before the restart) showed the
+    new daemon an invitation, and her re-sent message, coming a timeout after it, was taken for
+    the first CHAT of a first-bit-1 peer (simp.dialect rule 3), though bob had not answered the
+    invitation: no peer, of any dialect, sends a chat datagram before our SYN+ACK, and the session
+    ignores it.  Learned, it flipped her bits: the first message of the chat bob then accepted,
+    bit 0, was acknowledged as a duplicate and never shown.  Such a datagram teaches nothing."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", nth=None)  # alice is played by hand
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # bob's new daemon is invited
+    net.run(until=net.now + T)
+    net.inject("alice", "bob", wire.chat(1, "alice", "a3-2"))  # re-sent in her chat with the old one
+    assert net["bob"].current.state is State.INVITED and net["bob"].dialect == "spec"
+    net.accept("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # the chat begins
+    net.inject("alice", "bob", wire.chat(0, "alice", "a4-1"))
+    assert net.received("bob") == ["a4-1"] and net["bob"].dialect == "spec"
