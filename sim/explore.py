@@ -354,7 +354,10 @@ def report(summary: Summary, kinds: Sequence[str]) -> str:
         lines.append(f"VIOLATION in {count} runs, first seed {seed}: {first.problems[0]}")
         lines += [f"    also: {p}" for p in first.problems[1:3]]
         if first.path is not None:
-            lines.append(f"    replay: python -m sim run {first.path}")
+            # `sim run` checks only the file's expectations (final states), which a violation of
+            # the explorer's invariants (a notice that lies, a message shown twice) may pass.
+            lines.append(f"    replay: python -m sim explore --replay {first.path}   "
+                         f"(ladder: python -m sim run --out DIR {first.path})")
     lines += _limit_lines(f"known limit (needs a duplicate, a reorder or a delay beyond {TIMEOUT / 2:g}s; "
                           f"SPEC 'Known limit')", summary.known_limit)
     lines += _limit_lines("plain SIMP's limit (its SYN and FIN carry no invitation identity; SIMPX/1 "

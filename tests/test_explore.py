@@ -604,6 +604,11 @@ def test_a_written_violation_replays(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert violations(run_log(again, schedule)) == problems
     assert replay([path]) == 1  # python -m sim explore --replay: the same violations
     assert problems[0] in capsys.readouterr().out
+    from sim.explore import Found, Summary, report
+
+    found = Found(schedule, problems, "", path)
+    told = report(Summary(runs=1, found=[found], examples={"kind": (1, found)}), ["drop"])
+    assert f"replay: python -m sim explore --replay {path}" in told  # the command that fails on it
 
 
 def test_a_written_schedule_with_a_restart_expects_no_delivery_it_cannot_know() -> None:
