@@ -249,7 +249,10 @@ def _written(schedule: Schedule, problems: list[str], title: str) -> str:
     result, peers = run(schedule), _peers(schedule)
     return schedule.yaml(f"explore seed {schedule.seed}: {problems[0]}",
                          f"Found by python -m sim explore ({title}); check it again with "
-                         f"python -m sim explore --replay FILE; violations:\n" + "\n".join(problems),
+                         f"python -m sim explore --replay FILE"
+                         + ("; expect.delivered is what each peer said in the found run (a fix that "
+                            "lets more be said changes it)" if peers else "")
+                         + "; violations:\n" + "\n".join(problems),
                          delivered={h: result.said.get(o, []) for h, o in peers.items()} if peers else None)
 
 
