@@ -103,6 +103,9 @@ class Node:
         self._stranger_fin0: dict[ev.Address, float] = {}  # when we last answered a source with FIN 0
         # the first FIN from each address that came with no session of ours, and its bit (`start`)
         self._stray_fins: dict[ev.Address, tuple[float, int]] = {}
+        # the latest FIN 0 from each address that reached no chat or invitation of ours, and the
+        # chat-id it named (SIMPX/1; None: untagged): a SYN soon after is a late copy (`_unseen_withdrawal`)
+        self._unseen_withdrawals: dict[ev.Address, tuple[float, str | None]] = {}
         self._stranger_budget = config.stranger_rate
         self._stranger_budget_at = 0.0
         self.stats: Counter[str] = Counter()
@@ -262,6 +265,8 @@ class Node:
         if source in self.config.own_addresses:
             reason: str | None = "datagram from our own address (looped back or spoofed)"
         elif (session := self._session_for(source, dg, now)) is not None:
+            if session is not self.current:
+                self._note_unseen_withdrawal(source, dg, now)
             spec_dg = self._dialects.incoming(session, dg, now)  # in SPEC's terms (simp.dialect)
             reason = session.handle_datagram(spec_dg, now) if spec_dg else self._dialects.dropped_why
             for follow_up in self._dialects.follow_ups():  # (one datagram of a dialect may mean two)
@@ -274,6 +279,7 @@ class Node:
                 self._collect()  # the chat is over: the SYN that proved it is a new invitation
                 reason = self._answer_stranger(dg, source, now)
         else:
+            self._note_unseen_withdrawal(source, dg, now)
             reason = self._answer_stranger(dg, source, now)
         opened = self.current if self.current is not None and self.current.peer == source else None
         if opened is not None and not self._dialects.knows(opened):
@@ -378,6 +384,9 @@ class Node:
         """A datagram from an address we have no session with."""
         if dg.is_control(Op.SYN):
             if self.user is not None and self.current is None:
+                if self._unseen_withdrawal(source, dg, now):
+                    return ("SYN within half a timeout of a FIN 0 from this source that reached no chat "
+                            "of ours: a late copy of the invitation that FIN withdrew")
                 previous = self._ended.get(source)
                 refused = self._admit_invitation(source, previous, now)
                 if refused:
@@ -415,6 +424,39 @@ class Node:
             return self._answer_limited(source, now, dg, [wire.control(Op.FIN, 0, self._me)]) or \
                 f"{dg.label} from an address with no chat (answered FIN)"
         return f"{dg.label} from an address with no chat"
+
+    def _note_unseen_withdrawal(self, source: ev.Address, dg: Datagram, now: float) -> None:
+        """Remember a FIN 0 from `source` that reached no chat or invitation of ours with it (no
+        session, or an ended one): it may end an invitation of the peer's that we never saw
+        (`_unseen_withdrawal`).  A plain-SIMP FIN does not say: a copy of the ended chat's own FIN,
+        say, looks the same (explorer seed 81738 unshrunk: both users had quit that chat at once,
+        and the withdrawal's FIN 0, 12 s later, could still be a copy of the peer's)."""
+        if not (dg.is_control(Op.FIN) and dg.seq == 0):
+            return
+        tag = extension.parse(dg.payload)[0] if self.config.extension else None
+        _keep(self._unseen_withdrawals, source, (now, None if tag is None else tag.chat_id))
+
+    def _unseen_withdrawal(self, source: ev.Address, syn: Datagram, now: float) -> bool:
+        """Is `syn`, which would be shown as a new invitation, a late copy of a SYN of an invitation
+        whose withdrawal reached us before it (`_note_unseen_withdrawal`)?
+
+        The inviter sent every SYN of that invitation before its FIN, so, with delays under half a
+        timeout, every copy arrives within half a timeout of the first copy of the FIN that reached
+        us (measured from the latest, to be safe).  Shown, such a copy made an invitation no user
+        had made (explorer seed 81738: bob invited alice and withdrew at once, his SYN delayed behind
+        his FIN, which reached her ended chat with him; the ghost invitation, declined 30 s later,
+        left alice's decline memory answering bob's next, real invitation with FIN, and bob was
+        told "declined" that alice never gave).  Cost: a genuinely new invitation that early (our
+        own daemon, re-inviting after a withdrawal, waits half a timeout after its ACK,
+        Session.initiate; a peer re-inviting while its FIN of the ended chat is still re-sent does
+        not) loses its first SYN and is shown at the next, a timeout later, as after a chat's start
+        (Session.takes_syn).  In SIMPX/1 a SYN naming a chat other than the one the FIN named is
+        new whenever it comes."""
+        withdrawal = self._unseen_withdrawals.get(source)
+        if withdrawal is None or now >= withdrawal[0] + self.config.session.timeout / 2:
+            return False
+        offer = extension.parse(syn.payload)[0] if self.config.extension else None
+        return withdrawal[1] is None or offer is None or offer.chat_id == withdrawal[1]
 
     def _retire(self, previous: Session, now: float) -> None:
         """The peer of our ended session `previous` invites us: its re-sent FIN stops (the SYN

@@ -75,6 +75,10 @@ withdrawal of its crossing invitation, naming its own offer, was taken for anoth
 new chat after our SYN+ACK: shown again, and our real first message taken for a duplicate).
 83484 failed on 60de92b (a restarted daemon, shown a late SYN of its predecessor's peer, learned
 first-bit-1 from that peer's re-sent bit-1 message of the old chat while its user was deciding).
+81738 failed on 60de92b (a late SYN of an invitation withdrawn before it came, whose FIN had reached
+our ended chat with the inviter: shown, and its decline's memory answered the inviter's next one);
+81738-both-left is its unshrunk form, found by an intermediate version of that fix (both users had
+left that chat at once, so the FIN might also be a copy of the inviter's FIN of it).
 """
 
 from __future__ import annotations

@@ -2003,3 +2003,34 @@ def test_a_chat_datagram_before_we_answered_the_invitation_teaches_no_dialect() 
     net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # the chat begins
     net.inject("alice", "bob", wire.chat(0, "alice", "a4-1"))
     assert net.received("bob") == ["a4-1"] and net["bob"].dialect == "spec"
+
+
+@pytest.mark.parametrize("ended", ["she left", "both left", "forgotten"])
+def test_a_late_syn_of_an_invitation_withdrawn_before_it_came_is_not_shown(ended: str) -> None:
+    """Explorer seed 81738: bob invited alice and withdrew at once; his SYN, delayed, came after
+    his FIN 0, which reached alice's ended chat with him (she had left it, he had acknowledged; or
+    both had left at once, so it might be a copy of his; or, that chat forgotten, no session at
+    all).  The SYN was shown: an invitation no user had made, which alice declined later, and that
+    decline's memory answered bob's next, real invitation with FIN ("declined" that alice never
+    gave).  A SYN within half a timeout of such a FIN is a late copy of the invitation it may have
+    withdrawn: ignored, unanswered.  A new invitation is shown at its next SYN."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # he accepts
+    net.quit("alice")
+    if ended == "both left":
+        net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his, crossing hers
+    net.inject("bob", "alice", wire.control(Op.ACK, 0, "bob"))  # of her FIN: the chat is over
+    assert net.reasons("alice") == [EndReason.QUIT]
+    net.run(until=net.now + (LINGER + T if ended == "forgotten" else T))
+    assert net["alice"].lingering == (0 if ended == "forgotten" else 1)
+    sent = len(net.sent("alice"))
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his withdrawal
+    net.run(until=net.now + T / 5)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # its SYN, late
+    assert net.events("alice", ev.Invitation) == [] and net["alice"].current is None
+    assert [h.dg.op for h in net.sent("alice")[sent:]] == [Op.ACK]  # (the FIN's)
+    net.run(until=net.now + T)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # a new invitation
+    assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
