@@ -461,7 +461,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                 # no SYN of it reached the peer (all lost): nothing could be shown, and "no
                 # answer" is then the truth (explorer seed 846: 12 SYNs in a row lost)
                 reached = _reached(log, by_host, a)
-                heard = _first_fin(log, p, host, declined_at[0]) if declined_at else None
+                heard = _first_fin(log, by_host, p, host, declined_at[0]) if declined_at else None
                 if heard is not None and heard < a.end.t - REACTION_SLACK:  # else the expiry came first
                     found.append(f"{where}: told 'no answer' although {p} declined at {declined_at[0]:.3f}s "
                                  f"and its FIN reached {host} at {heard:.3f}s")
@@ -851,11 +851,14 @@ def _ignored_invitations(log: RunLog, by_host: dict[str, list[Attempt]]) -> list
     return found
 
 
-def _first_fin(log: RunLog, src: str, dst: str, since: float) -> float | None:
+def _first_fin(log: RunLog, by_host: dict[str, list[Attempt]], src: str, dst: str,
+               since: float) -> float | None:
     """When the first FIN (seq 0) `src` sent `dst` at or after `since` (its user's decline) reached
-    it (None: none did), other than one answering a SYN+ACK of `dst`'s (`_answers_syn_ack`)."""
+    it (None: none did), other than one answering a SYN+ACK of `dst`'s (`_answers_syn_ack`) or
+    one withdrawing an invitation of `src`'s own to `dst` (`_withdraws_its_own`)."""
     return next((f.arrived for f in log.fins if f.src == src and f.dst == dst and f.seq == 0
-                 and f.sent >= since and f.arrived is not None and not _answers_syn_ack(log, f)), None)
+                 and f.sent >= since and f.arrived is not None and not _answers_syn_ack(log, f)
+                 and not _withdraws_its_own(log, by_host, f, since)), None)
 
 
 def _answers_syn_ack(log: RunLog, fin: Sent) -> bool:
@@ -876,6 +879,35 @@ def _answers_syn_ack(log: RunLog, fin: Sent) -> bool:
         return False
     arrived, _, syn_ack = max(came)
     return syn_ack and arrived == fin.sent
+
+
+def _withdraws_its_own(log: RunLog, by_host: dict[str, list[Attempt]], fin: Sent, declined: float) -> bool:
+    """Is `fin` its sender's withdrawal of an invitation of its own to the receiver, not the FIN of
+    the sender's decline at `declined`?  So when it left as that invitation ended unstarted (its
+    user quit it, or it expired), or a whole number of timeouts later within a re-send span (a
+    copy, re-sent until acknowledged), and neither on the decline's own timer (as many timeouts
+    after `declined`) nor at the instant a SYN of the receiver reached the sender (an answer to
+    it, from the decline's memory): where the two cannot be told apart by their times, the FIN
+    is still taken for the decline's.  The withdrawal ends the sender's invitation, not the
+    receiver's: a SIMPX/1 receiver sees the sender's chat-id on it, a plain one inviting the
+    sender takes it for the end of its crossing (simp/session.py `_on_fin_before_chat`) or for a
+    decline at once; the receiver's own invitation is answered by a FIN of the decline, and
+    "declined" is due when that one arrives.  Explorer seed 97705: bob declined alice's
+    invitation (both of its FINs lost), invited her and quit at once; alice had answered his SYN
+    as a crossing (that SYN+ACK lost) and took his withdrawal's FIN for its end, invited on (every
+    SYN lost for 30 s), and was told "declined" at once when the decline's FIN reached her; the
+    withdrawal's FIN was taken for the decline's, reaching her 30 s before."""
+    def on_timer(t: float) -> bool:
+        k = round((fin.sent - t) / log.timeout)
+        return k >= 0 and abs(fin.sent - t - k * log.timeout) < 1e-6 and fin.sent - t <= _resend_span(log)
+
+    if on_timer(declined) or any(s.src == fin.dst and s.dst == fin.src and s.arrived is not None
+                                 and abs(s.arrived - fin.sent) < 1e-9 for s in log.syns):
+        return False
+    return any(b.role == "inviting" and b.peer == fin.dst and b.end is not None
+               and "chat started" not in b.kinds()
+               and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR) and on_timer(b.end.t)
+               for b in by_host.get(fin.src, []))
 
 
 def _resend_span(log: RunLog) -> float:
@@ -949,7 +981,7 @@ def _late_decline(log: RunLog, by_host: dict[str, list[Attempt]], where: str, ho
     it, so under loss "declined" comes a round trip or more later; the timestamps of a
     zero-latency path cannot tell which FIN answered which SYN, so the delay is not judged then
     ("declined", not "no answer", is still required by the caller)."""
-    heard = _first_fin(log, peer, host, declined)
+    heard = _first_fin(log, by_host, peer, host, declined)
     if _fin0_arrivals(log, peer, host, start, start) or _earlier_fin0_may_come(
             log, by_host, host, peer, start):
         return []

@@ -79,6 +79,8 @@ first-bit-1 from that peer's re-sent bit-1 message of the old chat while its use
 our ended chat with the inviter: shown, and its decline's memory answered the inviter's next one);
 81738-both-left is its unshrunk form, found by an intermediate version of that fix (both users had
 left that chat at once, so the FIN might also be a copy of the inviter's FIN of it).
+97705 is a schedule the checker misjudged (the decliner's FIN withdrawing its own invitation, which
+ended the inviter's crossing of it, taken for the first FIN of the decline, whose FINs were lost).
 """
 
 from __future__ import annotations
