@@ -1217,7 +1217,19 @@ class Session:
 
     def _decline_acked(self, now: float) -> None:
         """The inviter acknowledged our refusal's FIN: the decline memory runs from now, unless
-        its own FIN showed it asks no more (`_inviter_moved_on`)."""
+        its own FIN showed it asks no more (`_inviter_moved_on`).
+
+        Also after an earlier ACK 0 of the inviter's was taken for the handshake's late one
+        (`_on_fin_ack`, `_late_handshake_ack`): that one may as well have been the ACK of our
+        first FIN, after which a plain inviter that could not tell our FIN from a copy of an
+        older chat's asks again (`_on_fin_refused`), re-sending its SYN every timeout until a
+        FIN answers one; this ACK, of a re-sent FIN, is its latest news, and its question follows
+        it.  Kept from the first ACK, the memory ended before the inviter's next SYN (its
+        question, and the re-send after it, lost), which was shown again as a new invitation
+        (explorer seed 80451).  An inviter that completed the handshake instead is in a chat
+        our FIN ends: it waits REINVITE_AFTER_SILENT_LEAVE after our FIN's latest copy
+        (`initiate`, `_on_fin_lingering`) before it invites again, past this memory; one that
+        chatted has moved on (`_on_chat`)."""
         if self._declined and not self._moved_on:
             self._decline_acked_at = now
 
@@ -1323,8 +1335,8 @@ class Session:
             if self._declined:  # the inviter completed the handshake, or acknowledged our FIN:
                 self._decline_acked_at = now  # the memory runs from here either way (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
-        if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
-            self._decline_acked_at = now  # ACK: the FIN refused the invitation
+        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation
+            self._decline_acked(now)  # (see `_decline_acked`: from the latest ACK, seed 80451)
         if self.initiator and self._began and not self._peer_spoke:
             # the invited peer said nothing since its SYN+ACK: it may have quit before our
             # handshake ACK reached it, its FIN lost, and this ACK answers ours from FIN_SENT

@@ -81,6 +81,8 @@ our ended chat with the inviter: shown, and its decline's memory answered the in
 left that chat at once, so the FIN might also be a copy of the inviter's FIN of it).
 97705 is a schedule the checker misjudged (the decliner's FIN withdrawing its own invitation, which
 ended the inviter's crossing of it, taken for the first FIN of the decline, whose FINs were lost).
+80451 failed on 60de92b (a quit-before-ACK refusal remembered from an ACK taken for the handshake's,
+not from the later ACK of the re-sent FIN: the inviter's next question was shown again).
 """
 
 from __future__ import annotations

@@ -2034,3 +2034,27 @@ def test_a_late_syn_of_an_invitation_withdrawn_before_it_came_is_not_shown(ended
     net.run(until=net.now + T)
     net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # a new invitation
     assert net.events("alice", ev.Invitation) == [ev.Invitation(peer=net.addr("bob"), user="bob")]
+
+
+def test_a_quit_before_ack_refusal_is_remembered_from_the_ack_of_our_re_sent_fin() -> None:
+    """Explorer seed 80451: bob accepted alice's invitation and quit before her handshake ACK; his
+    SYN+ACK and first FIN were lost.  Her ACK 0 of his re-sent FIN came at the end of the window
+    where the handshake's ACK may come, and was taken for it; his next FIN's ACK ended his side.
+    Alice could not tell his FIN from a copy of their previous chat's and asked again (that SYN
+    lost, her re-send a timeout later); the refusal's memory still ran from the first ACK, so it
+    was over, and her question was shown to bob a second time.  It runs from the latest ACK."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", dst="alice", nth=None)  # alice is played by hand
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))
+    net.accept("bob")
+    net.quit("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # taken for the handshake's
+    assert net.ended("bob") == []
+    net.run_until(lambda: len(net.sent("bob", label="FIN")) == 2, limit=net.now + 2 * T)
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice"))  # of his FIN: the end
+    assert len(net.ended("bob")) == 1
+    net.run(until=net.now + T)  # (her question, sent with that ACK, lost)
+    fins = len(net.sent("bob", label="FIN"))
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # its re-send
+    assert len(net.events("bob", ev.Invitation)) == 1
+    assert len(net.sent("bob", label="FIN")) == fins + 1  # answered: the refusal again
