@@ -159,6 +159,31 @@ def repeats(session: Session, syn: Datagram) -> bool:
             or (session.began and tag.chat_id in session.chat_id.split("+")))
 
 
+# How many chat-ids of the peer's earlier invitations a session carries on (`offered_before`).
+# Copies of an invitation's SYN all arrive within half a timeout of the peer's next SYN, so a
+# few back is more than any path with delays under half a timeout brings; bounded, a long run of
+# chats with one peer, each following the one before, keeps a session's state small.
+EARLIER_CHAT_IDS = 8
+
+
+def offered_before(session: Session, syn: Datagram) -> bool:
+    """Does `syn` name an invitation of the peer's that came before `session` (an ended chat or
+    invitation with its sender, `FramedSession._follow`)?  Then it is a late copy of that SYN.
+
+    The peer's daemon has one invitation out at a time and never reuses a chat-id, so once a
+    later session of ours with it followed that invitation's, the invitation was over at the
+    peer: declined (the decline memory is the refusal's own: Node `_session_for` hands it its
+    SYNs first), withdrawn, expired, or a chat.  Taken for a new invitation because it names
+    another chat than the ended one, it was shown to our user though no one had invited (explorer
+    seed 98285: bob declined alice's invitation; she re-sent her SYN just as his re-sent FIN
+    reached her, and that SYN, delayed, came 0.9 s after the chat her next invitation opened had
+    ended).  In plain SIMP the same copy comes within half a timeout of that chat's start, which
+    takes it (`Session.takes_syn`); SIMPX/1 tells by chat-id instead (`names_another_chat`), and
+    this is the chat-id that tells it."""
+    tag, _ = parse(syn.payload)
+    return isinstance(session, FramedSession) and tag is not None and tag.chat_id in session._x_earlier
+
+
 def names_another_chat(session: Session, syn: Datagram) -> bool:
     """Does `syn` offer a chat-id other than that of `session` (an ended SIMPX/1 chat with its
     sender)?  Then it is a new invitation even while our decline memory lasts: a repeat of the
@@ -195,7 +220,18 @@ class FramedSession(Session):
         self._x_other_chat = ""  # ...or is a SYN offering this other chat-id (`_syn_opens_another_chat`)
         self._x_heard_tag = False  # some datagram of the peer carried this chat's tag
         self._x_syns_taken: set[str] = set()  # chat-ids of the peer's SYNs the session took (`repeats`)
+        # chat-ids of the peer's invitations before this session, newest last (`offered_before`)
+        self._x_earlier: tuple[str, ...] = ()
         self._x_undone: tuple[Mode, str] | None = None  # the crossing a FIN undid (`_undo_crossing`)
+
+    def _follow(self, previous: Session | None) -> None:
+        """Session._follow, and the chat-ids of the peer's invitations that `previous` and the
+        sessions it followed took: their SYNs' late copies are no new invitation
+        (`offered_before`)."""
+        super()._follow(previous)
+        if isinstance(previous, FramedSession):
+            earlier = (*previous._x_earlier, *sorted(previous._x_syns_taken - set(previous._x_earlier)))
+            self._x_earlier = earlier[-EARLIER_CHAT_IDS:]
 
     def offer(self, chat_id: str) -> None:
         self.mode, self.chat_id, self._x_offer = Mode.OFFERED, chat_id, chat_id

@@ -388,6 +388,9 @@ class Node:
                     return ("SYN within half a timeout of a FIN 0 from this source that reached no chat "
                             "of ours: a late copy of the invitation that FIN withdrew")
                 previous = self._ended.get(source)
+                if previous is not None and extension.offered_before(previous, dg):
+                    return ("SYN naming an invitation of this source's that came before our ended session "
+                            f"with it ({extension.PROTOCOL} chat-id): a late copy")
                 refused = self._admit_invitation(source, previous, now)
                 if refused:
                     self.stats["invitations_suppressed"] += 1

@@ -83,6 +83,8 @@ left that chat at once, so the FIN might also be a copy of the inviter's FIN of 
 ended the inviter's crossing of it, taken for the first FIN of the decline, whose FINs were lost).
 80451 failed on 60de92b (a quit-before-ACK refusal remembered from an ACK taken for the handshake's,
 not from the later ACK of the re-sent FIN: the inviter's next question was shown again).
+98285 failed on e6e0c6f (SIMPX/1: a late SYN of a declined invitation, naming its chat, came just
+after the chat the inviter's next invitation opened had ended, and was shown as a new one).
 """
 
 from __future__ import annotations

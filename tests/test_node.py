@@ -2058,3 +2058,28 @@ def test_a_quit_before_ack_refusal_is_remembered_from_the_ack_of_our_re_sent_fin
     net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice"))  # its re-send
     assert len(net.events("bob", ev.Invitation)) == 1
     assert len(net.sent("bob", label="FIN")) == fins + 1  # answered: the refusal again
+
+
+def test_a_late_syn_of_an_invitation_declined_before_a_chat_is_not_shown_after_it() -> None:
+    """SIMPX/1 on both sides (explorer seed 98285): bob declined alice's invitation; his FIN was
+    re-sent, and as it reached her she re-sent her SYN, which was delayed.  She invited him again
+    at once, he accepted, and both left the chat.  The late SYN, naming the declined chat, came
+    just after: another chat-id than the ended chat's, it was shown as a new invitation no one
+    had made.  The peer's earlier invitations are over once a later one came: a SYN naming one
+    is a late copy, not shown.  A SYN naming a chat never seen is still shown."""
+    net = Net("alice", "bob", config=dataclasses.replace(DEFAULT_CONFIG, extension=True))
+    net.drop(src="bob", dst="alice", nth=None)  # alice is played by hand
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 alice.1 0\n"))
+    net.decline("bob")
+    net.run(until=net.now + T)  # (his FIN, lost, is re-sent)
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice", "SIMPX/1 alice.1 1\n"))  # of his FIN
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 alice.2 0\n"))
+    net.accept("bob")
+    net.inject("alice", "bob", wire.control(Op.ACK, 0, "alice", "SIMPX/1 alice.2 0\n"))
+    net.inject("alice", "bob", wire.control(Op.FIN, 0, "alice", "SIMPX/1 alice.2 1\n"))  # she leaves
+    assert net.reasons("bob") == [EndReason.DECLINED, EndReason.PEER_LEFT]
+    net.run(until=net.now + T / 5)
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 alice.1 0\n"))  # the late copy
+    assert len(net.events("bob", ev.Invitation)) == 2 and not net["bob"].busy
+    net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 alice.3 0\n"))  # a new one
+    assert len(net.events("bob", ev.Invitation)) == 3
