@@ -103,6 +103,9 @@ class Node:
         self._stranger_fin0: dict[ev.Address, float] = {}  # when we last answered a source with FIN 0
         # the first FIN from each address that came with no session of ours, and its bit (`start`)
         self._stray_fins: dict[ev.Address, tuple[float, int]] = {}
+        # till when each peer may take a FIN 0 of ours for a copy of our earlier one, kept from
+        # the forgotten session that sent it (Session `fin0_doubted_until`, `_quit_memory`)
+        self._fin0_doubted: dict[ev.Address, float] = {}
         # the latest FIN 0 from each address that reached no chat or invitation of ours, and the
         # chat-id it named (SIMPX/1; None: untagged): a SYN soon after is a late copy (`_unseen_withdrawal`)
         self._unseen_withdrawals: dict[ev.Address, tuple[float, str | None]] = {}
@@ -400,7 +403,8 @@ class Node:
                 offer = extension.parse(dg.payload)[0] if self.config.extension else None
                 kind = Session if offer is None else extension.FramedSession
                 self.current = kind.invited(self.config.session, local_user=self.user, peer=source,
-                                            syn=dg, now=now, previous=previous)
+                                            syn=dg, now=now, previous=previous,
+                                            fin0_doubted_until=self._fin0_doubted.get(source))
                 if offer is not None and isinstance(self.current, extension.FramedSession):
                     self.current.adopt(offer.chat_id)
                 elif self.config.extension:
@@ -585,6 +589,8 @@ class Node:
             # all before lost, was taken for a decline of our next invitation, which crossed the
             # peer's own)
             self._remember_stray_fin(peer, 0, session.fin_acked_at)
+        if (doubted := session.fin0_doubted_until) is not None:
+            _keep(self._fin0_doubted, peer, doubted)
         self._drain(session)
         self.stats["retransmissions"] += session.retransmissions
 

@@ -71,6 +71,8 @@ DECLINE_MEMORY = 3.5
 # After our user quit an accepted invitation before the handshake's ACK came, the inviter asks
 # again only if our SYN+ACK never reached it: one lost question is tolerated.
 QUIT_MEMORY = 1.5
+# ... unless it cannot tell our FIN from a copy of our FIN 0 of the previous session with it: then
+# it asks as after a decline, and the refusal is remembered as one (`_quit_memory`).
 # Our own new invitation to a plain-SIMP peer that declined us (or left the chat we invited it to
 # without a word: it may have quit before our handshake ACK) waits that memory and one timeout
 # more after the end before its first SYN: it then arrives after the memory (our ACK, the peer's
@@ -190,6 +192,8 @@ class Session:
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
         self._invite_expire_at: float | None = None  # our invitation's expiry, kept while crossed
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
+        self._our_fin0_at: float | None = None  # when we first sent a FIN 0 (`_quit_memory`)
+        self._fin0_doubted_until: float | None = None  # ... of the previous session, to the peer
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
         self._old_fin_seq: int | None = None  # ...with that bit (None: unknown)
         self._after_withdrawal = False  # our withdrawal may have crossed a decline (`_follow_withdrawal`)
@@ -258,7 +262,11 @@ class Session:
             if previous.declined_us_at is not None:
                 since, session._reinvite_wait = previous.declined_us_at, REINVITE_AFTER_DECLINE
             else:
-                since, session._reinvite_wait = previous.left_silently_at, REINVITE_AFTER_SILENT_LEAVE
+                # (had we doubted the peer's FIN, as a possible copy of its older one, the peer
+                # remembers its refusal as a decline, `_quit_memory`: our wait is the decline's)
+                doubted = previous._old_fin_always or previous._old_fin_until is not None
+                since = previous.left_silently_at
+                session._reinvite_wait = REINVITE_AFTER_DECLINE if doubted else REINVITE_AFTER_SILENT_LEAVE
         if since is not None:
             # the peer declined us just now, or left the chat we invited it to without a word (it
             # may have quit before our handshake ACK reached it, and then remembers that
@@ -280,11 +288,15 @@ class Session:
 
     @classmethod
     def invited(cls, config: SessionConfig, *, local_user: str, peer: ev.Address, syn: Datagram,
-                now: float, previous: Session | None = None) -> Session:
-        """`peer` invited us with `syn`: show the invitation to our user (`previous`: as above)."""
+                now: float, previous: Session | None = None,
+                fin0_doubted_until: float | None = None) -> Session:
+        """`peer` invited us with `syn`: show the invitation to our user (`previous`: as above;
+        `fin0_doubted_until`, with no such session: its `fin0_doubted_until`, kept by the node)."""
         session = cls(config, local_user=local_user, peer=peer, peer_user=syn.user, state=State.INVITED,
                       now=now)
         session._follow(previous)
+        if previous is None:
+            session._fin0_doubted_until = fin0_doubted_until
         session._peer_starts_this_chat(now)  # (its SYN)
         session._invited_at = now
         session._expire_at = now + config.invite_expiry
@@ -348,6 +360,7 @@ class Session:
             self.declined_us_at = previous.declined_us_at  # (see below)
         if previous is not None:
             self._our_chat_copies_until = previous._our_chat_copies_until  # (`_cmd_accept`)
+            self._fin0_doubted_until = previous.fin0_doubted_until
 
     def _follow_withdrawal(self, previous: Session | None, now: float) -> None:
         """(Inviting.)  The previous session was our invitation to the same peer, withdrawn (or
@@ -618,6 +631,8 @@ class Session:
     def _transmit_reliably(self, dg: Datagram, now: float, *, limit: int | None) -> None:
         """Send `dg` and re-send it every timeout, at most `limit` times (None: until stopped)."""
         self._inflight, self._tries, self._retx_limit = dg, 0, limit
+        if dg.is_control(Op.FIN) and dg.seq == 0 and self._our_fin0_at is None:
+            self._our_fin0_at = now
         self._first_syn_at = None  # (this one goes now: a held first SYN or SYN+ACK is replaced)
         self._probing = False  # (whatever we send now probes the peer as well)
         self._retx_at = now + self.config.timeout
@@ -652,7 +667,7 @@ class Session:
                     # a repeat, answered with FIN, not a new one.  (Crossed, our user never saw
                     # the peer's invitation, as in `_cmd_quit`: the peer's next one, answered from
                     # this memory, was told "declined"; explorer seed 32683)
-                    self._refuse(QUIT_MEMORY, now)
+                    self._refuse(self._quit_memory(now), now)
                 # crossed too, our SYN+ACKs accepted the peer's invitation: alone, our FIN read as
                 # a decline of it, or of the new invitation of a restarted peer whose SYNs we took
                 # for repeats (explorer seed 71118)
@@ -1217,19 +1232,7 @@ class Session:
 
     def _decline_acked(self, now: float) -> None:
         """The inviter acknowledged our refusal's FIN: the decline memory runs from now, unless
-        its own FIN showed it asks no more (`_inviter_moved_on`).
-
-        Also after an earlier ACK 0 of the inviter's was taken for the handshake's late one
-        (`_on_fin_ack`, `_late_handshake_ack`): that one may as well have been the ACK of our
-        first FIN, after which a plain inviter that could not tell our FIN from a copy of an
-        older chat's asks again (`_on_fin_refused`), re-sending its SYN every timeout until a
-        FIN answers one; this ACK, of a re-sent FIN, is its latest news, and its question follows
-        it.  Kept from the first ACK, the memory ended before the inviter's next SYN (its
-        question, and the re-send after it, lost), which was shown again as a new invitation
-        (explorer seed 80451).  An inviter that completed the handshake instead is in a chat
-        our FIN ends: it waits REINVITE_AFTER_SILENT_LEAVE after our FIN's latest copy
-        (`initiate`, `_on_fin_lingering`) before it invites again, past this memory; one that
-        chatted has moved on (`_on_chat`)."""
+        its own FIN showed it asks no more (`_inviter_moved_on`)."""
         if self._declined and not self._moved_on:
             self._decline_acked_at = now
 
@@ -1335,8 +1338,8 @@ class Session:
             if self._declined:  # the inviter completed the handshake, or acknowledged our FIN:
                 self._decline_acked_at = now  # the memory runs from here either way (`takes_syn`)
             return "ACK seq=0 taken for the handshake's late ACK, not our FIN's"
-        if self._declined:  # we quit before the handshake's ACK: the FIN refused the invitation
-            self._decline_acked(now)  # (see `_decline_acked`: from the latest ACK, seed 80451)
+        if self._declined and self._decline_acked_at is None:  # we quit before the handshake's
+            self._decline_acked_at = now  # ACK: the FIN refused the invitation
         if self.initiator and self._began and not self._peer_spoke:
             # the invited peer said nothing since its SYN+ACK: it may have quit before our
             # handshake ACK reached it, its FIN lost, and this ACK answers ours from FIN_SENT
@@ -1607,7 +1610,7 @@ class Session:
         if self.state is State.SYN_ACK_SENT:
             if not self.crossed:  # (crossed, our user never saw the peer's invitation: shown later
                 # as a new one, it is no repeat; explorer seed 1879)
-                self._refuse(QUIT_MEMORY, now)  # as after a decline, a repeated SYN gets FIN, not a new one
+                self._refuse(self._quit_memory(now), now)  # as after a decline, a repeated SYN gets FIN
             self._handshake_ack_until = now + self.config.timeout  # (one round trip at most)
         if self.state is State.SYN_ACK_SENT or (self._current is None and not self._queue):
             self._send_fin(now)
@@ -1648,6 +1651,33 @@ class Session:
         if self.state is State.INVITED:
             self._refuse(DECLINE_MEMORY, now)
         self._end(ev.EndReason.SHUTDOWN, now, fin=True)
+
+    @property
+    def fin0_doubted_until(self) -> float | None:
+        """Till when the peer may take a FIN 0 of ours for a copy of the one this session sent
+        (`_quit_memory`; the node keeps it once this session is forgotten).  Only this session's:
+        the peer doubts only the FIN of the session its next one follows (`_follow`)."""
+        if self._our_fin0_at is None:
+            return None
+        return self._our_fin0_at + self.config.fin_copies_span + self.config.timeout / 2
+
+    def _quit_memory(self, now: float) -> float:
+        """How long to remember an invitation we refuse by quitting (or giving up) after our user
+        accepted it, in timeouts.  QUIT_MEMORY, as its inviter asks again only if our SYN+ACK
+        never reached it; but an inviter that may take our FIN for a copy of our FIN 0 of the
+        previous session with it (Session `_follow`, `_on_fin_refused`: until a re-send span after
+        that FIN first reached it, here counted from when we first sent it, plus its way) asks
+        again every timeout until a FIN answers its SYN, as after a decline: DECLINE_MEMORY then.
+        Explorer seed 80451: alice re-invited bob 20 s after he had left their chat with FIN 0;
+        he accepted and quit before the handshake's ACK; she took his FIN for the old chat's and
+        asked, two questions in a row were lost, and the third, 10 s after the one before, came
+        after QUIT_MEMORY and was shown to bob as a new invitation.  Not by renewing the memory
+        at each ACK of our re-sent FIN instead: an inviter that did complete the handshake, then
+        heard our FIN as "peer left", re-invites with its ACK of a late copy, and was told
+        "declined" (seeds 2056, 31042; as 12481 was for an earlier form of that)."""
+        if self._fin0_doubted_until is not None and now <= self._fin0_doubted_until:
+            return DECLINE_MEMORY
+        return QUIT_MEMORY
 
     def _refuse(self, memory: float, now: float) -> None:
         """Our FIN refuses the peer's invitation: remember it for `memory` timeouts (`takes_syn`)."""

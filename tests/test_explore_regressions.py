@@ -81,8 +81,11 @@ our ended chat with the inviter: shown, and its decline's memory answered the in
 left that chat at once, so the FIN might also be a copy of the inviter's FIN of it).
 97705 is a schedule the checker misjudged (the decliner's FIN withdrawing its own invitation, which
 ended the inviter's crossing of it, taken for the first FIN of the decline, whose FINs were lost).
-80451 failed on 60de92b (a quit-before-ACK refusal remembered from an ACK taken for the handshake's,
-not from the later ACK of the re-sent FIN: the inviter's next question was shown again).
+80451 failed on 60de92b (a quit-before-ACK refusal remembered for QUIT_MEMORY, though the
+inviter could take its FIN for a copy of the one that ended our chat before, and asked as after
+a decline: its third question was shown again).  31042 failed on e6e0c6f, a first fix of 80451
+that renewed that memory at each ACK of our re-sent FIN (an inviter that had completed the
+handshake re-invited with its ACK of a late copy, and was told "declined").
 98285 failed on e6e0c6f (SIMPX/1: a late SYN of a declined invitation, naming its chat, came just
 after the chat the inviter's next invitation opened had ended, and was shown as a new one).
 """
