@@ -2096,3 +2096,34 @@ def test_a_late_syn_of_an_invitation_declined_before_a_chat_is_not_shown_after_i
     assert len(net.events("bob", ev.Invitation)) == 2 and not net["bob"].busy
     net.inject("alice", "bob", wire.control(Op.SYN, 0, "alice", "SIMPX/1 alice.3 0\n"))  # a new one
     assert len(net.events("bob", ev.Invitation)) == 3
+
+
+@pytest.mark.parametrize("before", ["bob left a chat with her", "nothing"])
+def test_reinviting_a_silent_peer_waits_as_after_a_decline_if_its_fin_was_doubted(before: str) -> None:
+    """The other side of seed 80451's fix: bob, who quit before alice's handshake ACK, remembers
+    that refusal as a decline (DECLINE_MEMORY) when she may have taken his FIN for a copy of the
+    one that ended their previous chat.  Alice, for whom the chat began and ended, cannot tell
+    that from a silent chat, as in `test_reinviting_a_peer_that_said_nothing_waits`; if she could
+    have doubted his FIN (she knew of that earlier FIN of his), her next invitation waits
+    REINVITE_AFTER_DECLINE, and is shown to bob rather than told "declined"."""
+    net = Net("alice", "bob")
+    if before != "nothing":
+        net.start("bob", "alice")
+        net.accept("alice")
+        net.run_until(lambda: bool(net.events("bob", ev.ChatStarted)))
+        net.quit("bob")
+        net.run_until(lambda: len(net.ended("alice")) == 1 and len(net.ended("bob")) == 1)
+        net.run(until=net.now + T)
+    net.drop(src="alice", label="ACK")
+    net.drop(src="bob", label="FIN")
+    net.start("alice", "bob")
+    net.accept("bob")
+    net.quit("bob")
+    net.quit("alice")
+    net.run_until(lambda: net.reasons("alice")[-1:] == [EndReason.QUIT])
+    left = net.now
+    net.start("alice", "bob")
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=left + 8 * T)
+    wait = REINVITE_AFTER_DECLINE if before != "nothing" else REINVITE_AFTER_SILENT_LEAVE
+    assert min(t for t in net.times("alice", "SYN") if t > left) >= left + wait * T
+    assert EndReason.DECLINED not in net.reasons("alice")
