@@ -450,7 +450,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _actions(log, p, ("quit",), t0, t1)  # quitting an invitation declines it
                     and not _busy_elsewhere(by_host, p, host, a.start, a.end.t)  # its ERR may be lost
                     and not _gave_up_the_handshake(by_host, p, host, a.start, a.end.t)  # so may this one
-                    and not _forgot_a_decline(log, host, p, t0)):
+                    and not _forgot_a_decline(log, by_host, host, p, t0)):
                 limit = PLAIN_LIMIT if (_forgot_a_withdrawal(log, by_host, a)
                                         or _answered_from_an_older_decline(log, by_host, a)) else ""
                 found.append(f"{limit}{where}: told 'declined' but {p} never declined")
@@ -570,7 +570,8 @@ def _crossing_unheard(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt
             and not any(s.arrived is not None and t0 <= s.arrived <= t1 for s in answers))
 
 
-def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
+def _forgot_a_decline(log: RunLog, by_host: dict[str, list[Attempt]], host: str, peer: str,
+                      start: Pos) -> bool:
     """`peer` declined `host` (or quit an invitation of it) shortly before, and `host`'s daemon
     restarted since: it forgot that decline, so it cannot wait for the peer's decline memory to
     pass before it invites again, and a SYN of the new invitation is, on the wire, a repeat of
@@ -579,7 +580,22 @@ def _forgot_a_decline(log: RunLog, host: str, peer: str, start: Pos) -> bool:
     the invitation expiry and a timeout."""
     span = log.invite_expiry + log.timeout
     refused = _actions(log, peer, ("decline", "quit"), max(0.0, _lo(start)[0] - span), start)
-    return any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused)
+    if any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused):
+        return True
+    # Likewise when the peer quit our invitation after accepting it, and remembers that as a
+    # decline because we might have taken its FIN for a copy of its FIN 0 before (`_refusals`),
+    # which our daemon forgot as it restarted after that FIN went: the new daemon waited only as
+    # after a silent leave (explorer seed 81805: alice's FIN 0 withdrawing her invitation went as
+    # bob's daemon restarted; the new daemon's invitation, quit by alice, then re-sent 2.5
+    # timeouts after her FIN, was answered from that memory).
+    for b in by_host.get(peer, []):
+        if b.role != "invited" or b.peer != host or b.end is None or (b.start, b.seq) >= _lo(start):
+            continue
+        quits = _actions(log, peer, ("quit",), (b.start, b.seq), min((b.end.t, b.end.seq), _lo(start)))
+        first = _doubted_fin0(log, peer, host, b.start, quits[0]) if quits else None
+        if first is not None and _actions(log, host, ("restart daemon", "start daemon"), first, b.start):
+            return True
+    return False
 
 
 def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
@@ -744,8 +760,27 @@ def _refusals(log: RunLog, by_host: dict[str, list[Attempt]], peer: str, inviter
             quits = [(s.t, s.seq) for s in log.steps if s.host == peer and s.done and s.action == "quit"
                      and b.holds(s.t, s.seq) and (s.t, s.seq) < before]
             if quits:
-                found.append((quits[0][0], QUIT_MEMORY))
+                doubted = _doubted_fin0(log, peer, inviter, b.start, quits[0][0]) is not None
+                found.append((quits[0][0], DECLINE_MEMORY if doubted else QUIT_MEMORY))
     return sorted(found)
+
+
+def _doubted_fin0(log: RunLog, src: str, dst: str, before: float, at: float) -> float | None:
+    """When `src` first sent the FIN 0 (of its last session with `dst` before `before`) that `dst`
+    may still take a new FIN 0 of `src`'s at `at` for a copy of: a re-send span and half a timeout
+    after it (None: no such FIN).  `src`, quitting an invitation of `dst`'s after accepting it then,
+    remembers that refusal as a decline (simp/session.py `_quit_memory`).  That session's first
+    FIN is the first of the last run of FINs 0 sent a timeout apart (its re-sends)."""
+    sent = sorted(f.sent for f in log.fins
+                  if f.src == src and f.dst == dst and f.seq == 0 and f.sent < before)
+    if not sent:
+        return None
+    first = sent[-1]
+    for t in reversed(sent[:-1]):
+        if first - t > log.timeout + 1e-6:
+            break
+        first = t
+    return first if at <= first + _resend_span(log) else None
 
 
 def _decline_unacknowledged(log: RunLog, peer: str, host: str, declined: float,

@@ -85,7 +85,9 @@ ended the inviter's crossing of it, taken for the first FIN of the decline, whos
 inviter could take its FIN for a copy of the one that ended our chat before, and asked as after
 a decline: its third question was shown again).  31042 failed on e6e0c6f, a first fix of 80451
 that renewed that memory at each ACK of our re-sent FIN (an inviter that had completed the
-handshake re-invited with its ACK of a late copy, and was told "declined").
+handshake re-invited with its ACK of a late copy, and was told "declined").  81805 is a schedule
+the checker misjudged after the 80451 fix (a quit remembered as a decline, since the inviter might
+have doubted the FIN; the inviter's daemon had restarted and forgot the FIN that made it so).
 98285 failed on e6e0c6f (SIMPX/1: a late SYN of a declined invitation, naming its chat, came just
 after the chat the inviter's next invitation opened had ended, and was shown as a new one).
 """
