@@ -893,7 +893,17 @@ class Session:
         chat's FIN is (`_old_fin_from`, `_on_fin_refused`).  Explorer seed 60304: alice withdrew
         the invitation crossing bob's, bob's ACK of her FIN was lost, and her FIN answering his
         SYN+ACK came next; taken for a decline, bob was told "declined" while alice was shown his
-        invitation (and her decline of it a minute later answered his next one)."""
+        invitation (and her decline of it a minute later answered his next one).
+
+        A question we asked by our SYN+ACK again (below) is answered by the FIN that undoes the
+        crossing; its window is over then, and must not make the next FIN 0, within half a timeout
+        of that question, read as the answer to the SYN we send now: it is the peer's answer to
+        another copy of our SYN+ACK (the first, or the question), sent before our SYN reached it.
+        Explorer seed 98502: bob withdrew the invitation crossing alice's, whose first FIN she
+        asked about (bob had just left their chat with FIN 0); bob answered both her SYN+ACKs with
+        FIN, the first undid the crossing and the second was taken for a decline of the SYN she
+        then sent, which bob was shown after it; her user was told "declined" that bob never gave,
+        and his real decline, a minute later, reached her next invitation as one too."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if (self.crossed and dg.seq == 0 and self._old_fin_may_come(now, 0) and not self._names_this_chat(dg)
                 and not (self._answer_due_until is not None and now <= self._answer_due_until)):
@@ -907,6 +917,7 @@ class Session:
         if self.crossed:
             self._undo_crossing()
             self.crossed = False
+            self._answer_due_until = None  # (answered: see above)
             self._old_fin_from(now)
             self._uncrossed_until = now + self.config.timeout
             self.state = State.SYN_SENT

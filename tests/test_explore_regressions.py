@@ -90,6 +90,8 @@ the checker misjudged after the 80451 fix (a quit remembered as a decline, since
 have doubted the FIN; the inviter's daemon had restarted and forgot the FIN that made it so).
 98285 failed on e6e0c6f (SIMPX/1: a late SYN of a declined invitation, naming its chat, came just
 after the chat the inviter's next invitation opened had ended, and was shown as a new one).
+98502 failed on 2dff937 (a FIN answering our SYN+ACK asked again while crossed, taken for a decline
+of the SYN sent when another FIN undid the crossing: the peer was shown that invitation after it).
 """
 
 from __future__ import annotations

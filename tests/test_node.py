@@ -2127,3 +2127,38 @@ def test_reinviting_a_silent_peer_waits_as_after_a_decline_if_its_fin_was_doubte
     wait = REINVITE_AFTER_DECLINE if before != "nothing" else REINVITE_AFTER_SILENT_LEAVE
     assert min(t for t in net.times("alice", "SYN") if t > left) >= left + wait * T
     assert EndReason.DECLINED not in net.reasons("alice")
+
+
+def test_a_fin_answering_our_syn_ack_question_is_no_decline_after_the_undone_crossing() -> None:
+    """Explorer seed 98502: right after bob left their chat with FIN 0, alice's invitation
+    crossed his (she answered his SYN with SYN+ACK) and he withdrew his at once.  His withdrawal
+    could be a copy of that chat's FIN, so she asked by her SYN+ACK again; he answered both her
+    SYN+ACKs with FIN.  The first undid the crossing (she invites him again with SYN); the second,
+    sent before that SYN reached him, came within half a timeout of her question and was taken for
+    his decline of her invitation, which he was then shown.  The question was answered by the
+    first FIN: the second is asked about (her SYN again), as a FIN 0 is for a re-send span after
+    the crossing was undone, and bob's decline is told by his answer to such a question."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # he accepts
+    net.run(until=net.now + T)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # he leaves, having said nothing
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]
+    net.run(until=net.now + T)
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # his invitation crosses hers
+    assert net["alice"].current.state is State.SYN_ACK_SENT
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his withdrawal (or an old copy)
+    assert [h.dg.op for h in net.sent("alice")[-2:]] == [Op.ACK, Op.SYN_ACK]  # she asks
+    net.run(until=net.now + T / 10)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his answer to her first SYN+ACK
+    assert net["alice"].current.state is State.SYN_SENT and net.sent("alice")[-1].dg.op == Op.SYN
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # and to her question
+    assert net.reasons("alice") == [EndReason.PEER_LEFT] and net["alice"].current is not None
+    assert net.sent("alice")[-1].dg.op == Op.SYN  # asked about
+    net.run(until=net.now + 2 * T)  # (bob is shown her invitation, and declines it later)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # asked about, as any FIN 0 then
+    assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.sent("alice")[-1].dg.op == Op.SYN
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his decline's answer to it
+    assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.DECLINED]
