@@ -92,6 +92,7 @@ have doubted the FIN; the inviter's daemon had restarted and forgot the FIN that
 after the chat the inviter's next invitation opened had ended, and was shown as a new one).
 98502 failed on 2dff937 (a FIN answering our SYN+ACK asked again while crossed, taken for a decline
 of the SYN sent when another FIN undid the crossing: the peer was shown that invitation after it).
+84677's file is another schedule of that one, found at the same time (on 6fd1de6).
 """
 
 from __future__ import annotations
