@@ -1121,11 +1121,25 @@ class Session:
           ACK 0 of an old message then "confirmed" a message of it (test_session's reordering
           property).  A genuinely new invitation that early (the peer quit and re-invited within
           half a timeout) loses its first SYN and is shown at the next, a timeout later.  The
-          session answers such a SYN with nothing (`_on_syn_after_decline`)."""
+          session answers such a SYN with nothing (`_on_syn_after_decline`).
+        - Likewise, when we were the inviter and the peer left the chat (its FIN ended it), a
+          late copy of the SYN of the peer's own invitation that crossed ours: the peer stops
+          sending it when our SYN reaches it (it answers with SYN+ACK, `_on_crossing_syn`), so
+          every copy was sent before the SYN+ACK that began this chat for us, and arrives within
+          half a timeout of our learning it.  Our SYN+ACK alone does not say whether the peer's
+          invitation crossed ours, so any SYN of the peer's that early is taken for such a copy,
+          at the same cost as above (a peer quitting and re-inviting within half a timeout of
+          the start).  Shown, it made an invitation no user had made (explorer seed 97321: bob
+          invited alice and she him; his SYN was delayed, hers got his SYN+ACK, he quit before
+          the chat began for him, and his SYN reached her ended chat 1.1 s later; she declined
+          that ghost a minute on, as bob invited her anew, and bob took her FIN for a decline of
+          his new invitation).  Not when we left: the peer, told "peer left", may invite us at
+          once, and that SYN must be shown at once (roles reverse; a crossing copy then is
+          plain SIMP's to live with, since the peer's new SYN can come as early)."""
         half = self.config.timeout / 2
         if self._declined:
             return self._remembers_refusal(now)
-        if self.initiator:
+        if self.initiator and not (self._began and self.first_peer_fin_at is not None):
             return False
         heard = self._began_at if self._began else self.first_peer_fin_at
         return heard is not None and now < heard + half

@@ -93,6 +93,9 @@ after the chat the inviter's next invitation opened had ended, and was shown as 
 98502 failed on 2dff937 (a FIN answering our SYN+ACK asked again while crossed, taken for a decline
 of the SYN sent when another FIN undid the crossing: the peer was shown that invitation after it).
 84677's file is another schedule of that one, found at the same time (on 6fd1de6).
+97321 failed on 6fd1de6 (plain SIMP: a late SYN of the peer's invitation that crossed ours came
+just after the peer left the chat the crossing began, and was shown as a new one; its decline,
+a minute later, was taken by the peer for a decline of its new invitation).
 """
 
 from __future__ import annotations

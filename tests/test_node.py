@@ -2162,3 +2162,24 @@ def test_a_fin_answering_our_syn_ack_question_is_no_decline_after_the_undone_cro
     assert net.reasons("alice") == [EndReason.PEER_LEFT] and net.sent("alice")[-1].dg.op == Op.SYN
     net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # his decline's answer to it
     assert net.reasons("alice") == [EndReason.PEER_LEFT, EndReason.DECLINED]
+
+
+def test_a_late_syn_of_the_peers_crossing_invitation_is_not_shown_after_the_chat() -> None:
+    """Plain SIMP (explorer seed 97321): bob invited alice as she invited him; his SYN was
+    delayed, hers reached him and got his SYN+ACK (the crossing rule), and he quit at once.  For
+    alice the chat began and ended; his delayed SYN came 1.1 s later and was shown as a new
+    invitation no one had made.  Every SYN of bob's crossing invitation left before his SYN+ACK,
+    so one within half a timeout of the chat's start is a late copy, as for the invited side; a
+    SYN after that is a new invitation."""
+    net = Net("alice", "bob")
+    net.drop(src="alice", dst="bob", nth=None)  # bob is played by hand
+    net.start("alice", "bob")
+    net.inject("bob", "alice", wire.control(Op.SYN_ACK, 0, "bob"))  # answers her SYN (crossing)
+    net.inject("bob", "alice", wire.control(Op.FIN, 0, "bob"))  # he quit
+    assert net.reasons("alice") == [EndReason.PEER_LEFT]
+    net.run(until=net.now + T / 5)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # the late copy of his own SYN
+    assert not net.events("alice", ev.Invitation) and not net["alice"].busy
+    net.run(until=net.now + T / 2)
+    net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # a new invitation
+    assert len(net.events("alice", ev.Invitation)) == 1
