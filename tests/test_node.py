@@ -826,29 +826,6 @@ def test_an_ended_invitation_acknowledges_no_chat_datagram() -> None:
     assert net.received("alice") == []
 
 
-def test_reinviting_a_peer_that_said_nothing_waits() -> None:
-    """Explorer seed 23522: bob accepted and quit before alice's handshake ACK (lost); his FIN was
-    lost too, and alice's FIN, which he acknowledged, ended his side.  For bob the invitation was
-    refused, and he answers its repeats with FIN for QUIT_MEMORY timeouts after her last news; for
-    alice the chat began and ended normally.  Since bob said nothing after his SYN+ACK, alice
-    cannot tell this from a silent chat: her next invitation waits REINVITE_AFTER_SILENT_LEAVE, as
-    when the silent peer's FIN reaches her, and is shown to bob instead of "declined"."""
-    net = Net("alice", "bob")
-    net.drop(src="alice", label="ACK")
-    net.drop(src="bob", label="FIN")
-    net.start("alice", "bob")
-    net.accept("bob")
-    net.quit("bob")
-    net.quit("alice")
-    net.run_until(lambda: bool(net.ended("alice")))
-    assert net.reasons("alice") == [EndReason.QUIT]
-    left = net.now
-    net.start("alice", "bob")
-    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=left + 6 * T)
-    assert net.times("alice", "SYN")[-1] >= left + REINVITE_AFTER_SILENT_LEAVE * T
-    assert net.reasons("alice") == [EndReason.QUIT]
-
-
 def test_a_withdrawal_that_crossed_our_decline_is_no_decline_even_after_the_refusal_is_forgotten() -> None:
     """Explorer seed 40259: as in 16640, but bob's refusing session is gone (its memory ran out)
     when he invites alice, and a copy of her withdrawal's FIN reaches that invitation.  The node
@@ -2100,12 +2077,15 @@ def test_a_late_syn_of_an_invitation_declined_before_a_chat_is_not_shown_after_i
 
 @pytest.mark.parametrize("before", ["bob left a chat with her", "nothing"])
 def test_reinviting_a_silent_peer_waits_as_after_a_decline_if_its_fin_was_doubted(before: str) -> None:
-    """The other side of seed 80451's fix: bob, who quit before alice's handshake ACK, remembers
-    that refusal as a decline (DECLINE_MEMORY) when she may have taken his FIN for a copy of the
-    one that ended their previous chat.  Alice, for whom the chat began and ended, cannot tell
-    that from a silent chat, as in `test_reinviting_a_peer_that_said_nothing_waits`; if she could
-    have doubted his FIN (she knew of that earlier FIN of his), her next invitation waits
-    REINVITE_AFTER_DECLINE, and is shown to bob rather than told "declined"."""
+    """Explorer seed 23522: bob accepted and quit before alice's handshake ACK (lost); his FIN was
+    lost too, and alice's FIN, which he acknowledged, ended his side.  For bob the invitation was
+    refused, and he answers its repeats with FIN for QUIT_MEMORY timeouts after her last news; for
+    alice the chat began and ended normally.  Since bob said nothing after his SYN+ACK, alice
+    cannot tell this from a silent chat: her next invitation waits REINVITE_AFTER_SILENT_LEAVE, as
+    when the silent peer's FIN reaches her, and is shown to bob instead of "declined".
+    The other side of seed 80451's fix: bob remembers that refusal as a decline (DECLINE_MEMORY)
+    when she may have taken his FIN for a copy of the one that ended their previous chat; then,
+    as she knew of that earlier FIN of his, her next invitation waits REINVITE_AFTER_DECLINE."""
     net = Net("alice", "bob")
     if before != "nothing":
         net.start("bob", "alice")
