@@ -53,6 +53,7 @@ INVITED_WITHDRAWN = EndReason.WITHDRAWN.text  # the invited side's wording
 # are read, so the checker also judges a core older than that reason: RELIABILITY.md, base commit)
 UNCLEAR = "no clear answer"
 LEAVING = ("quit", "disconnect", "kill client", "kill daemon", "restart daemon")
+NEW_DAEMON = ("restart daemon", "start daemon")  # steps after which a host's daemon remembers nothing
 HARD_FAILURES = ("not settled", "final state", "harness error", "Stalled", "VirtualTimeExceeded")
 IGNORED_SYNS = 4  # SYNs of one invitation that arrive without being shown or refused: ignored
 REACTION_SLACK = 0.5  # seconds a daemon may take to show what a delivered datagram told it
@@ -279,7 +280,7 @@ def _predecessors_chats_re_sending_bit_1(log: RunLog, by_host: dict[str, list[At
     answered the SYN (the same seed's first finding, a core bug, fixed there)."""
     said = [(s.t, s.seq, s.host, s.action[4:]) for s in log.steps if s.done and s.action.startswith("say ")]
     count = 0
-    for restart in _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, log.end):
+    for restart in _action_positions(log, host, NEW_DAEMON, 0.0, log.end):
         for peer, atts in by_host.items():
             if peer == host or not log.plain_between(host, peer):
                 continue
@@ -329,7 +330,7 @@ def _shown_again_after_a_restart(log: RunLog, by_host: dict[str, list[Attempt]],
     shown = [(n.t, n.seq) for a in by_host.get(receiver, []) for n in a.notices
              if n.kind == "message" and n.text == text]
     source = _containing(by_host.get(sender, []), said)
-    restarts = _action_positions(log, receiver, ("restart daemon", "start daemon"), shown[0], shown[-1])
+    restarts = _action_positions(log, receiver, NEW_DAEMON, shown[0], shown[-1])
     return len(shown) == 2 and source is not None and source.holds(*shown[1]) and bool(restarts)
 
 
@@ -533,7 +534,7 @@ def _reached(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool
     if in_chat:
         return arrived[-1] - arrived[0] >= log.timeout / 2
     restarts = [(s.t, s.seq) for s in log.steps if s.host == a.host and s.done
-                and s.action in ("restart daemon", "start daemon") and s.t <= a.end.t]
+                and s.action in NEW_DAEMON and s.t <= a.end.t]
     if restarts and not log.plain_between(a.host, peer):
         new = sorted(s.arrived for s in log.syns  # the restarted daemon's own
                      if s.src == a.host and s.dst == peer and s.arrived is not None
@@ -580,7 +581,7 @@ def _forgot_a_decline(log: RunLog, by_host: dict[str, list[Attempt]], host: str,
     the invitation expiry and a timeout."""
     span = log.invite_expiry + log.timeout
     refused = _actions(log, peer, ("decline", "quit"), max(0.0, _lo(start)[0] - span), start)
-    if any(_actions(log, host, ("restart daemon", "start daemon"), t, start) for t in refused):
+    if any(_actions(log, host, NEW_DAEMON, t, start) for t in refused):
         return True
     # Likewise when the peer quit our invitation after accepting it, and remembers that as a
     # decline because we might have taken its FIN for a copy of its FIN 0 before (`_refusals`),
@@ -593,7 +594,7 @@ def _forgot_a_decline(log: RunLog, by_host: dict[str, list[Attempt]], host: str,
             continue
         quits = _actions(log, peer, ("quit",), (b.start, b.seq), min((b.end.t, b.end.seq), _lo(start)))
         first = _doubted_fin0(log, peer, host, b.start, quits[0]) if quits else None
-        if first is not None and _actions(log, host, ("restart daemon", "start daemon"), first, b.start):
+        if first is not None and _actions(log, host, NEW_DAEMON, first, b.start):
             return True
     return False
 
@@ -616,7 +617,7 @@ def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Atte
     host, peer = a.host, a.peer
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
-    starts = _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq))
+    starts = _action_positions(log, host, NEW_DAEMON, 0.0, (a.start, a.seq))
     if not starts:
         return False
     restarted = starts[-1]
@@ -660,7 +661,7 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
     host, peer = a.host, a.peer
     if a.role != "inviting" or peer is None or not log.plain_between(host, peer):
         return False
-    if not _actions(log, host, ("restart daemon", "start daemon"), 0.0, (a.start, a.seq)):
+    if not _actions(log, host, NEW_DAEMON, 0.0, (a.start, a.seq)):
         return False
     started = [n.t for n in a.notices if n.kind == "chat started"]
     if not started:
@@ -1111,7 +1112,7 @@ def _shown_before_a_restart(log: RunLog, host: str, n: Notice, shown_at: dict[in
     a showing before the restart is excused: one the new daemon repeats itself is not, and the
     SYN shown must have arrived after the restart."""
     inviter = n.text or ""
-    restarts = _action_positions(log, host, ("restart daemon", "start daemon"), 0.0, (n.t, n.seq))
+    restarts = _action_positions(log, host, NEW_DAEMON, 0.0, (n.t, n.seq))
     if not restarts:
         return None
     restarted = restarts[-1]
