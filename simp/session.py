@@ -192,10 +192,11 @@ class Session:
         self.crossed = False  # both sides invited each other; we answered the peer's SYN
         self._invite_expire_at: float | None = None  # our invitation's expiry, kept while crossed
         self._old_fin_always = False  # ...and its peer may send that chat's FIN at any time
-        self._our_fin0_at: float | None = None  # when we first sent a FIN 0 (`_quit_memory`)
-        self._fin0_doubted_until: float | None = None  # ... of the previous session, to the peer
         self._old_fin_until: float | None = None  # ...or till then (it re-sends it every timeout)
         self._old_fin_seq: int | None = None  # ...with that bit (None: unknown)
+        self._our_fin0_at: float | None = None  # when we first sent a FIN 0 (`_quit_memory`)
+        # (invited) till when the peer may doubt a FIN 0 of ours for one of the previous session's
+        self._fin0_doubted_until: float | None = None
         self._after_withdrawal = False  # our withdrawal may have crossed a decline (`_follow_withdrawal`)
         self.first_peer_fin_at: float | None = None  # when the peer's first FIN arrived
         self.first_peer_fin_seq: int | None = None  # ...and its bit (the peer re-sends it unchanged)
@@ -295,8 +296,7 @@ class Session:
         session = cls(config, local_user=local_user, peer=peer, peer_user=syn.user, state=State.INVITED,
                       now=now)
         session._follow(previous)
-        if previous is None:
-            session._fin0_doubted_until = fin0_doubted_until
+        session._fin0_doubted_until = fin0_doubted_until if previous is None else previous.fin0_doubted_until
         session._peer_starts_this_chat(now)  # (its SYN)
         session._invited_at = now
         session._expire_at = now + config.invite_expiry
@@ -360,7 +360,6 @@ class Session:
             self.declined_us_at = previous.declined_us_at  # (see below)
         if previous is not None:
             self._our_chat_copies_until = previous._our_chat_copies_until  # (`_cmd_accept`)
-            self._fin0_doubted_until = previous.fin0_doubted_until
 
     def _follow_withdrawal(self, previous: Session | None, now: float) -> None:
         """(Inviting.)  The previous session was our invitation to the same peer, withdrawn (or
