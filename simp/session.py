@@ -1224,9 +1224,19 @@ class Session:
         REINVITE_AFTER_DECLINE before its first SYN (`initiate`), so that SYN is always taken for
         a new invitation.  With a shorter memory (half a timeout after the ACK), an inviter whose
         question was lost once or twice had its invitation shown twice (explorer seeds 910, 1718,
-        1825)."""
+        1825).
+
+        Once the inviter has shown it asks no more (`_inviter_moved_on`: its FIN, or its chat
+        datagram), a SYN in the half timeout after is only a late copy of the invitation it ended
+        itself, and gets no answer: the inviter needs none, and a FIN may reach its next
+        invitation and read as a decline of it.  That happened: bob gave up his invitation as
+        alice declined it, re-invited at once, and his new SYN, right behind his give-up's FIN,
+        was answered from her memory with FIN: "declined" of an invitation she never saw
+        (explorer seed 84677).  A genuinely new invitation that early is shown at its next SYN."""
         if not self._declined:
             return "SYN from a peer whose chat just ended"
+        if self._moved_on:
+            return "SYN within half a timeout of the inviter's end of the invitation we refused: a late copy"
         self._last_repeat_at = now
         self._outbox.append(self._control(Op.FIN, 0))
         self._remember_decline(now)

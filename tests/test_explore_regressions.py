@@ -96,6 +96,9 @@ of the SYN sent when another FIN undid the crossing: the peer was shown that inv
 97321 failed on 6fd1de6 (plain SIMP: a late SYN of the peer's invitation that crossed ours came
 just after the peer left the chat the crossing began, and was shown as a new one; its decline,
 a minute later, was taken by the peer for a decline of its new invitation).
+84677-giveup failed on 470cba4 (plain SIMP: the inviter gave up its invitation as the peer
+declined it and re-invited at once; the new SYN, right behind the give-up's FIN, was answered
+from the decline's memory with FIN: "declined").
 """
 
 from __future__ import annotations

@@ -2163,3 +2163,24 @@ def test_a_late_syn_of_the_peers_crossing_invitation_is_not_shown_after_the_chat
     net.run(until=net.now + T / 2)
     net.inject("bob", "alice", wire.control(Op.SYN, 0, "bob"))  # a new invitation
     assert len(net.events("alice", ev.Invitation)) == 1
+
+
+def test_a_syn_right_after_the_inviters_own_end_of_a_declined_invitation_gets_no_fin() -> None:
+    """Explorer seed 84677: bob gave up his invitation just as alice declined it, and invited her
+    again at once.  His new SYN came right behind his give-up's FIN, inside the half timeout in
+    which a SYN may still be a late copy of the invitation he ended, and her memory of the decline
+    answered it with FIN: bob was told "declined" of an invitation she never saw.  Such a SYN now
+    gets no answer (bob needs none for the old one), and his next SYN is shown as new.  bob is a
+    raw peer here (a give-up 55 s into a crossing, or another implementation's quick re-invite)."""
+    net = Net("alice")
+    bob = ("10.7.7.7", 7777)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
+    net.decline("alice")
+    net.run(until=net.now + 0.5 * T)
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # his give-up, crossing her FIN
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his new invitation, right behind
+    assert answers_to(net, "alice", bob) == ["FIN seq=0", "ACK seq=0"]
+    assert len(net.events("alice", ev.Invitation)) == 1
+    net.run(until=net.now + T)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # re-sent a timeout later
+    assert len(net.events("alice", ev.Invitation)) == 2
