@@ -219,7 +219,7 @@ class Session:
         self._reinvite_wait = 0.0  # (SYN_SENT) REINVITE_AFTER_..., when our first SYN waits (`initiate`)
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
         self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
-        self._first_syn_at: float | None = None  # our first SYN waits till then (see initiate)
+        self._first_send_at: float | None = None  # our first SYN or SYN+ACK waits till then
         self._held = False  # our first SYN waits for `release` (see `hold`)
         self._uncrossed_until: float | None = None  # (SYN_SENT) see `_on_ack_uncrossed`
         self.withdrawn = False  # we withdrew this invitation of ours (our user did, or it expired)
@@ -276,7 +276,7 @@ class Session:
             # memory, `takes_syn`); wait REINVITE_AFTER_DECLINE
             first = since + session._reinvite_wait * config.timeout
             if first > now:
-                session._hold_first_syn(first)
+                session._hold_first_send(first)
         if previous is not None and previous.withdrawing:
             session.hold()
         elif previous is not None and previous.withdrawn and previous.fin_acked_at is not None:
@@ -284,7 +284,7 @@ class Session:
             # arrive within half a timeout (Session.hold, `release`)
             late = previous.fin_acked_at + config.timeout / 2
             if late > now:
-                session._hold_first_syn(late)
+                session._hold_first_send(late)
         return session
 
     @classmethod
@@ -505,8 +505,8 @@ class Session:
 
     @property
     def unheard(self) -> bool:
-        """Inviting, and our first SYN has not gone out yet (`hold`, `_hold_first_syn`)."""
-        return self.state is State.SYN_SENT and (self._held or self._first_syn_at is not None)
+        """Inviting, and our first SYN has not gone out yet (`hold`, `_hold_first_send`)."""
+        return self.state is State.SYN_SENT and (self._held or self._first_send_at is not None)
 
     @property
     def held(self) -> bool:
@@ -531,15 +531,15 @@ class Session:
         half timeout in which a SYN is taken for a late copy of the withdrawn one (`takes_syn`)."""
         if self._held and self.state is State.SYN_SENT:
             self._held = False
-            self._hold_first_syn(now + self.config.timeout / 2)
+            self._hold_first_send(now + self.config.timeout / 2)
             if self._after_withdrawal:
                 self._old_fin_from(now)  # (`_follow_withdrawal`)
 
-    def _hold_first_syn(self, until: float) -> None:
+    def _hold_first_send(self, until: float) -> None:
         """Our first SYN (in flight, not yet sent) goes out at `until` at the earliest; likewise
         our first SYN+ACK (`_cmd_accept`)."""
         self._outbox = [dg for dg in self._outbox if dg is not self._inflight]  # (an ACK stays)
-        self._first_syn_at = self._retx_at = max(until, self._first_syn_at or until)
+        self._first_send_at = self._retx_at = max(until, self._first_send_at or until)
 
     @property
     def pending(self) -> tuple[Outgoing, ...]:
@@ -632,7 +632,7 @@ class Session:
         self._inflight, self._tries, self._retx_limit = dg, 0, limit
         if dg.is_control(Op.FIN) and dg.seq == 0 and self._our_fin0_at is None:
             self._our_fin0_at = now
-        self._first_syn_at = None  # (this one goes now: a held first SYN or SYN+ACK is replaced)
+        self._first_send_at = None  # (this one goes now: a held first SYN or SYN+ACK is replaced)
         self._probing = False  # (whatever we send now probes the peer as well)
         self._retx_at = now + self.config.timeout
         self._outbox.append(dg)
@@ -645,8 +645,8 @@ class Session:
             self._retx_at = None
             return
         if self._retx_limit is None or self._tries < self._retx_limit:
-            if self._first_syn_at is not None:
-                self._first_syn_at = None  # our first SYN, held back (`initiate`): not a re-send
+            if self._first_send_at is not None:
+                self._first_send_at = None  # our first SYN, held back (`initiate`): not a re-send
             else:
                 self._tries += 1
                 self.retransmissions += 1
@@ -777,7 +777,7 @@ class Session:
     def _on_syn_ack(self, dg: Datagram, now: float) -> str | None:
         """SYN_SENT: the peer accepted; complete the handshake.  Not before our first SYN went
         out (`hold`, `initiate`): such a SYN+ACK accepts an older invitation of ours."""
-        if self._held or self._first_syn_at is not None:
+        if self._held or self._first_send_at is not None:
             return "SYN+ACK before our first SYN went out: it accepts an older invitation"
         self.peer_user = dg.user
         self._peer_starts_this_chat(now)
@@ -835,9 +835,9 @@ class Session:
         the second.  A SIMPX/1 peer's FIN names its chat, so this never happens with one.
         """
         self._outbox.append(self._control(Op.ACK, dg.seq))
-        if self._first_syn_at is not None and now < self._first_syn_at:
+        if self._first_send_at is not None and now < self._first_send_at:
             # the decliner did not get our ACK before: our first SYN waits a while longer
-            self._hold_first_syn(now + (self._reinvite_wait or REINVITE_AFTER_DECLINE) * self.config.timeout)
+            self._hold_first_send(now + (self._reinvite_wait or REINVITE_AFTER_DECLINE) * self.config.timeout)
             return "FIN before our first SYN went out: not an answer (the previous decline's, re-sent)"
         if not self._refused:
             if dg.seq == 1:  # (also with no previous chat: one our daemon forgot when it restarted,
@@ -1447,7 +1447,7 @@ class Session:
         self.peer_user = dg.user
         self._peer_starts_this_chat(now)
         self.crossed = self._answered = True
-        self._first_syn_at = None  # (held back or not: our SYN is answered by this SYN+ACK now)
+        self._first_send_at = None  # (held back or not: our SYN is answered by this SYN+ACK now)
         self._invite_expire_at, self._expire_at = self._expire_at, None
         self.state = State.SYN_ACK_SENT
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
@@ -1611,7 +1611,7 @@ class Session:
         self._transmit_reliably(self._control(Op.SYN_ACK, 0), now, limit=self.config.retries)
         until = self._our_chat_copies_until
         if until is not None and until > now and not self.tells_invitations_apart():
-            self._hold_first_syn(until)  # (a held first SYN+ACK, as a first SYN is held)
+            self._hold_first_send(until)  # (a held first SYN+ACK, as a first SYN is held)
 
     def _cmd_decline(self, _: object, now: float) -> None:
         self._refuse(DECLINE_MEMORY, now)
@@ -1665,7 +1665,7 @@ class Session:
         the peer then vanished (explorer seeds 382, 2861: a third host could not invite anyone
         else for a minute).
 
-        An invitation whose first SYN is still held back (`hold`, `_hold_first_syn`) never
+        An invitation whose first SYN is still held back (`hold`, `_hold_first_send`) never
         reached the peer: it ends at once, with no FIN and nothing left to linger (`unheard`), so
         the withdrawal or decline it waited for keeps its place at the node.  A FIN for it would
         be a stranger's to the peer, and read as a decline of the peer's next invitation to us
