@@ -59,6 +59,7 @@ from sim.profiles import Implementation, NotSupported, Profile, ProfileError
 from sim.relay import Relay
 from sim.trace import DROPPED, Marker, Trace
 from simp import events as ev
+from simp import wire
 from simp.client import Client, ClientConfig, ClientError
 from simp.daemon import Daemon, DaemonConfig
 from simp.node import NodeConfig
@@ -99,16 +100,11 @@ class Seen:
     def describe(self) -> str:
         """As the ladder shows it; a chat end names the messages its user was told were not
         delivered, and apart from them those "not confirmed" (sent; the peer may have shown them)."""
-        out = self.kind + ("" if self.text is None else f' "{_visible(self.text)}"')
+        out = self.kind + ("" if self.text is None else f' "{wire.escaped(self.text)}"')
         never = tuple(u for u in self.undelivered if u not in self.unconfirmed)
         parts = ([f"undelivered: {brief(never)}"] if never else []) + \
                 ([f"not confirmed: {brief(self.unconfirmed)}"] if self.unconfirmed else [])
         return out + (f" ({'; '.join(parts)})" if parts else "")
-
-
-def _visible(text: str) -> str:
-    """`text` with control characters escaped: a foreign user may be shown a NUL-padded name."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
 
 
 @dataclass
