@@ -1077,9 +1077,21 @@ class Session:
         FIN crossed our refusal), so it will not ask again; only its SYNs sent before the FIN
         can still come, within half a timeout.  A longer memory answered its next invitation
         with FIN (explorer seed 10087).  Unless that FIN may be a copy of an older chat's
-        (`_follow`): then the inviter may still be asking, and the memory stays."""
-        if (self._declined and not self.initiator and dg.seq == 0
-                and not self._old_fin_may_come(now, dg.seq)):
+        (`_follow`): then the inviter may still be asking, and the memory stays.
+
+        An older FIN's copy can come only within half a timeout of the invitation's SYN: a daemon
+        stops re-sending its FIN of the previous session before it invites us again (ours does:
+        Node.start stops a closing session's FIN, or holds the SYN until a withdrawal's FIN is
+        acknowledged), so every copy was sent before that SYN.  Counted a re-send span after the
+        older FIN instead, the FIN 0 with which bob withdrew his second invitation, crossing
+        alice's decline, passed for a copy of his first withdrawal's: her refusal was then
+        remembered till her FIN was acknowledged, and that FIN, lost twice, answered his third
+        invitation: "declined" (explorer seed 106717).  (Only this decision: in a chat, an old
+        FIN's copy is still told apart as long as it may come, `_old_fin_in_chat`.)"""
+        if not (self._declined and not self.initiator and dg.seq == 0):
+            return
+        after_syn = self._invited_at is not None and now > self._invited_at + self.config.timeout / 2
+        if after_syn or not self._old_fin_may_come(now, dg.seq):
             self._inviter_moved_on(now)
 
     def _inviter_moved_on(self, now: float) -> None:

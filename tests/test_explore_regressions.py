@@ -98,7 +98,10 @@ just after the peer left the chat the crossing began, and was shown as a new one
 a minute later, was taken by the peer for a decline of its new invitation).
 84677-giveup failed on 470cba4 (plain SIMP: the inviter gave up its invitation as the peer
 declined it and re-invited at once; the new SYN, right behind the give-up's FIN, was answered
-from the decline's memory with FIN: "declined").
+from the decline's memory with FIN: "declined").  106717 failed on 76b2995 (the inviter's FIN 0
+withdrawing its invitation as we declined it, 11 s after its SYN, taken for a copy of its earlier
+withdrawal's FIN: the refusal lasted until our lost FIN was acknowledged, and answered the next
+invitation).
 """
 
 from __future__ import annotations

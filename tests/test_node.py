@@ -2184,3 +2184,28 @@ def test_a_syn_right_after_the_inviters_own_end_of_a_declined_invitation_gets_no
     net.run(until=net.now + T)
     net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # re-sent a timeout later
     assert len(net.events("alice", ev.Invitation)) == 2
+
+
+def test_the_inviters_fin_long_after_its_syn_ends_the_refusal_though_an_older_fin_may_still_come() -> None:
+    """Explorer seed 106717: bob withdrew an invitation, invited alice again, and withdrew that
+    one as she declined it (both FINs crossed; hers were lost).  His FIN 0, 11 s after the SYN,
+    passed for a copy of his first withdrawal's FIN, which may come for a re-send span after the
+    first: so her refusal stayed remembered until her FIN was acknowledged, and it answered his
+    third invitation with FIN ("declined").  A daemon stops re-sending an old FIN before it
+    invites again, so past half a timeout after the SYN that FIN is his end of this invitation.
+    bob is a raw peer here; every FIN of alice's to him is lost, as none is acknowledged."""
+    net = Net("alice")
+    bob = ("10.7.7.7", 7777)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # withdrawn
+    net.run(until=net.now + 1.2 * T)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his second invitation
+    net.run(until=net.now + 1.2 * T)
+    net.decline("alice")
+    net.run(until=net.now + T)
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # his withdrawal, crossing her FIN
+    fins = len(net.sent("alice", "FIN"))
+    net.run(until=net.now + 0.6 * T)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his third invitation
+    assert len(net.events("alice", ev.Invitation)) == 3
+    assert len(net.sent("alice", "FIN")) == fins  # nothing answered it
