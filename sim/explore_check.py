@@ -748,7 +748,7 @@ def _refusals(log: RunLog, by_host: dict[str, list[Attempt]], peer: str, inviter
     simp/session.py `_cmd_quit`).  That FIN is, on the wire, a decline (README "Same peer again"),
     remembered as one, so a new invitation answered from its memory is plain SIMP's limit as after
     a decline (explorer seed 55166: alice's chat had started, bob's quit FIN never acknowledged,
-    her ACKs of the two copies she heard lost; she invited again REINVITE_AFTER_SILENT_LEAVE after
+    her ACKs of the two copies she heard lost; she invited again 2.5 timeouts (her wait then) after
     the last, heard the next copy after her new SYN went out and asked again, and that SYN, right
     behind her ACK, was answered from his memory: "declined")."""
     found = []

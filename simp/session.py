@@ -74,7 +74,7 @@ QUIT_MEMORY = 1.5
 # ... unless it cannot tell our FIN from a copy of our FIN 0 of the previous session with it: then
 # it asks as after a decline, and the refusal is remembered as one (`_quit_memory`).
 # Our own new invitation to a plain-SIMP peer that declined us (or left the chat we invited it to
-# without a word: it may have quit before our handshake ACK) waits that memory and one timeout
+# without a word: it may have quit before our handshake ACK, `initiate`) waits that memory and one timeout
 # more after the end before its first SYN: it then arrives after the memory (our ACK, the peer's
 # last news of us, may take half a timeout), and half a timeout off the phase of the peer's
 # re-sent FIN, so that a FIN answering it is told from a re-sent copy.  A SIMPX/1 peer tells
@@ -84,7 +84,6 @@ REINVITE_AFTER_DECLINE = DECLINE_MEMORY + 1.0
 # wire that FIN alone is a decline, and the inviter's user was told "declined" (explorer seed
 # 62550); after an ERR the inviter ends its invitation as refused and shows this text.
 ACCEPTED_NO_ANSWER_TEXT = "Accepted, but no answer came to the acceptance"
-REINVITE_AFTER_SILENT_LEAVE = QUIT_MEMORY + 1.0
 
 
 class CommandError(Exception):
@@ -216,7 +215,6 @@ class Session:
         self._decline_memory = 0.0  # DECLINE_MEMORY or QUIT_MEMORY, once we refused (`takes_syn`)
         self._refused_at = 0.0  # ... when
         self._invited_at: float | None = None  # when the peer's invitation first reached us
-        self._reinvite_wait = 0.0  # (SYN_SENT) REINVITE_AFTER_..., when our first SYN waits (`initiate`)
         self.declined_us_at: float | None = None  # when the peer's FIN declined our invitation
         self.left_silently_at: float | None = None  # when the FIN of an invited peer that said nothing came
         self._first_send_at: float | None = None  # our first SYN or SYN+ACK waits till then
@@ -260,21 +258,19 @@ class Session:
         session._transmit_reliably(session._control(Op.SYN, 0), now, limit=None)
         since = None
         if previous is not None and not previous.tells_invitations_apart():
-            if previous.declined_us_at is not None:
-                since, session._reinvite_wait = previous.declined_us_at, REINVITE_AFTER_DECLINE
-            else:
-                # (had we doubted the peer's FIN, as a possible copy of its older one, the peer
-                # remembers its refusal as a decline, `_quit_memory`: our wait is the decline's)
-                doubted = previous._old_fin_always or previous._old_fin_until is not None
-                since = previous.left_silently_at
-                session._reinvite_wait = REINVITE_AFTER_DECLINE if doubted else REINVITE_AFTER_SILENT_LEAVE
+            since = previous.left_silently_at if previous.declined_us_at is None else previous.declined_us_at
         if since is not None:
             # the peer declined us just now, or left the chat we invited it to without a word (it
             # may have quit before our handshake ACK reached it, and then remembers that
-            # invitation as declined for a while after the ACK, `_cmd_quit`): a SYN too soon
+            # invitation as refused for a while after the ACK, `_cmd_quit`): a SYN too soon
             # could read as a repeat of that invitation and get its FIN again (SPEC's decline
-            # memory, `takes_syn`); wait REINVITE_AFTER_DECLINE
-            first = since + session._reinvite_wait * config.timeout
+            # memory, `takes_syn`); wait REINVITE_AFTER_DECLINE.  After a silent leave too, not
+            # QUIT_MEMORY's shorter wait: the peer remembers such a refusal as a decline
+            # (`_quit_memory`) whenever it sent a FIN 0 in the session before, which we may
+            # never have heard.  Explorer seed 101849: bob's FIN 0 of their chat was lost as
+            # alice's crossed it; 20 s later he accepted her invitation and quit before her ACK;
+            # her next invitation, 12.5 s after, came within his decline memory: "declined".
+            first = since + REINVITE_AFTER_DECLINE * config.timeout
             if first > now:
                 session._hold_first_send(first)
         if previous is not None and previous.withdrawing:
@@ -837,7 +833,7 @@ class Session:
         self._outbox.append(self._control(Op.ACK, dg.seq))
         if self._first_send_at is not None and now < self._first_send_at:
             # the decliner did not get our ACK before: our first SYN waits a while longer
-            self._hold_first_send(now + (self._reinvite_wait or REINVITE_AFTER_DECLINE) * self.config.timeout)
+            self._hold_first_send(now + REINVITE_AFTER_DECLINE * self.config.timeout)
             return "FIN before our first SYN went out: not an answer (the previous decline's, re-sent)"
         if not self._refused:
             if dg.seq == 1:  # (also with no previous chat: one our daemon forgot when it restarted,

@@ -1024,7 +1024,7 @@ def test_an_invitation_answered_from_the_memory_of_an_unacknowledged_refusal_is_
     accepted alice's invitation and quit before the handshake's ACK reached him (a refusal,
     remembered for QUIT_MEMORY timeouts once acknowledged); alice, whose chat had started, heard
     two copies of his FIN, her ACKs of them lost, as were the next two copies; her invitation
-    REINVITE_AFTER_SILENT_LEAVE after the last copy she heard was answered from his memory.  Bob
+    2.5 timeouts (her wait then) after the last copy she heard was answered from his memory.  Bob
     re-sending after the copy she heard shows its ACK was lost; with none re-sent (the ACK came),
     it is a real violation; so with SIMPX/1 on both."""
     if refusal == "decline":

@@ -101,7 +101,9 @@ declined it and re-invited at once; the new SYN, right behind the give-up's FIN,
 from the decline's memory with FIN: "declined").  106717 failed on 76b2995 (the inviter's FIN 0
 withdrawing its invitation as we declined it, 11 s after its SYN, taken for a copy of its earlier
 withdrawal's FIN: the refusal lasted until our lost FIN was acknowledged, and answered the next
-invitation).
+invitation).  101849 failed on 2debdfd (a re-invitation after a silent leave waited only
+QUIT_MEMORY's span, but the quitter remembered its refusal as a decline: its FIN 0 of the chat
+before, lost as ours crossed it, might have reached us).
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from simp.node import ADDRESS_MEMORY, BUSY_TEXT, NO_USER_TEXT, Node, NodeConfig
 from simp.session import (
     ACCEPTED_NO_ANSWER_TEXT,
     REINVITE_AFTER_DECLINE,
-    REINVITE_AFTER_SILENT_LEAVE,
     CommandError,
     Session,
     SessionConfig,
@@ -458,7 +457,7 @@ def test_invitation_right_after_a_decline_is_a_new_invitation_and_is_shown(ack_l
 def test_invitation_after_a_chat_we_left_before_its_handshake_ack_is_shown() -> None:
     """bob accepted alice's invitation and quit before her ACK came (his FIN refused it); once
     that FIN is acknowledged and its decline memory has passed (a timeout and a half), her next
-    invitation is a new one."""
+    invitation is a new one (our daemon, as alice, waits REINVITE_AFTER_DECLINE before it asks)."""
     net = Net("alice", "bob")
     net.drop(src="alice", label="ACK", nth=1)
     net.start("alice", "bob")
@@ -469,7 +468,7 @@ def test_invitation_after_a_chat_we_left_before_its_handshake_ack_is_shown() -> 
     net.run(until=net.now + 1.5 * T)  # within bob's linger (3 timeouts)
     net.start("alice", "bob")
     net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2,
-                  limit=left + REINVITE_AFTER_SILENT_LEAVE * T)
+                  limit=left + (REINVITE_AFTER_DECLINE + 1) * T)
     assert len(net.ended("alice")) == 1
 
 
@@ -522,7 +521,7 @@ def test_reinviting_the_peer_that_left_after_the_linger_while_its_fin_still_come
     net.drop(src="alice", dst="bob", label="ACK", nth=[1, 2, 3, 4])
     net.quit("bob")
     net.run(until=net.now + 3.5 * T)  # bob's FIN re-sent every T; alice's linger (3 T) would be over
-    reinvitation_is_shown_and_chats(net, "alice", "bob", within=4 * T)
+    reinvitation_is_shown_and_chats(net, "alice", "bob", within=(REINVITE_AFTER_DECLINE + 1) * T)
 
 
 def test_withdrawing_an_invitation_to_a_vanished_peer_frees_our_user_for_others_at_once() -> None:
@@ -594,7 +593,7 @@ def test_reinviting_a_peer_that_quit_before_our_handshake_ack_is_not_declined_by
     net.release()
     net.run_until(lambda: bool(net.ended("bob")))
     assert net.reasons("bob") == [EndReason.PEER_LEFT]
-    reinvitation_is_shown_and_chats(net, "bob", "alice", within=3 * T)
+    reinvitation_is_shown_and_chats(net, "bob", "alice", within=(REINVITE_AFTER_DECLINE + 1) * T)
 
 
 def gave_up_on_bob() -> Net:
@@ -695,7 +694,8 @@ def test_reinvitation_after_a_chat_the_invited_side_quit_before_its_handshake_ac
     net.run_until(lambda: len(net.ended("alice")) == 1)
     assert net.reasons("alice") == [EndReason.PEER_LEFT]
     net.start("alice", "bob")
-    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=net.now + 3 * T)
+    net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2,
+                  limit=net.now + (REINVITE_AFTER_DECLINE + 1) * T)
     assert net.reasons("alice") == [EndReason.PEER_LEFT]
 
 
@@ -2075,23 +2075,28 @@ def test_a_late_syn_of_an_invitation_declined_before_a_chat_is_not_shown_after_i
     assert len(net.events("bob", ev.Invitation)) == 3
 
 
-@pytest.mark.parametrize("before", ["bob left a chat with her", "nothing"])
-def test_reinviting_a_silent_peer_waits_as_after_a_decline_if_its_fin_was_doubted(before: str) -> None:
+@pytest.mark.parametrize("before", ["bob left a chat with her", "both left a chat, his FIN lost", "nothing"])
+def test_reinviting_a_silent_peer_waits_as_after_a_decline(before: str) -> None:
     """Explorer seed 23522: bob accepted and quit before alice's handshake ACK (lost); his FIN was
     lost too, and alice's FIN, which he acknowledged, ended his side.  For bob the invitation was
-    refused, and he answers its repeats with FIN for QUIT_MEMORY timeouts after her last news; for
-    alice the chat began and ended normally.  Since bob said nothing after his SYN+ACK, alice
-    cannot tell this from a silent chat: her next invitation waits REINVITE_AFTER_SILENT_LEAVE, as
-    when the silent peer's FIN reaches her, and is shown to bob instead of "declined".
-    The other side of seed 80451's fix: bob remembers that refusal as a decline (DECLINE_MEMORY)
-    when she may have taken his FIN for a copy of the one that ended their previous chat; then,
-    as she knew of that earlier FIN of his, her next invitation waits REINVITE_AFTER_DECLINE."""
+    refused, and he answers its repeats with FIN for a while after her last news; for alice the
+    chat began and ended normally.  Since bob said nothing after his SYN+ACK, alice cannot tell
+    this from a silent chat: her next invitation waits, and is shown to bob instead of "declined".
+    Seed 80451: bob remembers that refusal as a decline (DECLINE_MEMORY) when she may have taken
+    his FIN for a copy of his FIN 0 of their previous chat; seed 101849: he must, since he cannot
+    know whether she heard that FIN, but she never did (it was lost as hers crossed it), so only
+    a wait as after a decline, REINVITE_AFTER_DECLINE, whatever came before, outlasts his memory."""
     net = Net("alice", "bob")
     if before != "nothing":
         net.start("bob", "alice")
         net.accept("alice")
         net.run_until(lambda: bool(net.events("bob", ev.ChatStarted)))
-        net.quit("bob")
+        if before == "both left a chat, his FIN lost":
+            net.drop(src="bob", label="FIN", nth=1)
+            net.quit("bob")
+            net.quit("alice")
+        else:
+            net.quit("bob")
         net.run_until(lambda: len(net.ended("alice")) == 1 and len(net.ended("bob")) == 1)
         net.run(until=net.now + T)
     net.drop(src="alice", label="ACK")
@@ -2104,8 +2109,7 @@ def test_reinviting_a_silent_peer_waits_as_after_a_decline_if_its_fin_was_doubte
     left = net.now
     net.start("alice", "bob")
     net.run_until(lambda: len(net.events("bob", ev.Invitation)) == 2, limit=left + 8 * T)
-    wait = REINVITE_AFTER_DECLINE if before != "nothing" else REINVITE_AFTER_SILENT_LEAVE
-    assert min(t for t in net.times("alice", "SYN") if t > left) >= left + wait * T
+    assert min(t for t in net.times("alice", "SYN") if t > left) >= left + REINVITE_AFTER_DECLINE * T
     assert EndReason.DECLINED not in net.reasons("alice")
 
 
