@@ -96,14 +96,17 @@ of the SYN sent when another FIN undid the crossing: the peer was shown that inv
 97321 failed on 6fd1de6 (plain SIMP: a late SYN of the peer's invitation that crossed ours came
 just after the peer left the chat the crossing began, and was shown as a new one; its decline,
 a minute later, was taken by the peer for a decline of its new invitation).
-84677-giveup failed on 470cba4 (plain SIMP: the inviter gave up its invitation as the peer
-declined it and re-invited at once; the new SYN, right behind the give-up's FIN, was answered
-from the decline's memory with FIN: "declined").  106717 failed on 76b2995 (the inviter's FIN 0
-withdrawing its invitation as we declined it, 11 s after its SYN, taken for a copy of its earlier
-withdrawal's FIN: the refusal lasted until our lost FIN was acknowledged, and answered the next
-invitation).  101849 failed on 2debdfd (a re-invitation after a silent leave waited only
-QUIT_MEMORY's span, but the quitter remembered its refusal as a decline: its FIN 0 of the chat
-before, lost as ours crossed it, might have reached us).
+84677-giveup failed on 470cba4 (plain SIMP: the inviter gave up its invitation as the peer declined
+it and re-invited at once; the new SYN, right behind the give-up's FIN, was answered from the
+decline's memory with FIN: "declined"). 106717 failed on 76b2995 (the inviter's FIN 0 withdrawing
+its invitation as we declined it, 11 s after its SYN, taken for a copy of its earlier withdrawal's
+FIN: the refusal lasted until our lost FIN was acknowledged, and answered the next invitation).
+101849 failed on 2debdfd (a re-invitation after a silent leave waited only QUIT_MEMORY's span, but
+the quitter remembered its refusal as a decline: its FIN 0 of the chat before, lost as ours crossed
+it, might have reached us). 102800 is a schedule the checker misjudged (a decline's FIN 0, asked
+about since a decline may have crossed our withdrawal until its FIN reached the peer, 5 s after our
+quit: the checker counted that span from the quit, and judged "declined" a round trip later as
+late).
 """
 
 from __future__ import annotations
