@@ -224,6 +224,7 @@ class Session:
         self.fin_acked_at: float | None = None  # when the ACK of our withdrawal's FIN came
         self._cut_fin_ack_until: float | None = None  # see `awaits_ack_of_our_fin`
         self._probing = False  # a copy of our last chat datagram asks the peer whether it is there
+        self._fin_doubted = False  # the peer's FIN taken for an older one's (`_old_fin_in_chat`)
         self._next_probe_at = 0.0  # ... at most once a timeout (`probe`)
         self._last_chat: Datagram | None = None  # our last chat datagram, acknowledged or not
         self._refusal: Session | None = None  # (our invitation) the refusal it followed, see `_follow`
@@ -667,6 +668,14 @@ class Session:
                 # a decline of it, or of the new invitation of a restarted peer whose SYNs we took
                 # for repeats (explorer seed 71118)
                 self._outbox.append(self._control(Op.ERR, 0, ACCEPTED_NO_ANSWER_TEXT))  # (see its text)
+            if self._fin_doubted:
+                # the peer's FIN we acknowledged as an older one's (`_old_fin_in_chat`) was this
+                # chat's end after all: the peer has nothing left for our FIN to end, and a plain
+                # one may invite us again by now, which our FIN 0 would answer as a decline
+                # (explorer seed 104068: bob quit as the chat began, alice's probe went
+                # unanswered, and her FIN after it told bob's new invitation "declined")
+                self._end(ev.EndReason.NOT_ANSWERING, now)
+                return
             self._end(ev.EndReason.NOT_ANSWERING, now, fin_reliably=True)
 
     def _on_expiry(self, now: float) -> None:
@@ -1007,8 +1016,15 @@ class Session:
         re-sends that chat's FIN.  This chat's FIN 1 that early means the peer abandoned its first
         message at once (its daemon stopped with it in flight), and then the probe finds the peer
         gone (explorer seed 26172: a copy of the peer's FIN 1, sent before the restarted daemon's
-        SYN reached it, came 0.25 s into the new chat and ended it as "peer left")."""
+        SYN reached it, came 0.25 s into the new chat and ended it as "peer left").
+
+        Until the peer shows it is still in the chat (`_peer_is_in_chat`), that FIN stays in
+        doubt, and if our datagrams then go unanswered the chat ends with no FIN of ours
+        (`_on_retransmit_timer`): in the other reading the peer's FIN, which we acknowledged,
+        already ended it, and ours, re-sent, reads as a decline of the peer's next invitation
+        (explorer seed 104068)."""
         self._outbox.append(self._control(Op.ACK, dg.seq))
+        self._fin_doubted = True
         if self.state is State.ESTABLISHED:
             self._cmd_probe(None, now)
         return (f"FIN seq={dg.seq} without the bit the peer's next message carries: the previous "
@@ -1560,8 +1576,10 @@ class Session:
         return True
 
     def _peer_is_in_chat(self) -> None:
-        """A datagram only a peer still in this chat sends: forget any SYN seen before it."""
+        """A datagram only a peer still in this chat sends: forget any SYN seen before it, and
+        any FIN of its taken for an older one's (`_old_fin_in_chat`) was one."""
         self._first_syn_in_chat = None
+        self._fin_doubted = False
 
     def _ignore_repeated_syn(self, dg: Datagram, now: float) -> str | None:
         return "repeated SYN (invitation already shown or answered)"

@@ -106,7 +106,9 @@ the quitter remembered its refusal as a decline: its FIN 0 of the chat before, l
 it, might have reached us). 102800 is a schedule the checker misjudged (a decline's FIN 0, asked
 about since a decline may have crossed our withdrawal until its FIN reached the peer, 5 s after our
 quit: the checker counted that span from the quit, and judged "declined" a round trip later as
-late).
+late). 104068 failed on 55e5440 (plain SIMP: the peer's FIN at the chat's start, taken for a copy
+of its earlier withdrawal's; the probe went unanswered, and the FIN we sent on giving up was taken
+by the peer for a decline of its next invitation).
 """
 
 from __future__ import annotations

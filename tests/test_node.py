@@ -2213,3 +2213,27 @@ def test_the_inviters_fin_long_after_its_syn_ends_the_refusal_though_an_older_fi
     net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his third invitation
     assert len(net.events("alice", ev.Invitation)) == 3
     assert len(net.sent("alice", "FIN")) == fins  # nothing answered it
+
+
+def test_a_chat_whose_peers_fin_was_doubted_ends_unanswered_with_no_fin_of_ours() -> None:
+    """Explorer seed 104068: bob withdrew an invitation, invited alice again, and quit as soon as
+    she accepted.  His FIN 0, at the chat's start while his withdrawal's FIN could still be re-sent,
+    passed for a copy of that (acknowledged; she probed), though it was his end of this chat.  No
+    probe was answered, and the FIN she sent on giving up reached his next invitation: "declined",
+    which she never said.  The chat now ends as "not answering" with no FIN: in that reading the
+    peer's FIN, acknowledged, ended it already.  bob is a raw peer here that answers nothing."""
+    net = Net("alice")
+    bob = ("10.7.7.7", 7777)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # withdrawn
+    net.run(until=net.now + 1.2 * T)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his second invitation
+    net.accept("alice")
+    net.inject(bob, "alice", wire.control(Op.ACK, 0, "bob"))  # the chat starts
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # he quits at once
+    assert answers_to(net, "alice", bob)[-2:] == ["ACK seq=0", "CHAT seq=1"]  # taken for his
+    assert net.reasons("alice") == [EndReason.WITHDRAWN]  # withdrawal's FIN: acknowledged; she probes
+    fins = len(net.sent("alice", "FIN"))
+    net.run(until=net.now + (DEFAULT_CONFIG.session.retries + 2) * T)
+    assert net.reasons("alice") == [EndReason.WITHDRAWN, EndReason.NOT_ANSWERING]
+    assert len(net.sent("alice", "FIN")) == fins  # no FIN to read as a decline of his next invitation
