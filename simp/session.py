@@ -1417,6 +1417,12 @@ class Session:
         handshake's late ACK 0 (`_late_handshake_ack`) is not taken for it either."""
         if self._cut_fin_ack_until is not None and dg.seq == 0:
             self._cut_fin_ack_until = None
+            if self._declined:
+                # our refusal's FIN, cut short when our user invited the peer, was heard: its
+                # memory runs from here.  Left unacknowledged, it lasted till the refused
+                # invitation's expiry, and answered the inviter's next invitation, sent after its
+                # wait as after a decline, with FIN: "declined" (explorer seed 111214)
+                self._decline_acked(now)
             return "ACK of our FIN, cut short by the peer's SYN (`awaits_ack_of_our_fin`)"
         if self._refusal_heard(dg, now):
             return "ACK of our FIN, or of the refusal before it (`_refusal_heard`)"

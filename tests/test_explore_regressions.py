@@ -108,7 +108,9 @@ about since a decline may have crossed our withdrawal until its FIN reached the 
 quit: the checker counted that span from the quit, and judged "declined" a round trip later as
 late). 104068 failed on 55e5440 (plain SIMP: the peer's FIN at the chat's start, taken for a copy
 of its earlier withdrawal's; the probe went unanswered, and the FIN we sent on giving up was taken
-by the peer for a decline of its next invitation).
+by the peer for a decline of its next invitation). 111214 failed on 2cbba45 (a refusal whose FIN
+our own invitation cut short, acknowledged only then: that ACK was not counted for the refusal,
+remembered till the refused invitation's expiry).
 """
 
 from __future__ import annotations

@@ -2237,3 +2237,24 @@ def test_a_chat_whose_peers_fin_was_doubted_ends_unanswered_with_no_fin_of_ours(
     net.run(until=net.now + (DEFAULT_CONFIG.session.retries + 2) * T)
     assert net.reasons("alice") == [EndReason.WITHDRAWN, EndReason.NOT_ANSWERING]
     assert len(net.sent("alice", "FIN")) == fins  # no FIN to read as a decline of his next invitation
+
+
+def test_a_refusal_cut_short_by_our_own_invitation_runs_its_memory_from_the_next_ack() -> None:
+    """Explorer seed 111214: alice declined bob's invitation; his ACKs of her FIN were lost twice,
+    then she invited him and withdrew at once (her invitation cut her refusal's FIN short, and
+    carries the refusal on).  His ACK of her withdrawal shows he heard a FIN 0 of hers, but it
+    was taken only as the ACK of the cut-short FIN, so the refusal stayed unacknowledged and was
+    remembered till the refused invitation's expiry: bob's next invitation, sent after his wait
+    as after a decline, was answered from it with FIN ("declined").  It is shown to her."""
+    net = Net("alice", "bob")
+    net.drop(src="bob", label="ACK", nth={1, 2})
+    net.start("bob", "alice")
+    net.decline("alice")
+    net.run(until=net.now + 1.2 * T)
+    net.start("alice", "bob")
+    net.quit("alice")
+    net.start("bob", "alice")
+    net.run_until(lambda: len(net.events("alice", ev.Invitation)) == 2 or len(net.ended("bob")) == 2,
+                  limit=net.now + 8 * T)
+    assert net.reasons("bob") == [EndReason.DECLINED]
+    assert len(net.events("alice", ev.Invitation)) == 2
