@@ -453,6 +453,7 @@ def _agreement_violations(log: RunLog, by_host: dict[str, list[Attempt]]) -> lis
                     and not _gave_up_the_handshake(by_host, p, host, a.start, a.end.t)  # so may this one
                     and not _forgot_a_decline(log, by_host, host, p, t0)):
                 limit = PLAIN_LIMIT if (_forgot_a_withdrawal(log, by_host, a)
+                                        or _withdrew_an_unseen_invitation(log, by_host, a)
                                         or _answered_from_an_older_decline(log, by_host, a)) else ""
                 found.append(f"{limit}{where}: told 'declined' but {p} never declined")
             shown = end in ("no answer", UNCLEAR) and any(
@@ -671,6 +672,47 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
     reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
                and s.arrived is not None]
     return bool(accepting) and not (reached and min(reached) <= accepting[-1].sent)
+
+
+def _withdrew_an_unseen_invitation(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
+    """Was `a` ended by the FIN 0 with which the peer withdrew (or let expire) an invitation of its
+    own that `a.host` never saw?
+
+    Every SYN of the peer's invitation was lost, so `a.host` knew nothing of it, and no copy of
+    its FIN had reached `a.host` before `a` began (one that had would make `a` ask about the next,
+    simp/node.py `_stray_fins`).  The FIN was sent before any SYN of `a` reached the peer, so it
+    answered nothing of `a`; but a plain-SIMP FIN carries no invitation identity, and a FIN 0
+    right after our SYN is, on the wire, a decline (explorer seed 10566: bob's invitation expired
+    unseen at the instant alice invited him, and his FIN reached her half a second after her
+    SYN left).  Asking about every FIN 0 soon after a start would cost every early decline a
+    round trip (`_forgot_a_withdrawal`, the restarted daemon's form of the same limit)."""
+    host, peer = a.host, a.peer
+    if a.end is None or peer is None or not log.plain_between(host, peer):
+        return False
+    fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0]
+    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived
+              and (f.arrived, f.arrived_order) <= (a.end.t, a.end.seq)]
+    if not ending:
+        return False
+    copy = ending[-1]
+    reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
+               and s.arrived is not None]
+    if reached and copy.sent > min(reached):
+        return False  # sent after the invitation reached the peer: it may answer it
+    for b in by_host.get(peer, []):
+        if (b.role != "inviting" or b.peer != host or b.end is None
+                or b.end.kind not in ("our invitation withdrawn", "no answer", UNCLEAR)
+                or not b.end.t <= copy.sent <= b.end.t + (RETRIES + 1.5) * log.timeout):
+            continue  # (not an invitation whose withdrawal's FIN that copy can be)
+        seen = any(s.arrived is not None and b.start <= s.sent <= b.end.t for s in log.syns
+                   if s.src == peer and s.dst == host) or any(
+            n.kind == "invitation" and n.text == peer and b.start <= n.t <= b.end.t + log.timeout / 2
+            for n in log.notices.get(host, []))
+        heard = any(f.arrived is not None and b.end.t <= f.sent
+                    and (f.arrived, f.arrived_order) < (a.start, a.seq) for f in fins)
+        if not seen and not heard:
+            return True
+    return False
 
 
 def _answered_from_an_older_decline(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:

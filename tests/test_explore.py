@@ -730,6 +730,38 @@ def test_a_restarted_daemon_told_declined_by_a_withdrawal_copy_is_plain_simps_li
 
 
 
+UNSEEN_WITHDRAWAL = [  # bob's invitation expires unseen as alice invites him
+    "0 alice > wait",
+    "0 bob > start alice",
+    "60 bob * no answer",
+    "60 alice > start bob",
+    "60.5 alice * declined",
+]
+
+
+def test_a_withdrawal_of_an_invitation_never_seen_taken_for_a_decline_is_plain_simps_limit() -> None:
+    """Explorer seed 10566: every SYN of bob's invitation was lost; it expired as alice invited him,
+    and his FIN 0, sent before her SYN reached him, came half a second after her SYN left: plain
+    SIMP cannot tell it from a decline.  Real if alice had been shown his invitation, if a copy of
+    that FIN had reached her before she invited, if the FIN may answer her SYN, or with SIMPX/1."""
+    fin = (Sent(60, "bob", "alice", 0, 60.5),)
+    lost = tuple(Sent(t, "bob", "alice", 0, None) for t in range(0, 60, 5))
+    syn = (Sent(60, "alice", "bob", 0, 60.5),)
+    limit = violations(log_of(UNSEEN_WITHDRAWAL, fins=fin, syns=lost + syn, plain=("bob",)))
+    assert limit == [f"{PLAIN_LIMIT}alice's invitation to bob (60.000s-60.500s): told 'declined' but bob "
+                     f"never declined"]
+    extension = violations(log_of(UNSEEN_WITHDRAWAL, fins=fin, syns=lost + syn))
+    assert extension == [limit[0].removeprefix(PLAIN_LIMIT)]
+    one_seen = (Sent(5, "bob", "alice", 0, 5.0), *lost[2:])
+    answer = (Sent(60.2, "bob", "alice", 0, 60.5),)  # sent after her SYN reached him: may answer it
+    early = (Sent(60, "alice", "bob", 0, 60.0),)
+    before = (Sent(60, "bob", "alice", 0, 60.0, order=2, arrived_order=2), Sent(60, "bob", "alice", 0, 60.5))
+    for fins, syns in [(fin, one_seen + syn), (answer, lost + early), (before, lost + syn)]:
+        found = [f for f in violations(log_of(UNSEEN_WITHDRAWAL, fins=fins, syns=syns, plain=("bob",)))
+                 if "told 'declined'" in f]
+        assert len(found) == 1 and not found[0].startswith(PLAIN_LIMIT), found
+
+
 def test_the_copy_that_ended_it_and_what_the_new_daemon_heard_go_by_the_traces_order() -> None:
     """Explorer seed 68145: at the restart's instant, a copy reached the old daemon (just before
     the restart in the trace); the new daemon heard none.  The copy that told "declined" is the last
