@@ -1013,8 +1013,8 @@ def _earlier_fin0_may_come(log: RunLog, by_host: dict[str, list[Attempt]], host:
     - `host` withdrew an invitation to `peer` (its user quit it, or it expired) before any chat
       started: the peer's user may have declined it at the same moment (simp/session.py
       `_follow_withdrawal`, explorer seeds 33459, 36028); the peer's decline may leave until the
-      withdrawal's FIN reaches it, so the span runs from the first arrival of that FIN
-      (`_withdrawal_heard`), not from the withdrawal;
+      withdrawal's FIN reaches it, and `host` counts the span from the ACK of that FIN
+      (`_withdrawal_acknowledged`), not from the withdrawal;
     - `host` gave up on `peer` (told "peer stopped answering"): the peer may still be in that chat
       or leaving it, and its FIN may come at any time with either bit, which `host` cannot know
       (simp/session.py `_follow`; README "Same peer again"; explorer seed 69339: bob gave up on
@@ -1033,25 +1033,28 @@ def _earlier_fin0_may_come(log: RunLog, by_host: dict[str, list[Attempt]], host:
     def since(b: Attempt) -> float:
         assert b.end is not None
         withdrawn = b.role == "inviting" and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR)
-        return _withdrawal_heard(log, b, start) if withdrawn else b.end.t
+        return _withdrawal_acknowledged(log, b, start) if withdrawn else b.end.t
 
     return any(b.peer == peer and b.end is not None and b.end.t <= start and start - span <= since(b)
                and ambiguous(b) for b in by_host.get(host, []))
 
 
-def _withdrawal_heard(log: RunLog, b: Attempt, start: float) -> float:
-    """When the FIN with which `b`'s host withdrew its invitation (quit, or expiry) first reached
-    the peer; `b`'s end if no copy of it did before `start` (as far as the log shows).  A decline
-    crossing the withdrawal leaves before that FIN reaches the peer, and its copies may come a
-    re-send span after: simp/session.py `_follow_withdrawal` counts it from the ACK of the
-    withdrawal, which follows.  Explorer seed 102800: alice quit her invitation at 50.3 s, her
-    FIN lost once and heard by bob at 55.3 s; she invited him again at 110.3 s, and his decline's
-    FIN 0 was rightly asked about (`_on_fin_refused`), but the checker counted the span from her
-    quit and judged the "declined" heard a round trip later as late."""
+def _withdrawal_acknowledged(log: RunLog, b: Attempt, start: float) -> float:
+    """By when the ACK of the FIN with which `b`'s host withdrew its invitation (quit, or expiry)
+    reached that host: half a timeout after the last copy of that FIN reached the peer (before
+    `start`); `b`'s end if none did (as far as the log shows).  A decline crossing the withdrawal
+    leaves before that FIN reaches the peer, and its copies may come a re-send span after; the
+    host knows neither moment, only the ACK's, and counts from it (simp/session.py
+    `_follow_withdrawal`), so a FIN 0 it asks about until then is rightly asked about.  Explorer
+    seed 102800: alice quit her invitation at 50.3 s, her FIN lost once and heard by bob at
+    55.3 s; she invited him again at 110.3 s and asked about his decline's FIN 0; counted from her
+    quit, the span was over and the "declined" heard a round trip later judged late.  Seed 125956:
+    counted from the first arrival of her FIN (its ACKs lost twice, the third copy acknowledged
+    10 s later), likewise."""
     assert b.end is not None
     heard = [f.arrived for f in log.fins if f.src == b.host and f.dst == b.peer and f.seq == 0
              and f.arrived is not None and b.end.t <= f.sent and f.arrived <= start]
-    return min(heard, default=b.end.t)
+    return max(heard) + log.timeout / 2 if heard else b.end.t
 
 
 def _crossing_undone(log: RunLog, a: Attempt) -> bool:

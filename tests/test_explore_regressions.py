@@ -110,7 +110,9 @@ late). 104068 failed on 55e5440 (plain SIMP: the peer's FIN at the chat's start,
 of its earlier withdrawal's; the probe went unanswered, and the FIN we sent on giving up was taken
 by the peer for a decline of its next invitation). 111214 failed on 2cbba45 (a refusal whose FIN
 our own invitation cut short, acknowledged only then: that ACK was not counted for the refusal,
-remembered till the refused invitation's expiry).
+remembered till the refused invitation's expiry). 125956 is one too (the same span, counted from
+the first copy of our withdrawal's FIN that reached the peer, though its ACK was lost and the next
+copy's came 10 s later).
 """
 
 from __future__ import annotations
