@@ -623,16 +623,10 @@ def _forgot_a_withdrawal(log: RunLog, by_host: dict[str, list[Attempt]], a: Atte
         return False
     restarted = starts[-1]
     fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0]
-    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived
-              and (f.arrived, f.arrived_order) <= (a.end.t, a.end.seq)]
-    if not ending:
+    copy = _unprompted_ending_fin0(log, a, fins)
+    if copy is None:
         return False
-    copy = ending[-1]
     assert copy.arrived is not None
-    reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
-               and s.arrived is not None]
-    if reached and copy.sent > min(reached):
-        return False  # sent after the invitation reached the peer: it may answer it
     # (by the clock: a FIN sent at the restart's instant was being re-sent as it came, whatever the
     # trace's order; explorer seed 13556)
     began = any(f.sent <= restarted[0] and copy.sent - f.sent <= (RETRIES + 1.5) * log.timeout for f in fins)
@@ -674,6 +668,20 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
     return bool(accepting) and not (reached and min(reached) <= accepting[-1].sent)
 
 
+def _unprompted_ending_fin0(log: RunLog, a: Attempt, fins: list[Sent]) -> Sent | None:
+    """The FIN 0 of the peer's (among `fins`) that ended `a`, if it was sent before any SYN of `a`
+    reached the peer, so that it cannot answer `a`; None otherwise."""
+    assert a.end is not None
+    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived
+              and (f.arrived, f.arrived_order) <= (a.end.t, a.end.seq)]
+    if not ending:
+        return None
+    copy = ending[-1]
+    reached = [s.arrived for s in log.syns if s.src == a.host and s.dst == a.peer and s.sent >= a.start
+               and s.arrived is not None]
+    return None if reached and copy.sent > min(reached) else copy
+
+
 def _withdrew_an_unseen_invitation(log: RunLog, by_host: dict[str, list[Attempt]], a: Attempt) -> bool:
     """Was `a` ended by the FIN 0 with which the peer withdrew (or let expire) an invitation of its
     own that `a.host` never saw?
@@ -690,15 +698,9 @@ def _withdrew_an_unseen_invitation(log: RunLog, by_host: dict[str, list[Attempt]
     if a.end is None or peer is None or not log.plain_between(host, peer):
         return False
     fins = [f for f in log.fins if f.src == peer and f.dst == host and f.seq == 0]
-    ending = [f for f in fins if f.arrived is not None and a.end.t - REACTION_SLACK <= f.arrived
-              and (f.arrived, f.arrived_order) <= (a.end.t, a.end.seq)]
-    if not ending:
+    copy = _unprompted_ending_fin0(log, a, fins)
+    if copy is None:
         return False
-    copy = ending[-1]
-    reached = [s.arrived for s in log.syns if s.src == host and s.dst == peer and s.sent >= a.start
-               and s.arrived is not None]
-    if reached and copy.sent > min(reached):
-        return False  # sent after the invitation reached the peer: it may answer it
     for b in by_host.get(peer, []):
         if (b.role != "inviting" or b.peer != host or b.end is None
                 or b.end.kind not in ("our invitation withdrawn", "no answer", UNCLEAR)

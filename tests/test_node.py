@@ -2190,6 +2190,17 @@ def test_a_syn_right_after_the_inviters_own_end_of_a_declined_invitation_gets_no
     assert len(net.events("alice", ev.Invitation)) == 2
 
 
+def raw_bob_invites_again_after_a_withdrawal() -> tuple[Net, tuple[str, int]]:
+    """bob, a raw peer, invites alice, withdraws, and invites her again a timeout later."""
+    net = Net("alice")
+    bob = ("10.7.7.7", 7777)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
+    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # withdrawn
+    net.run(until=net.now + 1.2 * T)
+    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his second invitation
+    return net, bob
+
+
 def test_the_inviters_fin_long_after_its_syn_ends_the_refusal_though_an_older_fin_may_still_come() -> None:
     """Explorer seed 106717: bob withdrew an invitation, invited alice again, and withdrew that
     one as she declined it (both FINs crossed; hers were lost).  His FIN 0, 11 s after the SYN,
@@ -2198,12 +2209,7 @@ def test_the_inviters_fin_long_after_its_syn_ends_the_refusal_though_an_older_fi
     third invitation with FIN ("declined").  A daemon stops re-sending an old FIN before it
     invites again, so past half a timeout after the SYN that FIN is his end of this invitation.
     bob is a raw peer here; every FIN of alice's to him is lost, as none is acknowledged."""
-    net = Net("alice")
-    bob = ("10.7.7.7", 7777)
-    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
-    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # withdrawn
-    net.run(until=net.now + 1.2 * T)
-    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his second invitation
+    net, bob = raw_bob_invites_again_after_a_withdrawal()
     net.run(until=net.now + 1.2 * T)
     net.decline("alice")
     net.run(until=net.now + T)
@@ -2222,12 +2228,7 @@ def test_a_chat_whose_peers_fin_was_doubted_ends_unanswered_with_no_fin_of_ours(
     probe was answered, and the FIN she sent on giving up reached his next invitation: "declined",
     which she never said.  The chat now ends as "not answering" with no FIN: in that reading the
     peer's FIN, acknowledged, ended it already.  bob is a raw peer here that answers nothing."""
-    net = Net("alice")
-    bob = ("10.7.7.7", 7777)
-    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))
-    net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # withdrawn
-    net.run(until=net.now + 1.2 * T)
-    net.inject(bob, "alice", wire.control(Op.SYN, 0, "bob"))  # his second invitation
+    net, bob = raw_bob_invites_again_after_a_withdrawal()
     net.accept("alice")
     net.inject(bob, "alice", wire.control(Op.ACK, 0, "bob"))  # the chat starts
     net.inject(bob, "alice", wire.control(Op.FIN, 0, "bob"))  # he quits at once
