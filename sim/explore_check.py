@@ -668,6 +668,13 @@ def _took_a_stale_acceptance(log: RunLog, a: Attempt) -> bool:
     return bool(accepting) and not (reached and min(reached) <= accepting[-1].sent)
 
 
+def _withdrawn_unanswered(b: Attempt) -> bool:
+    """Was `b` an invitation of its host's that ended, with no chat, by its host's FIN 0 (its user
+    withdrew it, it expired, or the peer's answer stayed unclear)?"""
+    return (b.role == "inviting" and b.end is not None and "chat started" not in b.kinds()
+            and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR))
+
+
 def _unprompted_ending_fin0(log: RunLog, a: Attempt, fins: list[Sent]) -> Sent | None:
     """The FIN 0 of the peer's (among `fins`) that ended `a`, if it was sent before any SYN of `a`
     reached the peer, so that it cannot answer `a`; None otherwise."""
@@ -702,8 +709,7 @@ def _withdrew_an_unseen_invitation(log: RunLog, by_host: dict[str, list[Attempt]
     if copy is None:
         return False
     for b in by_host.get(peer, []):
-        if (b.role != "inviting" or b.peer != host or b.end is None
-                or b.end.kind not in ("our invitation withdrawn", "no answer", UNCLEAR)
+        if (b.peer != host or b.end is None or not _withdrawn_unanswered(b)
                 or not b.end.t <= copy.sent <= b.end.t + (RETRIES + 1.5) * log.timeout):
             continue  # (not an invitation whose withdrawal's FIN that copy can be)
         seen = any(s.arrived is not None and b.start <= s.sent <= b.end.t for s in log.syns
@@ -985,9 +991,7 @@ def _withdraws_its_own(log: RunLog, by_host: dict[str, list[Attempt]], fin: Sent
                                  and abs(s.arrived - fin.sent) < 1e-9 for s in log.syns):
         return False
     return any(b.role == "inviting" and b.peer == fin.dst and b.end is not None
-               and "chat started" not in b.kinds()
-               and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR) and on_timer(b.end.t)
-               for b in by_host.get(fin.src, []))
+               and _withdrawn_unanswered(b) and on_timer(b.end.t) for b in by_host.get(fin.src, []))
 
 
 def _resend_span(log: RunLog) -> float:
@@ -1026,16 +1030,13 @@ def _earlier_fin0_may_come(log: RunLog, by_host: dict[str, list[Attempt]], host:
         assert b.end is not None
         kind, started = b.end.kind, "chat started" in b.kinds()
         refused = b.role == "invited" and (kind == "declined" or (kind == "chat ended" and not started))
-        withdrawn = (b.role == "inviting" and not started
-                     and kind in ("our invitation withdrawn", "no answer", UNCLEAR))
-        return refused or withdrawn or kind == EndReason.NOT_ANSWERING.text
+        return refused or _withdrawn_unanswered(b) or kind == EndReason.NOT_ANSWERING.text
 
     span = _resend_span(log)
 
     def since(b: Attempt) -> float:
         assert b.end is not None
-        withdrawn = b.role == "inviting" and b.end.kind in ("our invitation withdrawn", "no answer", UNCLEAR)
-        return _withdrawal_acknowledged(log, b, start) if withdrawn else b.end.t
+        return _withdrawal_acknowledged(log, b, start) if _withdrawn_unanswered(b) else b.end.t
 
     return any(b.peer == peer and b.end is not None and b.end.t <= start and start - span <= since(b)
                and ambiguous(b) for b in by_host.get(host, []))
